@@ -1,0 +1,123 @@
+// Package event defines what flows through wirecat: every connection opening,
+// every message and every close is an Event, so display, recording and replay
+// all read the same thing.
+package event
+
+import "time"
+
+// Kind says what happened.
+type Kind uint8
+
+const (
+	Open Kind = iota + 1
+	Data
+	Close
+	Error
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Open:
+		return "open"
+	case Data:
+		return "data"
+	case Close:
+		return "close"
+	case Error:
+		return "error"
+	}
+	return "unknown"
+}
+
+// Side is one end of a connection.
+type Side uint8
+
+const (
+	Client Side = iota + 1
+	Server
+	Relay // wirecat sits between both ends
+)
+
+func (s Side) String() string {
+	switch s {
+	case Client:
+		return "client"
+	case Server:
+		return "server"
+	case Relay:
+		return "relay"
+	}
+	return "unknown"
+}
+
+// Other is the peer of a client or a server.
+func (s Side) Other() Side {
+	switch s {
+	case Client:
+		return Server
+	case Server:
+		return Client
+	}
+	return s
+}
+
+// Event is one thing that happened on one connection.
+//
+// Data aliases a buffer owned by the producer: a Sink that keeps it past
+// Emit must copy it.
+type Event struct {
+	Kind      Kind
+	Time      time.Time
+	Conn      uint64 // connection id, unique in the process, from 1
+	Transport string // tcp, udp, tls, unix, unixgram
+	Local     string // local address, host:port or path
+	Remote    string // remote address; for datagrams, the sender or destination
+	Role      Side   // the side wirecat plays on this connection
+	From      Side   // Data: the side that sent it; Close: the side that closed
+	Data      []byte
+	Err       error // Close and Error: what went wrong, if anything
+}
+
+// Received reports whether a Data event came from the peer rather than from wirecat.
+func (e *Event) Received() bool { return e.From != e.Role }
+
+// Sink consumes events. Emit may be called from several goroutines at once
+// (both directions of a connection, many connections): sinks lock.
+type Sink interface {
+	Emit(e *Event) error
+}
+
+// Discard is a Sink that keeps nothing.
+var Discard Sink = discard{}
+
+type discard struct{}
+
+func (discard) Emit(*Event) error { return nil }
+
+// Tee sends every event to each sink in turn; the first error stops it.
+func Tee(sinks ...Sink) Sink {
+	var live []Sink
+	for _, s := range sinks {
+		if s != nil && s != Discard {
+			live = append(live, s)
+		}
+	}
+	switch len(live) {
+	case 0:
+		return Discard
+	case 1:
+		return live[0]
+	}
+	return tee(live)
+}
+
+type tee []Sink
+
+func (t tee) Emit(e *Event) error {
+	for _, s := range t {
+		if err := s.Emit(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}

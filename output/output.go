@@ -1,0 +1,320 @@
+// Package output renders events on stdout: the bytes as they arrived, one
+// message per line, a human view, a hex dump, or JSON Lines.
+package output
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fatih/color"
+
+	"github.com/wirecat-dev/wirecat/event"
+)
+
+// Modes lists the -o values.
+var Modes = []string{"raw", "lines", "text", "hex", "json"}
+
+// Options shape what a Writer shows.
+type Options struct {
+	Mode     string // raw, lines, text, hex or json
+	ShowSent bool   // also show what wirecat sent (relay shows both directions)
+	Color    bool   // colour the text and hex views
+}
+
+// Writer is an event.Sink that renders events on w. It buffers: call Flush
+// before blocking on the network so nothing waits in the buffer.
+type Writer struct {
+	mu   sync.Mutex
+	w    *bufio.Writer
+	opt  Options
+	line []byte
+	pal  palette
+}
+
+// New returns a Writer for opt.Mode; an unknown mode is an error.
+func New(w io.Writer, opt Options) (*Writer, error) {
+	switch opt.Mode {
+	case "raw", "lines", "text", "hex", "json":
+	default:
+		return nil, fmt.Errorf("unknown output mode %q (want %s)", opt.Mode, strings.Join(Modes, ", "))
+	}
+	return &Writer{w: bufio.NewWriterSize(w, 64<<10), opt: opt, pal: newPalette(opt.Color)}, nil
+}
+
+// Emit renders one event.
+func (o *Writer) Emit(e *event.Event) error {
+	if e.Kind == event.Data && !e.Received() && !o.opt.ShowSent {
+		return nil
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var err error
+	switch o.opt.Mode {
+	case "raw":
+		if e.Kind == event.Data {
+			_, err = o.w.Write(e.Data) // bufio passes large chunks straight through
+		}
+	case "lines":
+		if e.Kind == event.Data {
+			o.w.Write(e.Data)
+			err = o.w.WriteByte('\n')
+		}
+	case "text":
+		err = o.text(e)
+	case "hex":
+		err = o.hex(e)
+	case "json":
+		err = o.json(e)
+	}
+	return err
+}
+
+// Flush writes out what is buffered.
+func (o *Writer) Flush() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.w.Flush()
+}
+
+func (o *Writer) prefix(e *event.Event) []byte {
+	b := o.line[:0]
+	b = append(b, o.pal.meta(e.Time.Format("15:04:05.000"))...)
+	b = append(b, ' ')
+	b = append(b, o.pal.meta("#"+strconv.FormatUint(e.Conn, 10)+" "+e.Remote)...)
+	b = append(b, ' ')
+	return b
+}
+
+// arrow shows the direction of a message: ← received, → sent; a relay
+// names the sending side instead.
+func arrow(e *event.Event) string {
+	if e.Role == event.Relay {
+		if e.From == event.Client {
+			return "client→server"
+		}
+		return "server→client"
+	}
+	if e.Received() {
+		return "←"
+	}
+	return "→"
+}
+
+func (o *Writer) text(e *event.Event) error {
+	b := o.prefix(e)
+	switch e.Kind {
+	case event.Open:
+		b = append(b, o.pal.open(fmt.Sprintf("open %s (%s)", e.Transport, describeRole(e.Role)))...)
+	case event.Close:
+		msg := "closed"
+		if e.From != 0 {
+			msg += " by " + closer(e)
+		}
+		if e.Err != nil {
+			msg += ": " + e.Err.Error()
+		}
+		b = append(b, o.pal.open(msg)...)
+	case event.Error:
+		b = append(b, o.pal.err("error: "+errText(e.Err))...)
+	case event.Data:
+		if e.Received() {
+			b = append(b, o.pal.in(arrow(e))...)
+		} else {
+			b = append(b, o.pal.out(arrow(e))...)
+		}
+		b = append(b, ' ')
+		b = AppendEscaped(b, e.Data)
+	}
+	b = append(b, '\n')
+	o.line = b
+	_, err := o.w.Write(b)
+	return err
+}
+
+func (o *Writer) hex(e *event.Event) error {
+	if e.Kind != event.Data {
+		return o.text(e)
+	}
+	b := o.prefix(e)
+	b = append(b, o.pal.in(arrow(e))...)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(len(e.Data)), 10)
+	b = append(b, " bytes\n"...)
+	o.line = b
+	o.w.Write(b)
+	d := hex.Dumper(o.w)
+	d.Write(e.Data)
+	return d.Close()
+}
+
+type jsonEvent struct {
+	Time      string `json:"time"`
+	Event     string `json:"event"`
+	Conn      uint64 `json:"conn"`
+	Transport string `json:"transport,omitempty"`
+	Local     string `json:"local,omitempty"`
+	Peer      string `json:"peer,omitempty"`
+	Role      string `json:"role,omitempty"`
+	Dir       string `json:"dir,omitempty"`
+	From      string `json:"from,omitempty"`
+	By        string `json:"by,omitempty"`
+	Len       *int   `json:"len,omitempty"`
+	Text      string `json:"text,omitempty"`
+	B64       string `json:"b64,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
+func (o *Writer) json(e *event.Event) error {
+	j := jsonEvent{
+		Time:  e.Time.UTC().Format(time.RFC3339Nano),
+		Event: e.Kind.String(),
+		Conn:  e.Conn,
+		Peer:  e.Remote,
+	}
+	switch e.Kind {
+	case event.Open:
+		j.Transport, j.Local, j.Role = e.Transport, e.Local, e.Role.String()
+	case event.Data:
+		j.From = e.From.String()
+		j.Dir = "out"
+		if e.Received() {
+			j.Dir = "in"
+		}
+		n := len(e.Data)
+		j.Len = &n
+		if Printable(e.Data) {
+			j.Text = string(e.Data)
+		} else {
+			j.B64 = base64.StdEncoding.EncodeToString(e.Data)
+		}
+	case event.Close:
+		if e.From != 0 {
+			j.By = e.From.String()
+		}
+	}
+	if e.Err != nil {
+		j.Error = e.Err.Error()
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	o.w.Write(b)
+	return o.w.WriteByte('\n')
+}
+
+func describeRole(r event.Side) string {
+	switch r {
+	case event.Client:
+		return "wirecat is the client"
+	case event.Server:
+		return "wirecat is the server"
+	}
+	return "relayed"
+}
+
+func closer(e *event.Event) string {
+	if e.Role != event.Relay && e.From == e.Role {
+		return "wirecat"
+	}
+	if e.Role == event.Relay {
+		return e.From.String()
+	}
+	return "peer"
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "unknown"
+	}
+	return err.Error()
+}
+
+// Printable reports whether b reads as text: valid UTF-8 with no control
+// characters but tab, newline and carriage return.
+func Printable(b []byte) bool {
+	for len(b) > 0 {
+		c := b[0]
+		if c < utf8.RuneSelf {
+			if c < 0x20 && c != '\t' && c != '\n' && c != '\r' || c == 0x7f {
+				return false
+			}
+			b = b[1:]
+			continue
+		}
+		r, n := utf8.DecodeRune(b)
+		if r == utf8.RuneError && n <= 1 {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// AppendEscaped appends p with non-printable bytes escaped as \n, \r, \t,
+// \0, \\ or \xHH, so a message always stays on one line.
+func AppendEscaped(b, p []byte) []byte {
+	const hexdig = "0123456789abcdef"
+	for len(p) > 0 {
+		c := p[0]
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRune(p)
+			if r != utf8.RuneError || n > 1 {
+				b = append(b, p[:n]...)
+				p = p[n:]
+				continue
+			}
+		}
+		switch {
+		case c == '\n':
+			b = append(b, `\n`...)
+		case c == '\r':
+			b = append(b, `\r`...)
+		case c == '\t':
+			b = append(b, `\t`...)
+		case c == 0:
+			b = append(b, `\0`...)
+		case c == '\\':
+			b = append(b, `\\`...)
+		case c < 0x20 || c >= 0x7f:
+			b = append(b, '\\', 'x', hexdig[c>>4], hexdig[c&15])
+		default:
+			b = append(b, c)
+		}
+		p = p[1:]
+	}
+	return b
+}
+
+// palette colours the text view; without colour every function returns its input.
+type palette struct {
+	meta, in, out, open, err func(string) string
+}
+
+func newPalette(on bool) palette {
+	if !on {
+		id := func(s string) string { return s }
+		return palette{id, id, id, id, id}
+	}
+	mk := func(attrs ...color.Attribute) func(string) string {
+		c := color.New(attrs...)
+		c.EnableColor() // the caller already decided; fatih/color must not second-guess it
+		return func(s string) string { return c.Sprint(s) }
+	}
+	return palette{
+		meta: mk(color.Faint),
+		in:   mk(color.FgCyan, color.Bold),
+		out:  mk(color.FgYellow, color.Bold),
+		open: mk(color.FgGreen),
+		err:  mk(color.FgRed, color.Bold),
+	}
+}
