@@ -1,0 +1,80 @@
+package main
+
+import (
+	"time"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/pipe"
+	"github.com/wirecat-dev/wirecat/units"
+)
+
+// ConnFlags shape one connection wired to stdin/stdout.
+type ConnFlags struct {
+	UDP       bool           `short:"u" help:"Read a scheme-less address as UDP."`
+	Broadcast bool           `help:"Allow sending to broadcast addresses."`
+	RecvOnly  bool           `help:"Never read stdin and never half-close."`
+	SendOnly  bool           `help:"Ignore what arrives."`
+	Idle      units.Duration `placeholder:"DUR" help:"End a connection silent for this long."`
+	Exec      string         `placeholder:"CMD" help:"Run CMD per connection with its stdin/stdout wired to the peer."`
+}
+
+// ConnectCmd is `wirecat connect`.
+type ConnectCmd struct {
+	Addr string `arg:"" placeholder:"ADDR" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...)."`
+	ConnFlags
+	DataFlags
+	TLSFlags
+}
+
+func (c *ConnectCmd) Help() string {
+	return `Wires a connection to stdin and stdout. When stdin ends the write side is
+shut down (TCP half-close) and wirecat prints until the peer closes.
+
+Examples:
+
+    printf 'GET / HTTP/1.0\r\n\r\n' | wirecat connect example.com:80
+    wirecat connect -u 127.0.0.1:5005                 # UDP, netcat style
+    wirecat connect tls://127.0.0.1:8443 --pin sha256:3f2a...
+    wirecat connect unix:///tmp/board.sock --frame line -o text
+    wirecat connect 127.0.0.1:5000 --frame delim:END -o json`
+}
+
+func (c *ConnectCmd) Run(app *App, g *Globals) error {
+	addr, err := parseAddr(c.Addr, c.UDP)
+	if err != nil {
+		return err
+	}
+	p, err := plumb(app, g, &c.DataFlags, false)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	src, err := stdinSource(app, &c.DataFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	conn, err := link.Dial(app.Ctx, addr, linkOptions(&c.TLSFlags, c.Broadcast, p.log))
+	if err != nil {
+		return err
+	}
+	p.log.Debugf("connected to %s from %s in %v", addr, conn.LocalAddr(), time.Since(start).Round(time.Microsecond))
+	m := pipe.Meta{ID: pipe.NextID(), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
+		Remote: conn.RemoteAddr().String(), Role: event.Client}
+	c.ConnFlags.configure(p, addr)
+	if c.Exec != "" {
+		return pipe.ServeExec(app.Ctx, conn, m, p.cfg, c.Exec)
+	}
+	return pipe.Serve(app.Ctx, conn, m, p.cfg, src)
+}
+
+// configure applies the connection flags to the pipe.
+func (c *ConnFlags) configure(p *plumbing, addr link.Addr) {
+	p.cfg.Idle = c.Idle.D()
+	p.cfg.SendOnly = c.SendOnly
+	p.cfg.Linger = 500 * time.Millisecond
+	if addr.Packet() {
+		p.cfg.Linger = time.Second // how long replies to the last datagram may take
+	}
+}

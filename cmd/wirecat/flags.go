@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/wirecat-dev/wirecat/diag"
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/output"
+	"github.com/wirecat-dev/wirecat/pipe"
+	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/units"
+)
+
+var helpVars = map[string]string{
+	"frames":  "raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE",
+	"outputs": "raw, lines, text, hex, json",
+	"inputs":  "raw, lines, hex",
+}
+
+// DataFlags are shared by the commands that move data.
+type DataFlags struct {
+	Frame    string     `placeholder:"SPEC" help:"How a byte stream is cut into messages: ${frames}. Default raw."`
+	Output   string     `short:"o" placeholder:"MODE" enum:",raw,lines,text,hex,json" default:"" help:"How received messages are written to stdout: ${outputs}. Default raw, or lines with --frame."`
+	Input    string     `short:"i" placeholder:"MODE" enum:",raw,lines,hex" default:"" help:"How stdin becomes messages: ${inputs}. Default raw, or lines with --frame."`
+	Record   string     `placeholder:"FILE" type:"path" help:"Record every event to FILE (JSON Lines session)."`
+	MaxFrame units.Size `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted."`
+}
+
+// TLSFlags configure TLS on either side.
+type TLSFlags struct {
+	Insecure bool     `group:"TLS" help:"TLS client: accept any server certificate."`
+	CA       string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS client: trust the CAs in FILE (PEM)."`
+	Cert     string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS certificate (PEM): the server's, or the client's for mTLS."`
+	Key      string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"Private key (PEM) for --cert."`
+	SNI      string   `group:"TLS" placeholder:"NAME" help:"TLS client: server name to send and verify."`
+	ALPN     []string `group:"TLS" placeholder:"P1,P2" help:"ALPN protocols to offer."`
+	Pin      string   `group:"TLS" placeholder:"sha256:HEX" help:"TLS client: accept exactly the certificate with this SHA-256 fingerprint."`
+	ClientCA string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS server: require client certificates signed by the CAs in FILE."`
+}
+
+func (t *TLSFlags) options() link.TLSOptions {
+	return link.TLSOptions{
+		Insecure: t.Insecure, CA: t.CA, Cert: t.Cert, Key: t.Key, SNI: t.SNI,
+		Pin: t.Pin, ClientCA: t.ClientCA, ALPN: t.ALPN,
+	}
+}
+
+// framing parses --frame; a bad spec is a usage error.
+func (d *DataFlags) framing() (proto.Framer, error) {
+	spec := d.Frame
+	if spec == "" {
+		spec = "raw"
+	}
+	f, err := proto.Parse(spec, loadFramer)
+	if err != nil {
+		return nil, usage(err)
+	}
+	return f, nil
+}
+
+// loadFramer builds framers that live outside proto (lua:FILE); nil until
+// the Lua runtime is linked in.
+var loadFramer proto.LoadFunc
+
+func (d *DataFlags) outputMode() string {
+	if d.Output != "" {
+		return d.Output
+	}
+	if d.Frame != "" && d.Frame != "raw" {
+		return "lines"
+	}
+	return "raw"
+}
+
+func (d *DataFlags) inputMode() string {
+	if d.Input != "" {
+		return d.Input
+	}
+	if d.Frame != "" && d.Frame != "raw" {
+		return "lines"
+	}
+	return "raw"
+}
+
+// logger builds the stderr voice from the global flags.
+func (g *Globals) logger(app *App) *diag.Log {
+	return &diag.Log{W: app.Stderr, Verbose: g.Verbose, Quiet: g.Quiet}
+}
+
+// colour decides whether the human views are coloured: never into a pipe
+// unless asked, never when NO_COLOR is set.
+func (g *Globals) colour(app *App) bool {
+	switch g.Color {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return app.StdoutTerminal && app.Getenv("NO_COLOR") == "" && app.Getenv("TERM") != "dumb"
+}
+
+// plumbing is what a data command needs to move and show messages.
+type plumbing struct {
+	cfg    *pipe.Config
+	out    *output.Writer
+	log    *diag.Log
+	closer []io.Closer
+}
+
+func (p *plumbing) Close() {
+	p.out.Flush()
+	for _, c := range p.closer {
+		c.Close()
+	}
+}
+
+// plumb builds the framing, the output and the recorder for a data command.
+func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error) {
+	f, err := d.framing()
+	if err != nil {
+		return nil, err
+	}
+	out, err := output.New(app.Stdout, output.Options{Mode: d.outputMode(), ShowSent: showSent, Color: g.colour(app)})
+	if err != nil {
+		return nil, usage(err)
+	}
+	if d.MaxFrame <= 0 {
+		return nil, usage(fmt.Errorf("--max-frame must be positive"))
+	}
+	p := &plumbing{out: out, log: g.logger(app)}
+	var sinks []event.Sink
+	sinks = append(sinks, out)
+	if d.Record != "" {
+		rec, err := openRecording(d, app)
+		if err != nil {
+			return nil, err
+		}
+		sinks = append(sinks, rec)
+		p.closer = append(p.closer, rec)
+	}
+	p.cfg = &pipe.Config{
+		Framer:   f,
+		MaxFrame: int(d.MaxFrame),
+		Sink:     event.Tee(sinks...),
+		Flush:    out.Flush,
+		Log:      p.log,
+	}
+	return p, nil
+}
+
+// linkOptions builds the transport options, with TLS notices on stderr.
+func linkOptions(t *TLSFlags, broadcast bool, log *diag.Log) *link.Options {
+	return &link.Options{TLS: t.options(), Broadcast: broadcast, Log: log.Notef}
+}
+
+// parseAddr reads an address; a bad one is a usage error.
+func parseAddr(s string, udp bool) (link.Addr, error) {
+	a, err := link.Parse(s, udp)
+	if err != nil {
+		return a, usage(err)
+	}
+	return a, nil
+}
+
+// stdinSource is what stdin contributes: nil when it must not be read.
+func stdinSource(app *App, d *DataFlags, f proto.Framer, recvOnly bool) (pipe.Source, error) {
+	if recvOnly || app.StdinNull {
+		return nil, nil
+	}
+	in, err := pipe.NewInput(app.Stdin, d.inputMode(), f)
+	if err != nil {
+		return nil, usage(err)
+	}
+	return in, nil
+}
+
+

@@ -1,0 +1,166 @@
+// Command wirecat is a scriptable network swiss-army knife for people who
+// build connected devices. This package only parses and prints: the work is
+// done by the packages it calls.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+	"github.com/mattn/go-isatty"
+)
+
+// CLI is the whole command line.
+type CLI struct {
+	Globals
+
+	Listen     ListenCmd     `cmd:"" help:"Accept a peer and wire it to stdin/stdout (or --exec)."`
+	Connect    ConnectCmd    `cmd:"" help:"Connect and wire the connection to stdin/stdout (or --exec)."`
+	Send       SendCmd       `cmd:"" help:"Send messages, collect replies, exit with a status scripts can test."`
+	Version    VersionCmd    `cmd:"" help:"Print version, commit, build date and Go version."`
+}
+
+// Globals are understood by every command.
+type Globals struct {
+	Verbose bool   `short:"v" help:"Report connection events and timings on stderr."`
+	Quiet   bool   `short:"q" help:"Print nothing on stderr but errors."`
+	Color   string `enum:"auto,always,never" default:"auto" help:"Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals)."`
+}
+
+// App is the process's state, passed to every command so commands can run
+// in tests without the real terminal.
+type App struct {
+	Ctx    context.Context
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// What stdin, stdout and stderr are.
+	StdinNull, StdinTerminal, StdoutTerminal, StderrTerminal bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := &App{
+		Ctx: ctx, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
+		StdinNull:      isDevNull(os.Stdin),
+		StdinTerminal:  isatty.IsTerminal(os.Stdin.Fd()),
+		StdoutTerminal: isatty.IsTerminal(os.Stdout.Fd()),
+		StderrTerminal: isatty.IsTerminal(os.Stderr.Fd()),
+	}
+	os.Exit(run(app, os.Args[1:]))
+}
+
+// run parses args, runs the command and turns its error into an exit code.
+func run(app *App, args []string) int {
+	var cli CLI
+	exit := -1
+	parser, err := kong.New(&cli,
+		kong.Name("wirecat"),
+		kong.Description("A scriptable network swiss-army knife for people who build connected devices:\nTCP, UDP, TLS and Unix sockets, framings, Lua devices, relays and recorded sessions."),
+		kong.Writers(app.Stdout, app.Stderr),
+		kong.Exit(func(code int) { exit = code }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true, WrapUpperBound: 80}),
+		kong.Vars(helpVars),
+		kong.Bind(app),
+	)
+	if err != nil {
+		panic(err) // the CLI model itself is wrong: a programming error
+	}
+	kctx, err := parser.Parse(args)
+	if exit >= 0 { // --help, or kong gave up on its own
+		return exit
+	}
+	if err != nil {
+		fmt.Fprintf(app.Stderr, "wirecat: error: %v\n", err)
+		if kctx != nil && len(args) > 0 {
+			fmt.Fprintf(app.Stderr, "wirecat: hint: see 'wirecat %s --help'\n", kctx.Command())
+		}
+		return exitUsage
+	}
+	kctx.Bind(&cli.Globals)
+	err = kctx.Run()
+	if err == nil {
+		return exitOK
+	}
+	return report(app.Stderr, err)
+}
+
+// Exit codes, as SPEC names them.
+const (
+	exitOK      = 0
+	exitFailure = 1 // refused, reset, TLS failure, script error
+	exitUsage   = 2 // bad flag, address, framing spec or script path
+	exitUnmet   = 3 // an expectation not met
+)
+
+// usageError marks an error as the user's command line being wrong.
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func usage(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
+}
+
+// unmetError is an expectation that was not met (exit 3).
+type unmetError struct{ error }
+
+func (e unmetError) Unwrap() error { return e.error }
+
+// hinted carries advice for what to do next.
+type hinted struct {
+	error
+	hint string
+}
+
+func (e hinted) Unwrap() error { return e.error }
+
+// silent is an error already reported in full (a summary, a diff): only
+// its exit code is left to give.
+type silent struct{ code int }
+
+func (silent) Error() string { return "already reported" }
+
+// report prints err once and returns its exit code.
+func report(w io.Writer, err error) int {
+	var s silent
+	if errors.As(err, &s) {
+		return s.code
+	}
+	fmt.Fprintf(w, "wirecat: error: %v\n", err)
+	var h hinted
+	if errors.As(err, &h) && h.hint != "" {
+		fmt.Fprintf(w, "wirecat: hint: %s\n", h.hint)
+	}
+	var u usageError
+	var m unmetError
+	switch {
+	case errors.As(err, &u):
+		return exitUsage
+	case errors.As(err, &m):
+		return exitUnmet
+	}
+	return exitFailure
+}
+
+// isDevNull reports whether f is /dev/null: a background job's stdin,
+// which means receive only.
+func isDevNull(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return true // no stdin at all
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
+}

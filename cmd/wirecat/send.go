@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/pipe"
+	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/units"
+)
+
+// SendCmd is `wirecat send`.
+type SendCmd struct {
+	Addr      string         `arg:"" placeholder:"ADDR" help:"Where to send: [scheme://]host:port."`
+	Msgs      []string       `arg:"" optional:"" placeholder:"MSG" help:"Messages to send, with \\n \\r \\t \\0 \\\\ \\xHH escapes. Without them: --file, or stdin."`
+	File      string         `short:"f" placeholder:"FILE" type:"existingfile" help:"Send the contents of FILE (read like stdin, with -i)."`
+	Literal   bool           `help:"Send MSG arguments as written, without escapes."`
+	Hex       bool           `help:"MSG arguments are hex bytes: '01 02 ff' or 0102ff."`
+	Wait      units.Duration `default:"1s" placeholder:"DUR" help:"After the last message, read replies until this long passes with nothing arriving (0: exit right after sending)."`
+	Replies   int            `placeholder:"N" help:"Exit as soon as N messages arrived; exit 3 if they do not."`
+	Until     string         `placeholder:"TEXT" help:"Exit as soon as TEXT was received (escapes allowed); exit 3 if it was not."`
+	Interval  units.Duration `placeholder:"DUR" help:"Pause between messages."`
+	Repeat    int            `default:"1" placeholder:"N" help:"Send the messages N times."`
+	UDP       bool           `short:"u" help:"Read a scheme-less address as UDP."`
+	Broadcast bool           `help:"Allow sending to broadcast addresses."`
+	DataFlags
+	TLSFlags
+}
+
+func (c *SendCmd) Help() string {
+	return `Sends messages, then prints replies until the peer closes or --wait passes
+with nothing arriving. Exits 0 on success, 1 on a network failure, 3 when
+--replies or --until is not met.
+
+Examples:
+
+    wirecat send 127.0.0.1:5000 'Hello, server!'
+    wirecat send 127.0.0.1:80 'GET / HTTP/1.0\r\n\r\n'
+    wirecat send -u 127.0.0.1:5005 --hex '01 02 ff'
+    wirecat send 127.0.0.1:5000 --frame line 'LED ON' --until 'LED is ON'
+    wirecat send 127.0.0.1:5000 --frame delim:, '23.5:41' --repeat 10 --interval 1s
+    sensor-dump | wirecat send tcp://127.0.0.1:5000 --wait 0`
+}
+
+func (c *SendCmd) Run(app *App, g *Globals) error {
+	addr, err := parseAddr(c.Addr, c.UDP)
+	if err != nil {
+		return err
+	}
+	if c.Repeat < 1 {
+		return usage(fmt.Errorf("--repeat must be 1 or more"))
+	}
+	if c.File != "" && len(c.Msgs) > 0 {
+		return usage(fmt.Errorf("give messages either as arguments or with --file, not both"))
+	}
+	p, err := plumb(app, g, &c.DataFlags, false)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	until, err := c.until()
+	if err != nil {
+		return err
+	}
+	src, err := c.source(app, p.cfg.Framer)
+	if err != nil {
+		return err
+	}
+	conn, err := link.Dial(app.Ctx, addr, linkOptions(&c.TLSFlags, c.Broadcast, p.log))
+	if err != nil {
+		return err
+	}
+	m := pipe.Meta{ID: pipe.NextID(), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
+		Remote: conn.RemoteAddr().String(), Role: event.Client}
+	x := pipe.Expect{Interval: c.Interval.D(), Wait: c.Wait.D(), Replies: c.Replies, Until: until}
+	start := time.Now()
+	out, err := pipe.Send(app.Ctx, conn, m, p.cfg, src, x)
+	if err != nil {
+		return err
+	}
+	p.log.Debugf("%d replies, %d bytes in %v", out.Replies, out.Bytes, time.Since(start).Round(time.Millisecond))
+	switch {
+	case out.Replies < c.Replies:
+		return unmetError{fmt.Errorf("expected %d replies, got %d (%s)", c.Replies, out.Replies, why(out, x))}
+	case len(until) > 0 && !out.Found:
+		return unmetError{fmt.Errorf("%q was not received (%s)", c.Until, why(out, x))}
+	}
+	return nil
+}
+
+func why(out pipe.Outcome, x pipe.Expect) string {
+	if out.PeerClosed {
+		return "the peer closed"
+	}
+	return fmt.Sprintf("nothing more arrived within --wait %v", x.Wait)
+}
+
+func (c *SendCmd) until() ([]byte, error) {
+	if c.Until == "" {
+		return nil, nil
+	}
+	if c.Literal {
+		return []byte(c.Until), nil
+	}
+	b, err := proto.Unescape(c.Until)
+	if err != nil {
+		return nil, usage(fmt.Errorf("--until %q: %w", c.Until, err))
+	}
+	return b, nil
+}
+
+// source is what to send: the arguments, the file, or stdin.
+func (c *SendCmd) source(app *App, f proto.Framer) (pipe.Source, error) {
+	if len(c.Msgs) > 0 {
+		msgs := make([]pipe.Message, len(c.Msgs))
+		for i, arg := range c.Msgs {
+			payload, err := c.decode(arg)
+			if err != nil {
+				return nil, usage(fmt.Errorf("message %d %q: %w", i+1, arg, err))
+			}
+			wire, err := f.Encode(nil, payload)
+			if err != nil {
+				return nil, usage(fmt.Errorf("message %d: %w", i+1, err))
+			}
+			msgs[i] = pipe.Message{Payload: payload, Wire: wire}
+		}
+		return pipe.Messages(msgs, c.Repeat), nil
+	}
+	var r io.Reader = app.Stdin
+	if c.File != "" {
+		file, err := os.Open(c.File)
+		if err != nil {
+			return nil, err
+		}
+		r = file // closed at exit
+	}
+	in, err := pipe.NewInput(r, c.DataFlags.inputMode(), f)
+	if err != nil {
+		return nil, usage(err)
+	}
+	if c.Repeat == 1 {
+		return in, nil
+	}
+	// Repeating needs every message kept.
+	var msgs []pipe.Message
+	for {
+		m, err := in.Next()
+		if err == io.EOF {
+			return pipe.Messages(msgs, c.Repeat), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, pipe.Message{Payload: clone(m.Payload), Wire: clone(m.Wire)})
+	}
+}
+
+func (c *SendCmd) decode(arg string) ([]byte, error) {
+	switch {
+	case c.Hex:
+		return proto.ParseHex(arg)
+	case c.Literal:
+		return []byte(arg), nil
+	}
+	return proto.Unescape(arg)
+}
+
+func clone(b []byte) []byte { return append([]byte(nil), b...) }

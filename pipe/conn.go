@@ -1,0 +1,259 @@
+package pipe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/diag"
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+// Config says how a connection is served.
+type Config struct {
+	Framer   proto.Framer
+	MaxFrame int
+	Sink     event.Sink
+	Flush    func() error  // flushes the output; called before blocking on the network
+	Idle     time.Duration // end a connection silent for this long (0: never)
+	// Linger is how long to keep going once one side is done: on a datagram
+	// connection, how long to wait for replies after the input ends; on a
+	// stream, how long to keep sending after the peer closed while the input
+	// still flows.
+	Linger   time.Duration
+	SendOnly bool // ignore what arrives
+	Log      *diag.Log
+}
+
+// ErrIdle ends a connection that was silent for --idle.
+var ErrIdle = errors.New("idle timeout")
+
+// Serve wires connection c to src (nil: receive only) and reports every
+// message to cfg.Sink, until the peer is done, ctx ends or --idle passes.
+// It closes c.
+func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) error {
+	defer c.Close()
+	start := time.Now()
+	cfg.Sink.Emit(m.event(event.Open, 0, nil, nil))
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() { c.Close() }) // unblocks reads and writes
+	defer stop()
+
+	t := &traffic{}
+	t.touch()
+	if cfg.Idle > 0 {
+		go t.watchIdle(ctx, cfg.Idle, cancel)
+	}
+	datagram := !isStream(c)
+	var sent atomic.Bool // the input is done
+	sendErr := make(chan error, 1)
+	if src != nil {
+		go func() {
+			err := pump(c, src, m, cfg, t, datagram)
+			sent.Store(true)
+			if err == nil && datagram && cfg.Linger > 0 {
+				c.SetReadDeadline(time.Now().Add(cfg.Linger))
+			}
+			sendErr <- err
+		}()
+	}
+
+	rerr := receive(c, m, cfg, t, func() {
+		if sent.Load() && datagram && cfg.Linger > 0 {
+			c.SetReadDeadline(time.Now().Add(cfg.Linger))
+		}
+	})
+	var err error
+	by := m.Role.Other()
+	switch {
+	case ctx.Err() != nil:
+		by, err = m.Role, nil // idle or interrupted: our choice, not a failure
+		cfg.Log.Debugf("conn %d: %v", m.ID, context.Cause(ctx))
+	case rerr == nil && src != nil:
+		// The peer is done sending; let what we still have to say go out.
+		err = t.drain(sendErr, cfg.Linger)
+	case isTimeout(rerr) && sent.Load():
+		by, err = m.Role, nil // a datagram peer that stopped answering
+	default:
+		err = rerr
+	}
+	if err != nil {
+		cfg.Sink.Emit(m.event(event.Error, 0, nil, err))
+	}
+	cfg.Sink.Emit(m.event(event.Close, by, nil, err))
+	if cfg.Flush != nil {
+		cfg.Flush()
+	}
+	cfg.Log.Debugf("conn %d %s closed after %v: %d bytes in, %d bytes out",
+		m.ID, m.Remote, time.Since(start).Round(time.Millisecond), t.in.Load(), t.out.Load())
+	return err
+}
+
+// receive reads messages until the peer closes (nil) or something fails.
+func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func()) error {
+	from := m.Role.Other()
+	emit := func(msg []byte) {
+		t.in.Add(int64(len(msg)))
+		t.touch()
+		if !cfg.SendOnly {
+			cfg.Sink.Emit(m.event(event.Data, from, msg, nil))
+		}
+		onMessage()
+	}
+	if !isStream(c) {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				if cfg.Flush != nil {
+					cfg.Flush()
+				}
+				return err
+			}
+			msgs, err := proto.SplitDatagram(cfg.Framer, buf[:n], cfg.MaxFrame)
+			for _, msg := range msgs {
+				emit(msg)
+			}
+			if err != nil {
+				return fmt.Errorf("datagram from %s: %w", m.Remote, err)
+			}
+			if cfg.Flush != nil {
+				cfg.Flush()
+			}
+		}
+	}
+	r := proto.NewReader(flushReader{c, cfg.Flush}, cfg.Framer, cfg.MaxFrame)
+	for {
+		msg, err := r.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		emit(msg)
+	}
+}
+
+// pump sends every message of src, then shuts down the write side.
+func pump(c net.Conn, src Source, m Meta, cfg *Config, t *traffic, datagram bool) error {
+	for {
+		msg, err := src.Next()
+		if err == io.EOF {
+			if !datagram {
+				link.CloseWrite(c)
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		wire := msg.Wire
+		for len(wire) > 0 {
+			chunk := wire
+			if datagram && len(chunk) > maxDatagram {
+				chunk = chunk[:maxDatagram]
+			}
+			if _, err := c.Write(chunk); err != nil {
+				return err
+			}
+			wire = wire[len(chunk):]
+		}
+		t.out.Add(int64(len(msg.Wire)))
+		t.touch()
+		cfg.Sink.Emit(m.event(event.Data, m.Role, msg.Payload, nil))
+	}
+}
+
+// maxDatagram is the largest UDP payload over IPv4.
+const maxDatagram = 65507
+
+// traffic counts bytes and remembers when anything last moved.
+type traffic struct {
+	in, out atomic.Int64
+	last    atomic.Int64 // unix nanoseconds
+}
+
+func (t *traffic) touch() { t.last.Store(time.Now().UnixNano()) }
+
+func (t *traffic) watchIdle(ctx context.Context, idle time.Duration, cancel context.CancelCauseFunc) {
+	tick := time.NewTicker(min(idle/4+time.Millisecond, time.Second))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			if time.Since(time.Unix(0, t.last.Load())) >= idle {
+				cancel(fmt.Errorf("%w: nothing moved for %v", ErrIdle, idle))
+				return
+			}
+		}
+	}
+}
+
+// drain waits for the send side after the peer closed: while the input
+// still flows it goes on; once it has been still for grace, or a write
+// fails because the peer is gone, it stops.
+func (t *traffic) drain(sendErr <-chan error, grace time.Duration) error {
+	tick := time.NewTicker(grace/5 + time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-sendErr:
+			if isGone(err) {
+				return nil
+			}
+			return err
+		case <-tick.C:
+			if time.Since(time.Unix(0, t.last.Load())) >= grace {
+				return nil
+			}
+		}
+	}
+}
+
+// flushReader flushes the output before every read, so a message never
+// waits in a buffer while wirecat waits on the network.
+type flushReader struct {
+	r     io.Reader
+	flush func() error
+}
+
+func (f flushReader) Read(p []byte) (int, error) {
+	if f.flush != nil {
+		if err := f.flush(); err != nil {
+			return 0, err
+		}
+	}
+	return f.r.Read(p)
+}
+
+func isStream(c net.Conn) bool {
+	switch c.(type) {
+	case *net.UDPConn:
+		return false
+	case *net.UnixConn:
+		return c.LocalAddr().Network() == "unix"
+	}
+	return true
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isGone reports a write to a peer that already left.
+func isGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
+}

@@ -1,0 +1,85 @@
+package pipe
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+)
+
+// ServeExec runs command with its stdin and stdout wired to c, like ncat's
+// -e. When the peer half-closes, the command's stdin ends but its output
+// still goes back: a reply to a request sent just before the FIN is not lost.
+func ServeExec(ctx context.Context, c net.Conn, m Meta, cfg *Config, command string) error {
+	defer c.Close()
+	cfg.Sink.Emit(m.event(event.Open, 0, nil, nil))
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", command)
+	cmd.Env = append(os.Environ(), ExecEnv(c, m)...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := cmd.Start(); err != nil {
+		cfg.Sink.Emit(m.event(event.Close, m.Role, nil, err))
+		return err
+	}
+	peer := m.Role.Other()
+	go func() {
+		copyEmitting(stdin, c, func(p []byte) { cfg.Sink.Emit(m.event(event.Data, peer, p, nil)) })
+		stdin.Close()
+	}()
+	_, werr := copyEmitting(c, stdout, func(p []byte) { cfg.Sink.Emit(m.event(event.Data, m.Role, p, nil)) })
+	link.CloseWrite(c)
+	err = cmd.Wait()
+	if werr != nil && !isGone(werr) {
+		err = werr
+	}
+	if err != nil {
+		cfg.Log.Notef("conn %d: exec %q: %v", m.ID, command, err)
+	}
+	cfg.Sink.Emit(m.event(event.Close, m.Role, nil, err))
+	return err
+}
+
+// ExecEnv describes the connection to the command.
+func ExecEnv(c net.Conn, m Meta) []string {
+	env := []string{"WIRECAT_CONN_ID=" + strconv.FormatUint(m.ID, 10), "WIRECAT_LOCAL_ADDR=" + m.Local}
+	if host, port, err := net.SplitHostPort(m.Remote); err == nil {
+		env = append(env, "WIRECAT_REMOTE_ADDR="+host, "WIRECAT_REMOTE_PORT="+port)
+	} else {
+		env = append(env, "WIRECAT_REMOTE_ADDR="+m.Remote)
+	}
+	return env
+}
+
+// copyEmitting copies src to dst, reporting each chunk once it is written.
+func copyEmitting(dst io.Writer, src io.Reader, report func([]byte)) (int64, error) {
+	buf := make([]byte, 32<<10)
+	var total int64
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+			report(buf[:n])
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package pipe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+// PacketPeers decides who hears what a datagram listener sends.
+type PacketPeers int
+
+const (
+	Latest PacketPeers = iota // the most recent sender (listen)
+	All                       // every sender seen so far (listen -k)
+)
+
+// ServePacket serves a datagram socket: each datagram is tagged with its
+// sender, and src goes to the most recent sender or to every known one.
+// Input that arrives before any peer has spoken waits for the first one.
+// It returns when ctx ends or, with cfg.Idle, after that long without a
+// datagram.
+func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *Config, src Source, to PacketPeers) error {
+	defer pc.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := context.AfterFunc(ctx, func() { pc.Close() })
+	defer stop()
+
+	ps := &packetPeers{known: map[string]*Meta{}, first: make(chan struct{})}
+	t := &traffic{}
+	t.touch()
+	if cfg.Idle > 0 {
+		go t.watchIdle(ctx, cfg.Idle, cancel)
+	}
+	if src != nil {
+		go func() {
+			if err := ps.send(ctx, pc, src, cfg, t, to); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+
+	local := pc.LocalAddr().String()
+	buf := make([]byte, 64<<10)
+	var err error
+	for {
+		n, addr, rerr := pc.ReadFrom(buf)
+		if rerr != nil {
+			if ctx.Err() == nil {
+				err = rerr
+			}
+			break
+		}
+		t.touch()
+		t.in.Add(int64(n))
+		m, isNew := ps.saw(addr, transport, local)
+		if isNew {
+			cfg.Sink.Emit(m.event(event.Open, 0, nil, nil))
+			cfg.Log.Debugf("conn %d: first datagram from %s", m.ID, m.Remote)
+		}
+		msgs, serr := proto.SplitDatagram(cfg.Framer, buf[:n], cfg.MaxFrame)
+		if !cfg.SendOnly {
+			for _, msg := range msgs {
+				cfg.Sink.Emit(m.event(event.Data, event.Client, msg, nil))
+			}
+		}
+		if serr != nil {
+			cfg.Sink.Emit(m.event(event.Error, 0, nil, fmt.Errorf("datagram from %s: %w", m.Remote, serr)))
+		}
+		if cfg.Flush != nil {
+			cfg.Flush()
+		}
+	}
+	if cause := context.Cause(ctx); cause != nil && cause != context.Canceled {
+		if !errors.Is(cause, ErrIdle) {
+			err = cause // the input failed
+		}
+		cfg.Log.Debugf("%v", cause)
+	}
+	for _, m := range ps.all() {
+		cfg.Sink.Emit(m.event(event.Close, event.Server, nil, nil))
+	}
+	if cfg.Flush != nil {
+		cfg.Flush()
+	}
+	return err
+}
+
+type packetPeers struct {
+	mu     sync.Mutex
+	known  map[string]*Meta
+	addrs  []net.Addr
+	latest net.Addr
+	first  chan struct{}
+}
+
+func (p *packetPeers) saw(addr net.Addr, transport, local string) (*Meta, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	key := addr.String()
+	m, ok := p.known[key]
+	if !ok {
+		m = &Meta{ID: NextID(), Transport: transport, Local: local, Remote: key, Role: event.Server}
+		p.known[key] = m
+		p.addrs = append(p.addrs, addr)
+		if p.latest == nil {
+			close(p.first)
+		}
+	}
+	p.latest = addr
+	return m, !ok
+}
+
+func (p *packetPeers) all() []*Meta {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ms := make([]*Meta, 0, len(p.known))
+	for _, a := range p.addrs {
+		ms = append(ms, p.known[a.String()])
+	}
+	return ms
+}
+
+func (p *packetPeers) targets(to PacketPeers) []net.Addr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if to == All {
+		return append([]net.Addr(nil), p.addrs...)
+	}
+	return []net.Addr{p.latest}
+}
+
+func (p *packetPeers) send(ctx context.Context, pc net.PacketConn, src Source, cfg *Config, t *traffic, to PacketPeers) error {
+	for {
+		msg, err := src.Next()
+		if err == io.EOF {
+			return nil // the input ended: keep receiving
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-p.first:
+		case <-ctx.Done():
+			return nil
+		}
+		for _, addr := range p.targets(to) {
+			if _, err := pc.WriteTo(msg.Wire, addr); err != nil {
+				return fmt.Errorf("send to %s: %w", addr, err)
+			}
+			p.mu.Lock()
+			m := p.known[addr.String()]
+			p.mu.Unlock()
+			cfg.Sink.Emit(m.event(event.Data, event.Server, msg.Payload, nil))
+		}
+		t.out.Add(int64(len(msg.Wire)))
+		t.touch()
+	}
+}

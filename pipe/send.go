@@ -1,0 +1,195 @@
+package pipe
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/event"
+)
+
+// Expect is what `send` waits for once its messages are out.
+type Expect struct {
+	Interval time.Duration // pause between messages
+	Wait     time.Duration // give up after this long with nothing arriving (0: do not wait)
+	Replies  int           // stop once this many messages arrived
+	Until    []byte        // stop once this text arrived
+}
+
+// Outcome is what arrived.
+type Outcome struct {
+	Replies    int
+	Bytes      int64
+	Found      bool // Until was seen
+	PeerClosed bool
+}
+
+// Met reports whether the expectation was met.
+func (x Expect) Met(o Outcome) bool {
+	return o.Replies >= x.Replies && (len(x.Until) == 0 || o.Found)
+}
+
+func (x Expect) waits() bool { return x.Wait > 0 || x.Replies > 0 || len(x.Until) > 0 }
+
+// Send sends every message of src over c, then collects replies until the
+// expectation is met, the peer closes, or Wait passes with nothing arriving.
+func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Expect) (Outcome, error) {
+	defer c.Close()
+	cfg.Sink.Emit(m.event(event.Open, 0, nil, nil))
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+
+	var (
+		mu     sync.Mutex
+		out    Outcome
+		window []byte // the tail of what arrived, to find Until across messages
+	)
+	if len(x.Until) > 0 {
+		keep := len(x.Until) - 1
+		c2 := *cfg
+		c2.Sink = event.Tee(cfg.Sink, sinkFunc(func(e *event.Event) error {
+			if e.Kind == event.Data && e.Received() {
+				mu.Lock()
+				window = append(window, e.Data...)
+				out.Found = out.Found || bytes.Contains(window, x.Until)
+				if len(window) > keep {
+					window = append(window[:0], window[len(window)-keep:]...)
+				}
+				mu.Unlock()
+			}
+			return nil
+		}))
+		cfg = &c2
+	}
+	arrived := make(chan struct{}, 1)
+	recvDone := make(chan error, 1)
+	t := &traffic{}
+	go func() {
+		recvDone <- receive(c, m, cfg, t, func() {
+			mu.Lock()
+			out.Replies++
+			mu.Unlock()
+			select {
+			case arrived <- struct{}{}:
+			default:
+			}
+		})
+	}()
+
+	snapshot := func() Outcome {
+		mu.Lock()
+		defer mu.Unlock()
+		o := out
+		o.Bytes = t.in.Load()
+		return o
+	}
+	finish := func(err error, by event.Side) (Outcome, error) {
+		c.Close()
+		o := snapshot()
+		if err != nil {
+			cfg.Sink.Emit(m.event(event.Error, 0, nil, err))
+		}
+		cfg.Sink.Emit(m.event(event.Close, by, nil, err))
+		if cfg.Flush != nil {
+			cfg.Flush()
+		}
+		return o, err
+	}
+
+	datagram := !isStream(c)
+	for first := true; ; first = false {
+		msg, err := src.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return finish(err, m.Role)
+		}
+		if !first && x.Interval > 0 {
+			select {
+			case <-time.After(x.Interval):
+			case <-ctx.Done():
+				return finish(nil, m.Role)
+			}
+		}
+		if err := writeMessage(c, msg.Wire, datagram); err != nil {
+			return finish(err, m.Role)
+		}
+		t.out.Add(int64(len(msg.Wire)))
+		cfg.Sink.Emit(m.event(event.Data, m.Role, msg.Payload, nil))
+	}
+	if !x.waits() {
+		return finish(nil, m.Role)
+	}
+	wait := x.Wait
+	if wait <= 0 {
+		wait = time.Second
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	for {
+		if (x.Replies > 0 || len(x.Until) > 0) && x.Met(snapshot()) {
+			return finish(nil, m.Role)
+		}
+		select {
+		case <-arrived:
+			timer.Reset(wait)
+		case err := <-recvDone:
+			mu.Lock()
+			out.PeerClosed = err == nil
+			mu.Unlock()
+			if err != nil && (isTimeout(err) || ctx.Err() != nil) {
+				err = nil
+			}
+			return finish(err, m.Role.Other())
+		case <-timer.C:
+			return finish(nil, m.Role)
+		case <-ctx.Done():
+			return finish(nil, m.Role)
+		}
+	}
+}
+
+func writeMessage(c net.Conn, wire []byte, datagram bool) error {
+	for len(wire) > 0 {
+		chunk := wire
+		if datagram && len(chunk) > maxDatagram {
+			chunk = chunk[:maxDatagram]
+		}
+		if _, err := c.Write(chunk); err != nil {
+			return err
+		}
+		wire = wire[len(chunk):]
+	}
+	return nil
+}
+
+type sinkFunc func(*event.Event) error
+
+func (f sinkFunc) Emit(e *event.Event) error { return f(e) }
+
+// Messages is a Source over a fixed list, repeated n times.
+func Messages(msgs []Message, n int) Source {
+	return &list{msgs: msgs, left: n}
+}
+
+type list struct {
+	msgs []Message
+	i    int
+	left int
+}
+
+func (l *list) Next() (Message, error) {
+	for l.left > 0 {
+		if l.i < len(l.msgs) {
+			l.i++
+			return l.msgs[l.i-1], nil
+		}
+		l.i = 0
+		l.left--
+	}
+	return Message{}, io.EOF
+}
