@@ -29,6 +29,7 @@ print("Server listening on {}:{}".format(*server_address), flush=True)
 client_socket, client_address = server_socket.accept()
 data = client_socket.recv(1024)
 print("Received data from {}: {}".format(*client_address, data.decode()), flush=True)
+print("payload:", data.decode(), flush=True)  # the seed's line above prints the port, not the data
 `
 
 // The seed's Python client.
@@ -54,7 +55,8 @@ func TestSeedPythonServerWirecatSends(t *testing.T) {
 		t.Fatalf("send exited %d: %s", code, stderr)
 	}
 	srv.waitOutput("Received data from 127.0.0.1", 10*time.Second)
-	if !strings.Contains(srv.stdout.String(), ": Hello, server!") {
+	srv.waitOutput("payload: Hello, server!\n", 10*time.Second)
+	if !strings.Contains(srv.stdout.String(), "payload: Hello, server!\n") {
 		t.Fatalf("server got %q", srv.stdout)
 	}
 }
@@ -315,11 +317,24 @@ func TestSendExpectations(t *testing.T) {
 }
 
 func TestHalfCloseThenPrintUntilPeerCloses(t *testing.T) {
-	need(t, "ncat")
+	need(t, "python3")
 	port := freePort(t)
-	// ncat --exec runs a command that answers only after its stdin ended.
-	start(t, "ncat", "-l", "127.0.0.1", strconv.Itoa(port), "--sh-exec", "wc -c")
-	waitListen(t, port)
+	// A server that answers only once the client's half of the stream ended.
+	py := `
+import socket, sys
+l = socket.create_server(('127.0.0.1', int(sys.argv[1])))
+print("ready", flush=True)
+c, _ = l.accept()
+n = 0
+while True:
+    b = c.recv(4096)
+    if not b: break
+    n += len(b)
+c.sendall(b"%d\n" % n)
+c.close()
+`
+	srv := start(t, "python3", "-c", py, strconv.Itoa(port))
+	srv.waitOutput("ready", 10*time.Second)
 	out, stderr, code := runWirecat(t, "12345", 10*time.Second, "connect", fmt.Sprintf("127.0.0.1:%d", port))
 	if code != 0 || strings.TrimSpace(out) != "5" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)

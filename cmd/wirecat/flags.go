@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/wirecat-dev/wirecat/diag"
 	"github.com/wirecat-dev/wirecat/event"
@@ -26,7 +25,7 @@ type DataFlags struct {
 	Output   string     `short:"o" placeholder:"MODE" enum:",raw,lines,text,hex,json" default:"" help:"How received messages are written to stdout: ${outputs}. Default raw, or lines with --frame."`
 	Input    string     `short:"i" placeholder:"MODE" enum:",raw,lines,hex" default:"" help:"How stdin becomes messages: ${inputs}. Default raw, or lines with --frame."`
 	Record   string     `placeholder:"FILE" type:"path" help:"Record every event to FILE (JSON Lines session)."`
-	MaxFrame units.Size `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted."`
+	MaxFrame units.Size `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted (default 1MiB); a larger one is an error for its connection."`
 }
 
 // TLSFlags configure TLS on either side.

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Side-by-side benchmarks of wirecat, socat, ncat and OpenBSD nc on loopback.
+# Prints ratios (machines here are noisy; ratios travel, absolute times don't).
+# Usage: bench/bench.sh [SIZE_MiB]   (default 1024)
+set -u
+cd "$(dirname "$0")/.."
+MIB=${1:-1024}
+tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+go build -trimpath -ldflags '-s -w' -o "$tmp/wirecat" ./cmd/wirecat || exit 1
+go build -o "$tmp/udpflood" ./bench/udpflood && go build -o "$tmp/connstorm" ./bench/connstorm || exit 1
+W="$tmp/wirecat"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+now() { date +%s.%N; }
+waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+waitlisten() { local h; h=$(printf ':%04X ' "$1"); for _ in $(seq 200); do grep -q "$h.* 0A " /proc/net/tcp 2>/dev/null && return 0; sleep 0.02; done; }
+
+echo "## TCP stream: $MIB MiB, client → server > /dev/null"
+declare -A tcp
+for tool in wirecat socat ncat nc; do
+  command -v "${tool/wirecat/$W}" >/dev/null 2>&1 || [ "$tool" = wirecat ] || { echo "$tool: missing"; continue; }
+  p=$(port)
+  case $tool in
+    wirecat) "$W" listen 127.0.0.1:$p </dev/null >/dev/null & ;;
+    socat) socat -u TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr STDOUT >/dev/null & ;;
+    ncat) ncat -l 127.0.0.1 $p --recv-only >/dev/null & ;;
+    nc) nc -l 127.0.0.1 $p >/dev/null </dev/null & ;;
+  esac
+  srv=$!; waitlisten $p
+  t0=$(now)
+  case $tool in
+    wirecat) head -c ${MIB}M /dev/zero | "$W" connect 127.0.0.1:$p >/dev/null ;;
+    socat) head -c ${MIB}M /dev/zero | socat -u STDIN TCP:127.0.0.1:$p ;;
+    ncat) head -c ${MIB}M /dev/zero | ncat --send-only 127.0.0.1 $p ;;
+    nc) head -c ${MIB}M /dev/zero | nc -N 127.0.0.1 $p >/dev/null ;;
+  esac
+  wait $srv; t1=$(now)
+  tcp[$tool]=$(python3 -c "print(round($MIB*1.048576/($t1-$t0)))")
+  echo "$tool: ${tcp[$tool]} MB/s"
+done
+python3 - "${tcp[wirecat]:-0}" "${tcp[socat]:-1}" "${tcp[ncat]:-1}" "${tcp[nc]:-1}" <<'PY'
+import sys; w,s,n,o=map(float,sys.argv[1:])
+print(f"wirecat/socat {w/s:.2f}x  wirecat/ncat {w/n:.2f}x  wirecat/nc {w/o:.2f}x")
+PY
+
+echo; echo "## TCP stream with --frame line -o lines into a file ($MIB MiB of 64-byte lines)"
+python3 -c "
+import sys
+line=b'x'*63+b'\n'
+with open('$tmp/lines','wb') as f:
+  for _ in range($MIB*16384//1024): f.write(line*1024)
+"
+for mode in raw line; do
+  p=$(port)
+  if [ $mode = raw ]; then "$W" listen 127.0.0.1:$p </dev/null >"$tmp/out" & else "$W" listen 127.0.0.1:$p --frame line -o lines </dev/null >"$tmp/out" & fi
+  srv=$!; waitlisten $p; t0=$(now)
+  "$W" connect 127.0.0.1:$p <"$tmp/lines" >/dev/null; wait $srv; t1=$(now)
+  r=$(python3 -c "print(round($MIB*1.048576/($t1-$t0)))"); echo "$mode: $r MB/s"; eval "framed_$mode=$r"
+done
+python3 -c "print(f'line/raw {$framed_line/$framed_raw:.2f}')"
+rm -f "$tmp/lines" "$tmp/out"
+
+echo; echo "## UDP: 64-byte datagrams at full rate (500k sent)"
+N=500000
+for tool in wirecat socat ncat nc; do
+  p=$(port)
+  case $tool in
+    wirecat) "$W" listen -u 127.0.0.1:$p </dev/null >"$tmp/udp" & ;;
+    socat) socat -u UDP-RECV:$p,bind=127.0.0.1 STDOUT >"$tmp/udp" & ;;
+    ncat) ncat -u -l 127.0.0.1 $p --recv-only >"$tmp/udp" & ;;
+    nc) nc -u -l 127.0.0.1 $p </dev/null >"$tmp/udp" & ;;
+  esac
+  srv=$!; sleep 0.3
+  read sent secs < <("$tmp/udpflood" -to 127.0.0.1:$p -n $N -size 64)
+  sleep 0.5; kill $srv 2>/dev/null; wait $srv 2>/dev/null
+  got=$(( $(stat -c %s "$tmp/udp") / 64 ))
+  python3 -c "print(f'$tool: received {$got/$secs/1000:.0f}k/s, lost {100*(1-$got/$sent):.1f}%')"
+done
+
+echo; echo "## listen -k: 10,000 short connections from 50 parallel clients, each one line"
+for tool in wirecat socat ncat; do
+  p=$(port)
+  case $tool in
+    wirecat) "$W" listen -k 127.0.0.1:$p </dev/null >"$tmp/conns" & ;;
+    socat) socat -u TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr,fork STDOUT >"$tmp/conns" & ;;
+    ncat) ncat -k -l 127.0.0.1 $p --recv-only >"$tmp/conns" & ;;
+  esac
+  srv=$!; waitlisten $p
+  read total failed secs < <("$tmp/connstorm" -to 127.0.0.1:$p -n 10000 -c 50)
+  sleep 0.3; kill $srv 2>/dev/null; wait $srv 2>/dev/null
+  lines=$(wc -l <"$tmp/conns")
+  python3 -c "print(f'$tool: {$total/$secs:.0f} conns/s, {$lines} of $total lines reached stdout, {$failed} failed')"
+done
+
+echo; echo "## start-up and size"
+if command -v hyperfine >/dev/null; then
+  hyperfine -N --warmup 20 --runs 200 "$W version" "socat -V" 2>/dev/null | grep -E 'Time|±' | head -4
+fi
+echo "stripped binary: $(stat -c %s "$W") bytes"
+
+echo; echo "## framers (Go benchmarks, MB/s)"
+go test -run '^$' -bench 'Decode' -benchtime 200ms ./proto/ 2>/dev/null | grep -E 'MB/s'
