@@ -1,0 +1,373 @@
+package script
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+// Env is what every device of a run shares: the fleet's size, its settings,
+// where its events and diagnostics go, and its counters.
+type Env struct {
+	Count   int               // device.count
+	Seed    uint64            // with the device id, seeds math.random
+	Args    map[string]string // the args table
+	Target  string            // the TARGET global: where client devices connect
+	Connect string            // when set, every net.connect goes here instead
+	Listen  string            // when set, every net.listen binds here instead
+	Frame   string            // default framing of connections; "" is raw
+	TLS     link.TLSOptions   // defaults for tls:// connections
+	// Load resolves lua:FILE framing specs; nil uses LoadFramer.
+	Load proto.LoadFunc
+	// MaxFrame bounds a message (and recv_until's search); 0 means 1 MiB.
+	MaxFrame int
+	// WriteTimeout bounds a send that the peer does not drain; 0 means 10s.
+	WriteTimeout time.Duration
+	Sink         event.Sink // every open, message and close; nil discards
+	Stdout       io.Writer  // print; nil discards
+	Stderr       io.Writer  // log.*; nil discards
+	Verbose      bool       // show log.debug
+	Stats        *Stats     // counters; nil keeps none
+
+	outMu  sync.Mutex
+	frMu   sync.Mutex
+	framer map[string]proto.Framer
+}
+
+// Stats counts what a fleet did. Fields are updated atomically.
+type Stats struct {
+	Started, Failed, Stopped  atomic.Int64
+	MsgsSent, BytesSent       atomic.Int64
+	MsgsRecv, BytesRecv       atomic.Int64
+	Conns, ConnErrors, Errors atomic.Int64
+}
+
+func (e *Env) stats() *Stats {
+	if e.Stats == nil {
+		return &discardStats
+	}
+	return e.Stats
+}
+
+var discardStats Stats
+
+func (e *Env) emit(ev *event.Event) {
+	if e.Sink != nil {
+		e.Sink.Emit(ev)
+	}
+}
+
+func (e *Env) write(w io.Writer, s string) {
+	if w == nil {
+		return
+	}
+	e.outMu.Lock()
+	io.WriteString(w, s)
+	e.outMu.Unlock()
+}
+
+// DeviceError is a script failing on one device: where, and from which coroutine.
+type DeviceError struct {
+	ID    int
+	Msg   string // script:line: what went wrong
+	Trace string // which coroutine: main chunk, an every() callback, a listen handler
+}
+
+func (e *DeviceError) Error() string {
+	return fmt.Sprintf("device %d: %s\n\t%s", e.ID, e.Msg, e.Trace)
+}
+
+// Device is one running instance of a program. Everything in it, its Lua
+// state above all, belongs to the goroutine running Run: I/O goroutines hand
+// their results back through events.
+type Device struct {
+	ID   int
+	env  *Env
+	prog *Program
+	L    *lua.LState
+	ctx  context.Context
+
+	events chan func()
+	done   chan struct{}
+	ready  []*task
+	cur    *task
+	tasks  int // live coroutines
+	timers timerHeap
+	clock  *time.Timer
+	keep   int // every/after timers and listeners that keep the device alive
+	conns  map[*conn]struct{}
+	lsts   map[*listener]struct{}
+	rng    *rand.Rand
+	pcg    *rand.PCG
+	start  time.Time
+}
+
+type task struct {
+	th     *lua.LState
+	fn     *lua.LFunction
+	cancel context.CancelFunc
+	args   []lua.LValue
+	origin string
+	wait   *timer // the sleep or timeout timer the task waits on, if any
+	busy   bool   // waiting for something that will wake it
+	onDone func()
+}
+
+var deviceKey = lua.LString("wirecat.device")
+
+// ErrStopped is returned by Run when the context ended the device.
+var ErrStopped = errors.New("stopped")
+
+// Run runs device id of the program until its script and everything it
+// started are done, the script fails, or ctx ends (ErrStopped).
+func (p *Program) Run(ctx context.Context, id int, env *Env) error {
+	d := &Device{ID: id, env: env, prog: p, events: make(chan func(), 1), done: make(chan struct{}),
+		conns: map[*conn]struct{}{}, lsts: map[*listener]struct{}{}, start: time.Now()}
+	d.pcg = rand.NewPCG(env.Seed, uint64(id))
+	d.rng = rand.New(d.pcg)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.ctx = ctx
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, RegistrySize: 128, RegistryMaxSize: 1 << 20,
+		CallStackSize: 200, MinimizeStackMemory: true})
+	d.L = L
+	defer d.close()
+	L.SetContext(ctx)
+	newDeviceGlobals(L)
+	ud := L.NewUserData()
+	ud.Value = d
+	L.G.Registry.RawSet(deviceKey, ud)
+	g := L.G.Global
+	dev := L.CreateTable(0, 2)
+	dev.RawSetString("id", lua.LNumber(id))
+	dev.RawSetString("count", lua.LNumber(env.Count))
+	g.RawSetString("device", dev)
+	args := L.CreateTable(0, len(env.Args))
+	for k, v := range env.Args {
+		args.RawSetString(k, lua.LString(v))
+	}
+	g.RawSetString("args", args)
+	if env.Target != "" {
+		g.RawSetString("TARGET", lua.LString(env.Target))
+	}
+	d.spawn(L.NewFunctionFromProto(p.proto), "in main chunk")
+	err := d.loop()
+	if err == nil && ctx.Err() != nil {
+		err = ErrStopped
+	}
+	return err
+}
+
+func devOf(L *lua.LState) *Device {
+	ud, ok := L.G.Registry.RawGet(deviceKey).(*lua.LUserData)
+	if !ok {
+		L.RaiseError("wirecat functions only work in a device script")
+	}
+	return ud.Value.(*Device)
+}
+
+func (d *Device) close() {
+	close(d.done)
+	for c := range d.conns {
+		c.shut(false)
+	}
+	for l := range d.lsts {
+		l.close()
+	}
+	if d.clock != nil {
+		d.clock.Stop()
+	}
+	d.L.Close()
+}
+
+// post hands fn to the device goroutine; false if the device ended first.
+func (d *Device) post(fn func()) bool {
+	select {
+	case d.events <- fn:
+		return true
+	case <-d.done:
+		return false
+	}
+}
+
+func (d *Device) spawn(fn *lua.LFunction, origin string, args ...lua.LValue) *task {
+	th, cancel := d.L.NewThread()
+	t := &task{th: th, fn: fn, cancel: cancel, args: args, origin: origin}
+	d.tasks++
+	d.ready = append(d.ready, t)
+	return t
+}
+
+func (d *Device) loop() error {
+	for {
+		for i := 0; i < len(d.ready); i++ {
+			t := d.ready[i]
+			d.ready[i] = nil
+			if err := d.resume(t); err != nil {
+				return err
+			}
+		}
+		d.ready = d.ready[:0]
+		if d.tasks == 0 && d.keep == 0 {
+			return nil
+		}
+		var tick <-chan time.Time
+		if len(d.timers) > 0 {
+			wait := time.Until(d.timers[0].at)
+			if d.clock == nil {
+				d.clock = time.NewTimer(wait)
+			} else {
+				d.clock.Reset(wait)
+			}
+			tick = d.clock.C
+		}
+		select {
+		case fn := <-d.events:
+			fn()
+		case <-tick:
+			d.fireDue()
+		case <-d.ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (d *Device) resume(t *task) error {
+	d.cur = t
+	args := t.args
+	t.args = nil
+	st, err, _ := d.L.Resume(t.th, t.fn, args...)
+	d.cur = nil
+	switch st {
+	case lua.ResumeYield:
+		if !t.busy { // a bare coroutine.yield: let the others run, then go on
+			d.sleep(t, 0)
+		}
+		return nil
+	case lua.ResumeError:
+		if d.ctx.Err() != nil {
+			return nil
+		}
+		d.finish(t)
+		return &DeviceError{ID: d.ID, Msg: luaErrMsg(err), Trace: t.origin}
+	}
+	d.finish(t)
+	return nil
+}
+
+func luaErrMsg(err error) string {
+	var ae *lua.ApiError
+	if errors.As(err, &ae) && ae.Object != nil {
+		s := ae.Object.String()
+		if i := strings.Index(s, "\nstack traceback:"); i >= 0 {
+			s = s[:i]
+		}
+		return s
+	}
+	return err.Error()
+}
+
+func (d *Device) finish(t *task) {
+	d.tasks--
+	t.cancel()
+	if t.wait != nil {
+		d.stopTimer(t.wait)
+	}
+	if t.onDone != nil {
+		t.onDone()
+	}
+}
+
+// block marks the running task as waiting for something that will wake it;
+// the calling Go function must then return L.Yield(). It refuses inside a
+// coroutine the script made itself, whose resume would get our yield.
+func (d *Device) block(L *lua.LState, what string) *task {
+	t := d.cur
+	if t == nil || t.th != L {
+		L.RaiseError("%s cannot wait inside coroutine.create/wrap; use spawn, every or after", what)
+	}
+	t.busy = true
+	return t
+}
+
+// wake resumes a waiting task with vals as the results of its waiting call.
+func (d *Device) wake(t *task, vals ...lua.LValue) {
+	if !t.busy {
+		return
+	}
+	t.busy = false
+	if t.wait != nil {
+		d.stopTimer(t.wait)
+		t.wait = nil
+	}
+	t.args = vals
+	d.ready = append(d.ready, t)
+}
+
+func (d *Device) sleep(t *task, sec float64) {
+	t.busy = true
+	t.wait = d.addTimer(sec, func() { t.wait = nil; d.wake(t) })
+}
+
+// timers: one heap per device, served by one time.Timer.
+
+type timer struct {
+	at   time.Time
+	idx  int
+	fire func()
+}
+
+type timerHeap []*timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].idx = i; h[j].idx = j }
+func (h *timerHeap) Push(x any)        { t := x.(*timer); t.idx = len(*h); *h = append(*h, t) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.idx = -1
+	return t
+}
+
+func dur(sec float64) time.Duration {
+	if sec <= 0 {
+		return 0
+	}
+	return time.Duration(sec * float64(time.Second))
+}
+
+func (d *Device) addTimer(sec float64, fire func()) *timer {
+	t := &timer{at: time.Now().Add(dur(sec)), fire: fire}
+	heap.Push(&d.timers, t)
+	return t
+}
+
+func (d *Device) stopTimer(t *timer) {
+	if t.idx >= 0 && t.idx < len(d.timers) && d.timers[t.idx] == t {
+		heap.Remove(&d.timers, t.idx)
+	}
+}
+
+func (d *Device) fireDue() {
+	now := time.Now()
+	for len(d.timers) > 0 && !d.timers[0].at.After(now) {
+		t := heap.Pop(&d.timers).(*timer)
+		t.fire()
+	}
+}

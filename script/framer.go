@@ -1,0 +1,278 @@
+package script
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"unsafe"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+// codec frames a device connection: a Go framer, or a framer table whose
+// functions run in the device's own Lua state.
+type codec interface {
+	decode(L *lua.LState, buf []byte) ([]byte, int, error)
+	encode(L *lua.LState, msg []byte) ([]byte, error)
+	finish(L *lua.LState, rest []byte) ([]byte, error)
+	split(L *lua.LState, payload []byte) ([][]byte, error)
+}
+
+type goCodec struct{ f proto.Framer }
+
+func (g goCodec) decode(_ *lua.LState, buf []byte) ([]byte, int, error) { return g.f.Decode(buf) }
+func (g goCodec) encode(_ *lua.LState, msg []byte) ([]byte, error)      { return g.f.Encode(nil, msg) }
+func (g goCodec) finish(_ *lua.LState, rest []byte) ([]byte, error)     { return finishRest(g.f, rest) }
+func (g goCodec) split(L *lua.LState, p []byte) ([][]byte, error)       { return splitWith(L, g, p) }
+
+func finishRest(f any, rest []byte) ([]byte, error) {
+	if len(rest) == 0 {
+		return nil, nil
+	}
+	if fin, ok := f.(proto.Finisher); ok {
+		return fin.Finish(rest)
+	}
+	return nil, fmt.Errorf("truncated message: %d bytes left at end of stream", len(rest))
+}
+
+// splitWith cuts one datagram into messages; a raw datagram is one message.
+func splitWith(L *lua.LState, c codec, p []byte) ([][]byte, error) {
+	if g, ok := c.(goCodec); ok && proto.IsRaw(g.f) {
+		return [][]byte{p}, nil
+	}
+	var out [][]byte
+	for len(p) > 0 {
+		m, n, err := c.decode(L, p)
+		if err != nil {
+			return out, err
+		}
+		if n == 0 {
+			m, err := c.finish(L, p)
+			if m != nil {
+				out = append(out, m)
+			}
+			return out, err
+		}
+		out = append(out, append([]byte(nil), m...))
+		p = p[n:]
+	}
+	return out, nil
+}
+
+// luaFuncs are a framer table's functions.
+type luaFuncs struct {
+	name          string // for errors: the file, or "framer"
+	dec, enc, fin *lua.LFunction
+}
+
+func tableCodec(t *lua.LTable, name string) (*tableFramer, error) {
+	f := &tableFramer{luaFuncs: luaFuncs{name: name}}
+	var ok bool
+	if f.dec, ok = t.RawGetString("decode").(*lua.LFunction); !ok {
+		return nil, fmt.Errorf("%s: no decode function", name)
+	}
+	if v := t.RawGetString("encode"); v != lua.LNil {
+		if f.enc, ok = v.(*lua.LFunction); !ok {
+			return nil, fmt.Errorf("%s: encode is a %s, want a function", name, v.Type())
+		}
+	}
+	if v := t.RawGetString("finish"); v != lua.LNil {
+		if f.fin, ok = v.(*lua.LFunction); !ok {
+			return nil, fmt.Errorf("%s: finish is a %s, want a function", name, v.Type())
+		}
+	}
+	return f, nil
+}
+
+// tableFramer calls a framer table's functions in whatever state runs it.
+type tableFramer struct {
+	luaFuncs
+	// the last buffer handed to decode, as a Lua string: when the next buffer
+	// is its tail (the caller consumed a message), it is a substring, not a copy.
+	prev  []byte
+	prevS string
+}
+
+func (f *tableFramer) str(buf []byte) lua.LString {
+	if n := len(buf); n > 0 && n <= len(f.prev) && unsafe.SliceData(buf) == &f.prev[len(f.prev)-n] {
+		return lua.LString(f.prevS[len(f.prevS)-n:])
+	}
+	f.prev = buf
+	f.prevS = string(buf)
+	return lua.LString(f.prevS)
+}
+
+func (f *tableFramer) decode(L *lua.LState, buf []byte) ([]byte, int, error) {
+	if err := L.CallByParam(lua.P{Fn: f.dec, NRet: 2, Protect: true}, f.str(buf)); err != nil {
+		return nil, 0, fmt.Errorf("%s: decode: %s", f.name, luaErrMsg(err))
+	}
+	mv, nv := L.Get(-2), L.Get(-1)
+	L.Pop(2)
+	return checkDecode(f.name, mv, nv, len(buf))
+}
+
+// checkDecode turns decode's results into a message and a count, refusing
+// anything that would make the caller hang or overrun.
+func checkDecode(name string, mv, nv lua.LValue, have int) ([]byte, int, error) {
+	if mv == lua.LNil {
+		return nil, 0, nil
+	}
+	ms, ok := mv.(lua.LString)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s: decode returned a %s, want a string or nil", name, mv.Type())
+	}
+	nn, ok := nv.(lua.LNumber)
+	if !ok {
+		return nil, 0, fmt.Errorf("%s: decode returned a message without the number of bytes used", name)
+	}
+	n := int(nn)
+	switch {
+	case float64(n) != float64(nn):
+		return nil, 0, fmt.Errorf("%s: decode returned %v bytes used, want a whole number", name, nn)
+	case n == 0:
+		return nil, 0, fmt.Errorf("%s: decode returned 0 bytes used with a message", name)
+	case n < 0:
+		return nil, 0, fmt.Errorf("%s: decode returned %d bytes used, a negative count", name, n)
+	case n > have:
+		return nil, 0, fmt.Errorf("%s: decode used %d bytes of the %d it was given", name, n, have)
+	}
+	return []byte(ms), n, nil
+}
+
+func (f *tableFramer) encode(L *lua.LState, msg []byte) ([]byte, error) {
+	if f.enc == nil {
+		return msg, nil
+	}
+	if err := L.CallByParam(lua.P{Fn: f.enc, NRet: 1, Protect: true}, lua.LString(msg)); err != nil {
+		return nil, fmt.Errorf("%s: encode: %s", f.name, luaErrMsg(err))
+	}
+	v := L.Get(-1)
+	L.Pop(1)
+	s, ok := v.(lua.LString)
+	if !ok {
+		return nil, fmt.Errorf("%s: encode returned a %s, want a string", f.name, v.Type())
+	}
+	return []byte(s), nil
+}
+
+func (f *tableFramer) finishL(L *lua.LState, rest []byte) ([]byte, error) {
+	if len(rest) == 0 {
+		return nil, nil
+	}
+	if f.fin == nil {
+		return nil, fmt.Errorf("%s: truncated message: %d bytes left at end of stream", f.name, len(rest))
+	}
+	if err := L.CallByParam(lua.P{Fn: f.fin, NRet: 1, Protect: true}, lua.LString(rest)); err != nil {
+		return nil, fmt.Errorf("%s: finish: %s", f.name, luaErrMsg(err))
+	}
+	v := L.Get(-1)
+	L.Pop(1)
+	switch s := v.(type) {
+	case lua.LString:
+		return []byte(s), nil
+	case *lua.LNilType:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%s: finish returned a %s, want a string or nil", f.name, v.Type())
+}
+
+func (f *tableFramer) finish(L *lua.LState, rest []byte) ([]byte, error) { return f.finishL(L, rest) }
+
+func (f *tableFramer) split(L *lua.LState, p []byte) ([][]byte, error) { return splitWith(L, f, p) }
+
+// LuaFramer is a proto.Framer defined by a framer script. It owns one Lua
+// state, used under a mutex, so it is safe for concurrent use.
+type LuaFramer struct {
+	mu sync.Mutex
+	L  *lua.LState
+	f  *tableFramer
+}
+
+// LoadFunc is a proto.LoadFunc that handles lua:FILE framing specs.
+func LoadFunc(kind, arg string) (proto.Framer, error) {
+	if kind != "lua" {
+		return nil, fmt.Errorf("unknown framing kind %q", kind)
+	}
+	return LoadFramer(arg)
+}
+
+// LoadFramer runs a framer script, which must return a table with decode
+// (and, usually, encode) functions, and returns it as a proto.Framer.
+func LoadFramer(path string) (*LuaFramer, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read framer script: %w", err)
+	}
+	return NewFramer(filepath.Base(path), src)
+}
+
+// NewFramer is LoadFramer for a script already in memory.
+func NewFramer(name string, src []byte) (*LuaFramer, error) {
+	p, err := Compile(name, src)
+	if err != nil {
+		return nil, err
+	}
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	for _, lib := range []struct {
+		name string
+		fn   lua.LGFunction
+	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	for _, open := range extraOpeners {
+		open(L)
+	}
+	L.Push(L.NewFunctionFromProto(p.proto))
+	if err := L.PCall(0, 1, nil); err != nil {
+		L.Close()
+		return nil, fmt.Errorf("%s: %s", name, luaErrMsg(err))
+	}
+	t, ok := L.Get(-1).(*lua.LTable)
+	L.Pop(1)
+	if !ok {
+		L.Close()
+		return nil, fmt.Errorf("%s: the script must return a table with decode and encode functions", name)
+	}
+	f, err := tableCodec(t, name)
+	if err != nil {
+		L.Close()
+		return nil, err
+	}
+	return &LuaFramer{L: L, f: f}, nil
+}
+
+// Decode calls the script's decode with buf.
+func (lf *LuaFramer) Decode(buf []byte) ([]byte, int, error) {
+	if len(buf) == 0 {
+		return nil, 0, nil
+	}
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	return lf.f.decode(lf.L, buf)
+}
+
+// Encode appends msg framed by the script's encode to dst.
+func (lf *LuaFramer) Encode(dst, msg []byte) ([]byte, error) {
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	b, err := lf.f.encode(lf.L, msg)
+	if err != nil {
+		return dst, err
+	}
+	return append(dst, b...), nil
+}
+
+// Finish calls the script's finish, if it has one, with bytes left at the end.
+func (lf *LuaFramer) Finish(rest []byte) ([]byte, error) {
+	lf.mu.Lock()
+	defer lf.mu.Unlock()
+	return lf.f.finishL(lf.L, rest)
+}
+
+// String names the framer in session headers.
+func (lf *LuaFramer) String() string { return "lua:" + lf.f.name }

@@ -1,0 +1,146 @@
+package script
+
+import (
+	"sync"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wirecat-dev/wirecat/luamod/bit"
+	"github.com/wirecat-dev/wirecat/luamod/pack"
+)
+
+// Opening the standard libraries costs ~40 KiB per Lua state, too much for
+// 10,000 devices. So they are opened once into a template, and a device sees
+// them through small per-device proxy tables: reads fall through to the
+// shared table (safe from many goroutines: nothing writes it), writes land in
+// the device's own proxy.
+
+// libNames are the shared library tables a device sees as globals.
+var libNames = []string{"string", "table", "math", "coroutine", "os", "net", "log", "bit", "json"}
+
+type sharedLibs struct {
+	base  *lua.LTable            // base functions and wirecat's global functions
+	libs  map[string]*lua.LTable // shared library tables
+	metas map[string]*lua.LTable // {__index = lib}, one per library
+	gmeta *lua.LTable            // {__index = base}, the globals' metatable
+	conn  *lua.LTable            // metatables of wirecat's userdata
+	lst   *lua.LTable
+	timer *lua.LTable
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *sharedLibs
+)
+
+// extraOpeners add wirecat's Lua modules to a fresh state's globals.
+var extraOpeners = []func(L *lua.LState){pack.Open, bit.Open}
+
+func libs() *sharedLibs {
+	sharedOnce.Do(func() { shared = buildLibs() })
+	return shared
+}
+
+func buildLibs() *sharedLibs {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true})
+	for _, lib := range []struct {
+		name string
+		fn   lua.LGFunction
+	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath}, {lua.CoroutineLibName, lua.OpenCoroutine}, {lua.OsLibName, lua.OpenOs}} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	for _, open := range extraOpeners {
+		open(L)
+	}
+	g := L.G.Global
+	s := &sharedLibs{base: L.NewTable(), libs: map[string]*lua.LTable{}, metas: map[string]*lua.LTable{}}
+
+	// A device may read the clock, not run commands or touch files.
+	osFull := g.RawGetString("os").(*lua.LTable)
+	osT := L.NewTable()
+	for _, k := range []string{"time", "clock", "date", "difftime"} {
+		osT.RawSetString(k, osFull.RawGetString(k))
+	}
+	g.RawSetString("os", osT)
+
+	math := g.RawGetString("math").(*lua.LTable)
+	math.RawSetString("random", L.NewFunction(mathRandom))
+	math.RawSetString("randomseed", L.NewFunction(mathRandomSeed))
+
+	g.RawSetString("net", newTable(L, map[string]lua.LGFunction{"connect": netConnect, "listen": netListen}))
+	g.RawSetString("log", newTable(L, map[string]lua.LGFunction{
+		"debug": logAt("debug"), "info": logAt("info"), "warn": logAt("warn"), "error": logAt("error"),
+	}))
+	for _, name := range libNames {
+		t, ok := g.RawGetString(name).(*lua.LTable)
+		if !ok {
+			continue // a module not linked in
+		}
+		s.libs[name] = t
+		m := L.NewTable()
+		m.RawSetString("__index", t)
+		s.metas[name] = m
+	}
+	g.ForEach(func(k, v lua.LValue) {
+		if ks, ok := k.(lua.LString); ok {
+			if _, isLib := s.libs[string(ks)]; !isLib {
+				s.base.RawSet(k, v)
+			}
+		}
+	})
+	for _, k := range []string{"_G", "dofile", "loadfile", "require", "module"} {
+		s.base.RawSetString(k, lua.LNil)
+	}
+	for k, f := range map[string]lua.LGFunction{
+		"print": basePrint, "collectgarbage": func(*lua.LState) int { return 0 },
+		"sleep": luaSleep, "every": luaEvery, "after": luaAfter, "now": luaNow, "spawn": luaSpawn,
+	} {
+		s.base.RawSetString(k, L.NewFunction(f))
+	}
+	s.gmeta = L.NewTable()
+	s.gmeta.RawSetString("__index", s.base)
+	s.conn = methods(L, "conn", connMethods)
+	s.lst = methods(L, "listener", listenerMethods)
+	s.timer = methods(L, "timer", timerMethods)
+	return s
+}
+
+func newTable(L *lua.LState, fns map[string]lua.LGFunction) *lua.LTable {
+	t := L.NewTable()
+	for k, f := range fns {
+		t.RawSetString(k, L.NewFunction(f))
+	}
+	return t
+}
+
+func methods(L *lua.LState, name string, fns map[string]lua.LGFunction) *lua.LTable {
+	mt := L.NewTable()
+	mt.RawSetString("__index", newTable(L, fns))
+	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(name))
+		return 1
+	}))
+	mt.RawSetString("__metatable", lua.LString(name))
+	return mt
+}
+
+// newDeviceGlobals wires a fresh state's globals to the shared libraries.
+func newDeviceGlobals(L *lua.LState) {
+	s := libs()
+	g := L.G.Global
+	L.SetMetatable(g, s.gmeta)
+	g.RawSetString("_G", g)
+	for name, m := range s.metas {
+		p := L.CreateTable(0, 0)
+		p.Metatable = m
+		g.RawSetString(name, p)
+		if name == "string" {
+			sm := L.CreateTable(0, 1)
+			sm.RawSetString("__index", p)
+			L.SetMetatable(lua.LString(""), sm)
+		}
+	}
+}

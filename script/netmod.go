@@ -1,0 +1,618 @@
+package script
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+var connIDs atomic.Uint64
+
+// conn is a connection as a device script sees it. Its fields belong to the
+// device goroutine; a read goroutine exists only while a recv waits for bytes.
+type conn struct {
+	d      *Device
+	id     uint64
+	nc     net.Conn
+	tr     string // transport for events
+	role   event.Side
+	local  string
+	remote string
+	packet bool
+	codec  codec
+	buf    []byte   // stream bytes not yet made into messages
+	msgs   [][]byte // packet: messages decoded, not yet received
+	rerr   error    // the read side ended with this (io.EOF: peer closed)
+	// reading: a read goroutine is in flight; its result arrives as an event.
+	reading bool
+	closed  bool
+	waiter  *task
+	until   []byte // recv_until's text, nil for recv
+	wtime   time.Duration
+}
+
+const readSize = 4 << 10
+
+func (d *Device) newConn(nc net.Conn, tr string, role event.Side, packet bool, c codec) *conn {
+	cn := &conn{d: d, id: connIDs.Add(1), nc: nc, tr: tr, role: role, packet: packet, codec: c,
+		local: addrString(nc.LocalAddr()), remote: addrString(nc.RemoteAddr()), wtime: d.env.WriteTimeout}
+	if cn.wtime <= 0 {
+		cn.wtime = 10 * time.Second
+	}
+	d.conns[cn] = struct{}{}
+	d.env.stats().Conns.Add(1)
+	d.env.emit(&event.Event{Kind: event.Open, Time: time.Now(), Conn: cn.id, Transport: tr, Local: cn.local, Remote: cn.remote, Role: role})
+	return cn
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+func (d *Device) maxFrame() int {
+	if d.env.MaxFrame > 0 {
+		return d.env.MaxFrame
+	}
+	return 1 << 20
+}
+
+// next returns the next whole message, if one is buffered.
+func (c *conn) next(L *lua.LState) ([]byte, bool, error) {
+	if c.packet {
+		if len(c.msgs) == 0 {
+			return nil, false, nil
+		}
+		m := c.msgs[0]
+		c.msgs = c.msgs[1:]
+		return m, true, nil
+	}
+	if c.until != nil {
+		if i := bytes.Index(c.buf, c.until); i >= 0 {
+			n := i + len(c.until)
+			m := bytes.Clone(c.buf[:n])
+			c.consume(n)
+			return m, true, nil
+		}
+		if len(c.buf) > c.d.maxFrame() {
+			return nil, false, fmt.Errorf("%q not found in %d bytes (max frame)", c.until, len(c.buf))
+		}
+		if c.rerr != nil && len(c.buf) > 0 {
+			m := c.buf
+			c.buf = nil
+			return m, true, nil
+		}
+		return nil, false, nil
+	}
+	if len(c.buf) == 0 {
+		return nil, false, nil
+	}
+	msg, n, err := c.codec.decode(L, c.buf)
+	if err != nil {
+		return nil, false, err
+	}
+	if n == 0 {
+		if len(c.buf) > c.d.maxFrame() {
+			return nil, false, fmt.Errorf("message larger than the maximum of %d bytes", c.d.maxFrame())
+		}
+		if c.rerr != nil {
+			rest := c.buf
+			c.buf = nil
+			m, err := c.codec.finish(L, rest)
+			return m, m != nil, err
+		}
+		return nil, false, nil
+	}
+	m := bytes.Clone(msg)
+	c.consume(n)
+	return m, true, nil
+}
+
+func (c *conn) consume(n int) {
+	c.buf = c.buf[n:]
+	if len(c.buf) == 0 {
+		c.buf = nil // let a big buffer go
+	}
+}
+
+func (c *conn) received(m []byte) {
+	st := c.d.env.stats()
+	st.MsgsRecv.Add(1)
+	c.d.env.emit(&event.Event{Kind: event.Data, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
+		Remote: c.remote, Role: c.role, From: c.role.Other(), Data: m})
+}
+
+// startRead launches the one read goroutine the connection may have.
+func (c *conn) startRead() {
+	if c.reading || c.rerr != nil || c.closed {
+		return
+	}
+	c.reading = true
+	d := c.d
+	size := readSize
+	if c.packet {
+		size = 64 << 10
+	}
+	go func() {
+		b := make([]byte, size)
+		n, err := c.nc.Read(b)
+		d.post(func() { c.onRead(b[:n], err) })
+	}()
+}
+
+func (c *conn) onRead(b []byte, err error) {
+	c.reading = false
+	if c.closed {
+		return
+	}
+	if len(b) > 0 {
+		c.d.env.stats().BytesRecv.Add(int64(len(b)))
+		if c.packet {
+			msgs, derr := c.codec.split(c.d.L, b)
+			c.msgs = append(c.msgs, msgs...)
+			if derr != nil && err == nil {
+				err = derr
+			}
+		} else {
+			c.buf = append(c.buf, b...)
+		}
+	}
+	if err != nil {
+		c.rerr = err
+	}
+	c.serve(c.d.L)
+}
+
+// serve hands a buffered message (or the end) to the waiting task, or reads on.
+func (c *conn) serve(L *lua.LState) {
+	t := c.waiter
+	if t == nil {
+		return
+	}
+	m, ok, err := c.next(L)
+	switch {
+	case err != nil:
+		c.fail(err)
+		c.answer(lua.LNil, lua.LString(err.Error()))
+	case ok:
+		c.received(m)
+		c.answer(lua.LString(m))
+	case c.rerr != nil:
+		c.answer(lua.LNil, lua.LString(readErr(c.rerr)))
+	default:
+		c.startRead()
+	}
+}
+
+func (c *conn) answer(vals ...lua.LValue) {
+	t := c.waiter
+	c.waiter = nil
+	c.until = nil
+	c.d.wake(t, vals...)
+}
+
+func readErr(err error) string {
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return "closed"
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return "timeout"
+	}
+	return link.Cause(err)
+}
+
+// fail ends a connection that broke its framing.
+func (c *conn) fail(err error) {
+	c.d.env.stats().ConnErrors.Add(1)
+	c.d.env.emit(&event.Event{Kind: event.Error, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
+		Remote: c.remote, Role: c.role, Err: err})
+	c.rerr = err
+	c.shut(false)
+}
+
+// shut closes the connection; a task waiting on it gets nil, "closed".
+func (c *conn) shut(byScript bool) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	c.nc.Close()
+	delete(c.d.conns, c)
+	from := c.role.Other()
+	if byScript {
+		from = c.role
+	}
+	c.d.env.emit(&event.Event{Kind: event.Close, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
+		Remote: c.remote, Role: c.role, From: from})
+	if c.waiter != nil {
+		c.answer(lua.LNil, lua.LString("closed"))
+	}
+}
+
+func checkConn(L *lua.LState) *conn {
+	ud := L.CheckUserData(1)
+	c, ok := ud.Value.(*conn)
+	if !ok {
+		L.ArgError(1, "connection expected")
+	}
+	return c
+}
+
+var connMethods = map[string]lua.LGFunction{
+	"send":       connSend,
+	"recv":       connRecv,
+	"recv_until": connRecvUntil,
+	"close": func(L *lua.LState) int {
+		checkConn(L).shut(true)
+		return 0
+	},
+	"peer": func(L *lua.LState) int {
+		L.Push(lua.LString(checkConn(L).remote))
+		return 1
+	},
+	"local_addr": func(L *lua.LState) int {
+		L.Push(lua.LString(checkConn(L).local))
+		return 1
+	},
+	"id": func(L *lua.LState) int {
+		L.Push(lua.LNumber(checkConn(L).id))
+		return 1
+	},
+}
+
+// conn:send(msg) -> true, or nil, err. The message is framed and written
+// before send returns; a peer that does not drain it fails it after the
+// write timeout.
+func connSend(L *lua.LState) int {
+	c := checkConn(L)
+	msg := []byte(L.CheckString(2))
+	if c.closed {
+		return pushErr(L, "closed")
+	}
+	wire, err := c.codec.encode(L, msg)
+	if err != nil {
+		return pushErr(L, err.Error())
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.wtime))
+	if _, err := c.nc.Write(wire); err != nil {
+		c.d.env.stats().ConnErrors.Add(1)
+		return pushErr(L, readErr(err))
+	}
+	st := c.d.env.stats()
+	st.MsgsSent.Add(1)
+	st.BytesSent.Add(int64(len(wire)))
+	c.d.env.emit(&event.Event{Kind: event.Data, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
+		Remote: c.remote, Role: c.role, From: c.role, Data: msg})
+	L.Push(lua.LTrue)
+	return 1
+}
+
+func pushErr(L *lua.LState, msg string) int {
+	L.Push(lua.LNil)
+	L.Push(lua.LString(msg))
+	return 2
+}
+
+// conn:recv([timeout]) -> msg, or nil, "timeout" | "closed" | err.
+func connRecv(L *lua.LState) int {
+	c := checkConn(L)
+	return c.recv(L, nil, 2)
+}
+
+// conn:recv_until(text[, timeout]) -> bytes up to and including text.
+func connRecvUntil(L *lua.LState) int {
+	c := checkConn(L)
+	text := L.CheckString(2)
+	if text == "" {
+		L.ArgError(2, "empty text")
+	}
+	if c.packet {
+		L.RaiseError("recv_until works on stream connections only")
+	}
+	return c.recv(L, []byte(text), 3)
+}
+
+func (c *conn) recv(L *lua.LState, until []byte, tpos int) int {
+	timeout := -1.0
+	if v := L.Get(tpos); v != lua.LNil {
+		timeout = float64(L.CheckNumber(tpos))
+	}
+	if c.waiter != nil {
+		L.RaiseError("connection %d already has a recv waiting", c.id)
+	}
+	if c.closed {
+		return pushErr(L, "closed")
+	}
+	c.until = until
+	m, ok, err := c.next(L)
+	if err != nil {
+		c.until = nil
+		c.fail(err)
+		return pushErr(L, err.Error())
+	}
+	if ok {
+		c.until = nil
+		c.received(m)
+		L.Push(lua.LString(m))
+		return 1
+	}
+	if c.rerr != nil {
+		c.until = nil
+		return pushErr(L, readErr(c.rerr))
+	}
+	if timeout == 0 {
+		c.until = nil
+		return pushErr(L, "timeout")
+	}
+	d := c.d
+	t := d.block(L, "recv")
+	c.waiter = t
+	if timeout > 0 {
+		t.wait = d.addTimer(timeout, func() {
+			t.wait = nil
+			if c.waiter == t {
+				c.answer(lua.LNil, lua.LString("timeout"))
+			}
+		})
+	}
+	c.startRead()
+	return L.Yield()
+}
+
+// connOpts are the options of net.connect and net.listen.
+type connOpts struct {
+	codec   codec
+	timeout time.Duration
+	link    link.Options
+}
+
+func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
+	o := connOpts{timeout: 10 * time.Second}
+	o.link.TLS = d.env.TLS
+	frame := lua.LValue(lua.LNil)
+	if t != nil {
+		frame = t.RawGetString("frame")
+		if v, ok := t.RawGetString("timeout").(lua.LNumber); ok {
+			o.timeout = dur(float64(v))
+		}
+		tls := &o.link.TLS
+		if v := t.RawGetString("insecure"); v != lua.LNil {
+			tls.Insecure = lua.LVAsBool(v)
+		}
+		for k, p := range map[string]*string{"pin": &tls.Pin, "ca": &tls.CA, "sni": &tls.SNI, "cert": &tls.Cert, "key": &tls.Key} {
+			if v, ok := t.RawGetString(k).(lua.LString); ok {
+				*p = string(v)
+			}
+		}
+		if v, ok := t.RawGetString("broadcast").(lua.LBool); ok {
+			o.link.Broadcast = bool(v)
+		}
+	}
+	switch f := frame.(type) {
+	case *lua.LTable:
+		c, err := tableCodec(f, "framer")
+		if err != nil {
+			L.ArgError(2, err.Error())
+		}
+		o.codec = c
+	case lua.LString:
+		c, err := d.env.framing(string(f))
+		if err != nil {
+			L.ArgError(2, err.Error())
+		}
+		o.codec = c
+	case *lua.LNilType:
+		c, err := d.env.framing(d.env.Frame)
+		if err != nil {
+			L.RaiseError("%v", err)
+		}
+		o.codec = c
+	default:
+		L.ArgError(2, "frame must be a framing spec or a table with decode and encode")
+	}
+	return o
+}
+
+// framing resolves a spec once per run: every device shares the framer.
+func (e *Env) framing(spec string) (codec, error) {
+	if spec == "" || spec == "raw" {
+		return goCodec{proto.Raw}, nil
+	}
+	e.frMu.Lock()
+	defer e.frMu.Unlock()
+	if f, ok := e.framer[spec]; ok {
+		return goCodec{f}, nil
+	}
+	load := e.Load
+	if load == nil {
+		load = LoadFunc
+	}
+	f, err := proto.Parse(spec, load)
+	if err != nil {
+		return nil, err
+	}
+	if e.framer == nil {
+		e.framer = map[string]proto.Framer{}
+	}
+	e.framer[spec] = f
+	return goCodec{f}, nil
+}
+
+// net.connect(addr[, opts]) -> conn, or nil, err.
+func netConnect(L *lua.LState) int {
+	d := devOf(L)
+	spec := ""
+	switch v := L.Get(1).(type) {
+	case lua.LString:
+		spec = string(v)
+	case *lua.LNilType:
+	default:
+		L.ArgError(1, "address expected")
+	}
+	if d.env.Connect != "" {
+		spec = d.env.Connect
+	}
+	if spec == "" {
+		spec = d.env.Target
+	}
+	if spec == "" {
+		return pushErr(L, "no address to connect to")
+	}
+	a, err := link.Parse(spec, false)
+	if err != nil {
+		return pushErr(L, err.Error())
+	}
+	o := d.parseOpts(L, L.OptTable(2, nil))
+	t := d.block(L, "net.connect")
+	ctx, cancel := context.WithTimeout(d.ctx, o.timeout)
+	go func() {
+		defer cancel()
+		nc, err := link.Dial(ctx, a, &o.link)
+		posted := d.post(func() {
+			if err != nil {
+				d.env.stats().ConnErrors.Add(1)
+				d.wake(t, lua.LNil, lua.LString(link.Cause(err)))
+				return
+			}
+			if d.ctx.Err() != nil {
+				nc.Close()
+				return
+			}
+			c := d.newConn(nc, a.Transport(), event.Client, a.Packet(), o.codec)
+			d.wake(t, c.userdata(d.L))
+		})
+		if !posted && nc != nil {
+			nc.Close()
+		}
+	}()
+	return L.Yield()
+}
+
+func (c *conn) userdata(L *lua.LState) *lua.LUserData {
+	u := L.NewUserData()
+	u.Value = c
+	u.Metatable = libs().conn
+	return u
+}
+
+// listener is a net.listen socket; each accepted peer runs the handler as
+// its own coroutine.
+type listener struct {
+	d       *Device
+	ln      net.Listener
+	addr    link.Addr
+	handler *lua.LFunction
+	opts    connOpts
+	origin  string
+	closed  bool
+}
+
+var listenerMethods = map[string]lua.LGFunction{
+	"close": func(L *lua.LState) int {
+		checkListener(L).close()
+		return 0
+	},
+	"addr": func(L *lua.LState) int {
+		L.Push(lua.LString(checkListener(L).ln.Addr().String()))
+		return 1
+	},
+}
+
+func checkListener(L *lua.LState) *listener {
+	ud := L.CheckUserData(1)
+	l, ok := ud.Value.(*listener)
+	if !ok {
+		L.ArgError(1, "listener expected")
+	}
+	return l
+}
+
+func (l *listener) close() {
+	if l.closed {
+		return
+	}
+	l.closed = true
+	l.ln.Close()
+	delete(l.d.lsts, l)
+	l.d.keep--
+}
+
+// net.listen(addr[, opts], handler) -> listener, or nil, err.
+func netListen(L *lua.LState) int {
+	d := devOf(L)
+	spec := L.CheckString(1)
+	var opts *lua.LTable
+	var handler *lua.LFunction
+	if L.GetTop() >= 3 {
+		opts = L.OptTable(2, nil)
+		handler = L.CheckFunction(3)
+	} else {
+		handler = L.CheckFunction(2)
+	}
+	if d.env.Listen != "" {
+		spec = d.env.Listen
+	}
+	a, err := link.Parse(spec, false)
+	if err != nil {
+		return pushErr(L, err.Error())
+	}
+	if !a.Stream() {
+		return pushErr(L, fmt.Sprintf("net.listen %s: only stream transports (tcp, tls, unix) are supported", a))
+	}
+	o := d.parseOpts(L, opts)
+	ln, err := link.Listen(d.ctx, a, &o.link)
+	if err != nil {
+		return pushErr(L, link.Cause(err))
+	}
+	l := &listener{d: d, ln: ln, addr: a, handler: handler, opts: o, origin: "in net.listen handler started at " + where(L)}
+	d.lsts[l] = struct{}{}
+	d.keep++
+	go l.accept()
+	u := L.NewUserData()
+	u.Value = l
+	u.Metatable = libs().lst
+	L.Push(u)
+	return 1
+}
+
+// accept runs on its own goroutine while the listener is open.
+func (l *listener) accept() {
+	for {
+		nc, err := l.ln.Accept()
+		if err != nil {
+			l.d.post(func() {
+				if !l.closed {
+					l.d.env.stats().ConnErrors.Add(1)
+					l.close()
+				}
+			})
+			return
+		}
+		posted := l.d.post(func() {
+			if l.closed {
+				nc.Close()
+				return
+			}
+			c := l.d.newConn(nc, l.addr.Transport(), event.Server, false, l.opts.codec)
+			l.d.spawn(l.handler, l.origin, c.userdata(l.d.L))
+		})
+		if !posted {
+			nc.Close()
+			return
+		}
+	}
+}
