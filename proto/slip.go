@@ -1,0 +1,95 @@
+package proto
+
+import (
+	"bytes"
+	"fmt"
+)
+
+// SLIP special bytes (RFC 1055).
+const (
+	slipEnd    = 0xC0
+	slipEsc    = 0xDB
+	slipEscEnd = 0xDC
+	slipEscEsc = 0xDD
+)
+
+// slipFramer is RFC 1055 SLIP. The encoder sends END before and after each
+// message, as the RFC suggests, to flush line noise; the decoder therefore
+// skips empty frames, so an empty message does not survive a round trip.
+type slipFramer struct{}
+
+func (s slipFramer) Decode(buf []byte) ([]byte, int, error) { return s.decodeFrom(buf, 0) }
+
+func (slipFramer) decodeFrom(buf []byte, from int) ([]byte, int, error) {
+	frame, n, skip := splitFrame(buf, from, slipEnd)
+	if frame == nil {
+		return nil, skip, nil
+	}
+	if bytes.IndexByte(frame, slipEsc) < 0 {
+		return frame, n, nil
+	}
+	// Check every escape before rewriting, so a bad frame leaves buf intact.
+	for i := 0; i < len(frame); i++ {
+		if frame[i] != slipEsc {
+			continue
+		}
+		if i+1 == len(frame) {
+			return nil, 0, fmt.Errorf("slip: frame ends inside an escape (0xdb before 0xc0)")
+		}
+		if c := frame[i+1]; c != slipEscEnd && c != slipEscEsc {
+			return nil, 0, fmt.Errorf("slip: invalid escape 0xdb 0x%02x (want 0xdb 0xdc or 0xdb 0xdd)", c)
+		}
+		i++
+	}
+	w := 0
+	for r := 0; r < len(frame); r++ {
+		c := frame[r]
+		if c == slipEsc {
+			r++
+			c = slipEnd
+			if frame[r] == slipEscEsc {
+				c = slipEsc
+			}
+		}
+		frame[w] = c
+		w++
+	}
+	return frame[:w], n, nil
+}
+
+// splitFrame finds the first non-empty frame of buf terminated by end. It
+// returns the frame and the bytes it used, or a nil frame and the number of
+// leading terminators to skip (possibly 0: more bytes needed). buf[:from]
+// holds no terminator: an earlier call searched it.
+func splitFrame(buf []byte, from int, end byte) (frame []byte, n, skip int) {
+	k := 0
+	for k < len(buf) && buf[k] == end {
+		k++
+	}
+	from = max(from, k)
+	i := bytes.IndexByte(buf[from:], end)
+	if i < 0 {
+		return nil, 0, k
+	}
+	i += from
+	return buf[k:i], i + 1, 0
+}
+
+func (slipFramer) Encode(dst, msg []byte) ([]byte, error) {
+	dst = append(dst, slipEnd)
+	start := 0
+	for i, c := range msg {
+		if c == slipEnd || c == slipEsc {
+			code := byte(slipEscEnd)
+			if c == slipEsc {
+				code = slipEscEsc
+			}
+			dst = append(append(dst, msg[start:i]...), slipEsc, code)
+			start = i + 1
+		}
+	}
+	return append(append(dst, msg[start:]...), slipEnd), nil
+}
+
+func (slipFramer) String() string        { return "slip" }
+func (slipFramer) wireLimit(max int) int { return 2*max + 2 }
