@@ -1,0 +1,33 @@
+package luatest
+
+import (
+	"testing"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+func TestExamples(t *testing.T) {
+	exs, err := Examples("testdata/sample.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exs) != 2 {
+		t.Fatalf("got %d examples, want 2", len(exs))
+	}
+	if exs[0].Line != 3 || exs[0].Code != "print(\"a\", 1)\n" || exs[0].Output != "a\t1\n" {
+		t.Errorf("first example = %+v", exs[0])
+	}
+	if exs[1].Output != "" {
+		t.Errorf("second example got output %q across prose", exs[1].Output)
+	}
+}
+
+func TestRunExamples(t *testing.T) {
+	RunExamples(t, "testdata/sample.md", func() *lua.LState { return lua.NewState() })
+}
+
+func TestRun(t *testing.T) {
+	L := lua.NewState()
+	defer L.Close()
+	Run(t, L, "testdata/sample_test.lua") // runs TestOne before TestTwo, skips helper
+}
