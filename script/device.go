@@ -42,9 +42,11 @@ type Env struct {
 	Verbose      bool       // show log.debug
 	Stats        *Stats     // counters; nil keeps none
 
-	outMu  sync.Mutex
-	frMu   sync.Mutex
-	framer map[string]proto.Framer
+	dialOnce sync.Once
+	dials    chan struct{} // bounds dials in flight, so a fleet does not overflow the SYN backlog
+	outMu    sync.Mutex
+	frMu     sync.Mutex
+	framer   map[string]proto.Framer
 }
 
 // Stats counts what a fleet did. Fields are updated atomically.
@@ -53,6 +55,7 @@ type Stats struct {
 	MsgsSent, BytesSent       atomic.Int64
 	MsgsRecv, BytesRecv       atomic.Int64
 	Conns, ConnErrors, Errors atomic.Int64
+	LastConn                  atomic.Int64 // unix nanoseconds of the latest connection opened
 }
 
 func (e *Env) stats() *Stats {
@@ -63,6 +66,14 @@ func (e *Env) stats() *Stats {
 }
 
 var discardStats Stats
+
+// maxDials is how many connects a run has in flight at once.
+const maxDials = 256
+
+func (e *Env) dialSlots() chan struct{} {
+	e.dialOnce.Do(func() { e.dials = make(chan struct{}, maxDials) })
+	return e.dials
+}
 
 func (e *Env) emit(ev *event.Event) {
 	if e.Sink != nil {

@@ -53,6 +53,7 @@ func (d *Device) newConn(nc net.Conn, tr string, role event.Side, packet bool, c
 	}
 	d.conns[cn] = struct{}{}
 	d.env.stats().Conns.Add(1)
+	d.env.stats().LastConn.Store(time.Now().UnixNano())
 	d.env.emit(&event.Event{Kind: event.Open, Time: time.Now(), Conn: cn.id, Transport: tr, Local: cn.local, Remote: cn.remote, Role: role})
 	return cn
 }
@@ -479,9 +480,18 @@ func netConnect(L *lua.LState) int {
 	o := d.parseOpts(L, L.OptTable(2, nil))
 	t := d.block(L, "net.connect")
 	ctx, cancel := context.WithTimeout(d.ctx, o.timeout)
+	slots := d.env.dialSlots()
 	go func() {
 		defer cancel()
-		nc, err := link.Dial(ctx, a, &o.link)
+		var nc net.Conn
+		var err error
+		select {
+		case slots <- struct{}{}:
+			nc, err = link.Dial(ctx, a, &o.link)
+			<-slots
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 		posted := d.post(func() {
 			if err != nil {
 				d.env.stats().ConnErrors.Add(1)

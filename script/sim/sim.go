@@ -1,0 +1,345 @@
+// Package sim runs a fleet of simulated devices from one Lua script: it
+// starts them (spread over a ramp), gives client devices a target (the
+// built-in sink when none is given), stops them at the deadline, and sums up
+// what they did.
+package sim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/script"
+)
+
+// Config describes a run.
+type Config struct {
+	Program  *script.Program
+	Count    int           // devices; 0 means 1
+	Ramp     time.Duration // starts are spread evenly over this
+	Duration time.Duration // stop every device after this; 0 runs until done or ctx ends
+	Seed     uint64
+	Args     map[string]string
+	// Connect, when set, is where every net.connect goes, whatever address
+	// the script gives; it is also the TARGET global. Without it, TARGET is
+	// the address of a built-in sink that prints what it receives.
+	Connect string
+	// Listen, when set, is where every net.listen binds, whatever address
+	// the script gives.
+	Listen   string
+	Frame    string // default framing of device connections and of the sink
+	TLS      link.TLSOptions
+	MaxFrame int
+	Load     proto.LoadFunc // lua:FILE framings; nil uses script.LoadFunc
+	Sink     event.Sink     // every device event, and the sink's messages
+	Stdout   io.Writer      // print()
+	Stderr   io.Writer      // log.*, device errors, progress
+	Verbose  bool
+	Progress bool // a live progress line on Stderr (only when it is a terminal)
+	NoSink   bool // do not start the built-in sink
+}
+
+// Summary is what a fleet did.
+type Summary struct {
+	Devices   int // devices started
+	Failed    int // devices that stopped with a script error
+	Stopped   int // devices still running at the deadline or cancel
+	MsgsSent  int64
+	BytesSent int64
+	MsgsRecv  int64
+	BytesRecv int64
+	Conns     int64         // connections opened or accepted
+	ConnErrs  int64         // connections refused or broken
+	StartUp   time.Duration // until the last device was started
+	Connected time.Duration // until the latest connection was opened
+	Elapsed   time.Duration
+	Errors    []string // the first few device errors
+	SinkAddr  string   // the built-in sink's address, if one ran
+}
+
+const keepErrors = 10
+
+// String is the closing summary shown on stderr.
+func (s Summary) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d devices started in %v, %d failed, %d stopped at the deadline, ran %v\n",
+		s.Devices, s.StartUp.Round(time.Millisecond), s.Failed, s.Stopped, s.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "sent %d messages (%d bytes), received %d messages (%d bytes), %d connections, %d connection errors",
+		s.MsgsSent, s.BytesSent, s.MsgsRecv, s.BytesRecv, s.Conns, s.ConnErrs)
+	return b.String()
+}
+
+// Run runs the fleet until every device is done, the duration passes or ctx
+// ends. Device errors are printed to Stderr as they happen and counted; the
+// error return is for a run that could not start.
+func Run(ctx context.Context, cfg Config) (Summary, error) {
+	if cfg.Program == nil {
+		return Summary{}, errors.New("no script")
+	}
+	if cfg.Count <= 0 {
+		cfg.Count = 1
+	}
+	if cfg.Duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		defer cancel()
+	}
+	stats := &script.Stats{}
+	env := &script.Env{
+		Count: cfg.Count, Seed: cfg.Seed, Args: cfg.Args, Connect: cfg.Connect, Listen: cfg.Listen,
+		Frame: cfg.Frame, TLS: cfg.TLS, Load: cfg.Load, MaxFrame: cfg.MaxFrame, Sink: cfg.Sink,
+		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Verbose: cfg.Verbose, Stats: stats, Target: cfg.Connect,
+	}
+	var sum Summary
+	if cfg.Connect == "" && !cfg.NoSink {
+		sk, err := startSink(ctx, cfg)
+		if err != nil {
+			return sum, err
+		}
+		defer sk.close()
+		env.Target = sk.addr
+		sum.SinkAddr = sk.addr
+	}
+	// Frame errors are usage errors: find them before any device starts.
+	if _, err := proto.Parse(orRaw(cfg.Frame), loadOr(cfg.Load)); err != nil {
+		return sum, err
+	}
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		var de *script.DeviceError
+		if errors.As(err, &de) {
+			sum.Failed++
+		}
+		if len(sum.Errors) < keepErrors {
+			sum.Errors = append(sum.Errors, err.Error())
+		}
+		if cfg.Stderr != nil {
+			fmt.Fprintf(cfg.Stderr, "wirecat: %v\n", err)
+		}
+	}
+	stopProgress := progress(cfg, stats, &sum, &mu, start)
+	started := 0
+	for i := 1; i <= cfg.Count; i++ {
+		if cfg.Ramp > 0 && i > 1 {
+			at := start.Add(cfg.Ramp * time.Duration(i-1) / time.Duration(cfg.Count))
+			if wait := time.Until(at); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		started++
+		wg.Add(1)
+		go func(id int) {
+			defer wg.Done()
+			err := cfg.Program.Run(ctx, id, env)
+			switch {
+			case errors.Is(err, script.ErrStopped):
+				mu.Lock()
+				sum.Stopped++
+				mu.Unlock()
+			case err != nil:
+				fail(err)
+			}
+		}(i)
+	}
+	sum.StartUp = time.Since(start)
+	wg.Wait()
+	stopProgress()
+	sum.Devices = started
+	sum.Elapsed = time.Since(start)
+	sum.MsgsSent, sum.BytesSent = stats.MsgsSent.Load(), stats.BytesSent.Load()
+	sum.MsgsRecv, sum.BytesRecv = stats.MsgsRecv.Load(), stats.BytesRecv.Load()
+	sum.Conns, sum.ConnErrs = stats.Conns.Load(), stats.ConnErrors.Load()
+	if last := stats.LastConn.Load(); last > 0 {
+		sum.Connected = time.Unix(0, last).Sub(start)
+	}
+	return sum, nil
+}
+
+func orRaw(s string) string {
+	if s == "" {
+		return "raw"
+	}
+	return s
+}
+
+func loadOr(l proto.LoadFunc) proto.LoadFunc {
+	if l == nil {
+		return script.LoadFunc
+	}
+	return l
+}
+
+// progress redraws one status line each second while the fleet runs.
+func progress(cfg Config, st *script.Stats, sum *Summary, mu *sync.Mutex, start time.Time) func() {
+	if !cfg.Progress || cfg.Stderr == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(cfg.Stderr, "\r\033[K")
+				return
+			case <-tick.C:
+				mu.Lock()
+				failed := sum.Failed
+				mu.Unlock()
+				fmt.Fprintf(cfg.Stderr, "\r\033[K%s  %d conns  sent %d  received %d  failed %d",
+					time.Since(start).Round(time.Second), st.Conns.Load(), st.MsgsSent.Load(), st.MsgsRecv.Load(), failed)
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// sink is the built-in server client devices talk to when no --connect was
+// given: it accepts every device and reports what each sends.
+type sink struct {
+	ln    net.Listener
+	addr  string
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+var sinkIDs = struct {
+	sync.Mutex
+	n uint64
+}{n: 1 << 40} // apart from the devices' own connection ids
+
+func startSink(ctx context.Context, cfg Config) (*sink, error) {
+	f, err := proto.Parse(orRaw(cfg.Frame), loadOr(cfg.Load))
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("built-in sink: %w", err)
+	}
+	s := &sink{ln: ln, addr: "tcp://" + ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.mu.Lock()
+			s.conns[c] = struct{}{}
+			s.mu.Unlock()
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serve(c, f, cfg)
+			}()
+		}
+	}()
+	return s, nil
+}
+
+func (s *sink) serve(c net.Conn, f proto.Framer, cfg Config) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	sinkIDs.Lock()
+	sinkIDs.n++
+	id := sinkIDs.n
+	sinkIDs.Unlock()
+	out := cfg.Sink
+	if out == nil {
+		out = event.Discard
+	}
+	base := event.Event{Conn: id, Transport: "tcp", Local: c.LocalAddr().String(), Remote: c.RemoteAddr().String(), Role: event.Server}
+	emit := func(k event.Kind, from event.Side, data []byte, err error) {
+		e := base
+		e.Kind, e.Time, e.From, e.Data, e.Err = k, time.Now(), from, data, err
+		out.Emit(&e)
+	}
+	emit(event.Open, 0, nil, nil)
+	max := cfg.MaxFrame
+	if max <= 0 {
+		max = 1 << 20
+	}
+	var buf []byte
+	chunk := make([]byte, 16<<10)
+	for {
+		n, rerr := c.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		for len(buf) > 0 {
+			m, used, err := f.Decode(buf)
+			if err != nil {
+				emit(event.Error, 0, nil, err)
+				return
+			}
+			if used == 0 {
+				if len(buf) > max {
+					emit(event.Error, 0, nil, fmt.Errorf("message larger than the maximum of %d bytes", max))
+					return
+				}
+				break
+			}
+			emit(event.Data, event.Client, m, nil)
+			buf = buf[used:]
+		}
+		if rerr != nil {
+			if fin, ok := f.(proto.Finisher); ok && len(buf) > 0 {
+				if m, err := fin.Finish(buf); err == nil && m != nil {
+					emit(event.Data, event.Client, m, nil)
+				}
+			}
+			emit(event.Close, event.Client, nil, nil)
+			return
+		}
+		if len(buf) == 0 {
+			buf = buf[:0]
+		}
+	}
+}
+
+// close stops accepting, gives the devices' last bytes (their connections
+// are closed by now) a moment to be read, then closes what is left.
+func (s *sink) close() {
+	s.ln.Close()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return
+	case <-time.After(500 * time.Millisecond):
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	<-done
+}
