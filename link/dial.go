@@ -48,7 +48,7 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 
 func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	d := net.Dialer{}
-	broadcast := o != nil && o.Broadcast && a.Packet()
+	broadcast := o != nil && o.Broadcast
 	var ifi *net.Interface
 	if a.Packet() && a.IsMulticast() {
 		var err error
@@ -56,12 +56,10 @@ func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 			return nil, &OpError{Op: "connect", Addr: a, Err: err}
 		}
 	}
-	if broadcast || ifi != nil {
+	if a.Transport() == "udp" {
 		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			if broadcast {
-				if err := setBroadcast(rc); err != nil {
-					return err
-				}
+			if err := setBroadcast(rc, broadcast); err != nil {
+				return err
 			}
 			if ifi != nil {
 				return setMulticastInterface(rc, ifi, a.Network() == "udp6" || strings.Contains(a.Host, ":"))
@@ -72,7 +70,7 @@ func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	c, err := d.DialContext(ctx, a.Network(), a.HostPort())
 	if err != nil {
 		e := &OpError{Op: "connect", Addr: a, Err: err}
-		if a.Packet() && !broadcast && errors.Is(err, syscall.EACCES) {
+		if a.Transport() == "udp" && !broadcast && errors.Is(err, syscall.EACCES) {
 			e.Hint = "a broadcast address needs --broadcast"
 		}
 		return nil, e

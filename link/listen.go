@@ -41,11 +41,15 @@ func Listen(ctx context.Context, a Addr, o *Options) (net.Listener, error) {
 	if cfg == nil {
 		return l, nil
 	}
-	return &TLSListener{
+	tl := &TLSListener{
 		Listener:    tls.NewListener(l, cfg),
 		Config:      cfg,
 		Fingerprint: Fingerprint(cfg.Certificates[0].Certificate[0]),
-	}, nil
+	}
+	if o == nil || o.TLS.Cert == "" {
+		o.logf("tls: ephemeral self-signed certificate %s", tl.Fingerprint)
+	}
+	return tl, nil
 }
 
 // ListenPacket opens a datagram socket for udp* and unixgram addresses. A
@@ -56,7 +60,6 @@ func ListenPacket(ctx context.Context, a Addr, o *Options) (net.PacketConn, erro
 	if !a.Packet() {
 		return nil, &OpError{Op: "listen", Addr: a, Err: fmt.Errorf("%s is a stream transport (use Listen)", a.Transport())}
 	}
-	broadcast := o != nil && o.Broadcast
 	if a.Scheme == "unixgram" {
 		if err := clearStale(a); err != nil {
 			return nil, err
@@ -73,10 +76,8 @@ func ListenPacket(ctx context.Context, a Addr, o *Options) (net.PacketConn, erro
 	if a.IsMulticast() {
 		return listenMulticast(a, o)
 	}
-	var lc net.ListenConfig
-	if broadcast {
-		lc.Control = func(_, _ string, rc syscall.RawConn) error { return setBroadcast(rc) }
-	}
+	broadcast := o != nil && o.Broadcast
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error { return setBroadcast(rc, broadcast) }}
 	c, err := lc.ListenPacket(ctx, a.Network(), a.HostPort())
 	if err != nil {
 		return nil, &OpError{Op: "listen", Addr: a, Err: err}
@@ -108,14 +109,13 @@ func listenMulticast(a Addr, o *Options) (net.PacketConn, error) {
 	if err != nil {
 		return nil, &OpError{Op: "listen", Addr: a, Err: err}
 	}
-	if o != nil && o.Broadcast {
-		if rc, err := c.SyscallConn(); err == nil {
-			err = setBroadcast(rc)
-			if err != nil {
-				c.Close()
-				return nil, &OpError{Op: "listen", Addr: a, Err: err}
-			}
-		}
+	rc, err := c.SyscallConn()
+	if err == nil {
+		err = setBroadcast(rc, o != nil && o.Broadcast)
+	}
+	if err != nil {
+		c.Close()
+		return nil, &OpError{Op: "listen", Addr: a, Err: err}
 	}
 	return c, nil
 }
@@ -126,7 +126,7 @@ func optInterface(o *Options) (*net.Interface, error) {
 	}
 	ifi, err := net.InterfaceByName(o.Interface)
 	if err != nil {
-		return nil, fmt.Errorf("interface %q: %w", o.Interface, err)
+		return nil, fmt.Errorf("no network interface %q", o.Interface)
 	}
 	return ifi, nil
 }

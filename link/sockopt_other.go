@@ -7,6 +7,9 @@ import (
 	"syscall"
 )
 
-func setBroadcast(syscall.RawConn) error {
+func setBroadcast(_ syscall.RawConn, on bool) error {
+	if !on {
+		return nil
+	}
 	return errors.New("broadcast is not supported on this system")
 }

@@ -4,10 +4,16 @@ package link
 
 import "syscall"
 
-func setBroadcast(rc syscall.RawConn) error {
+// setBroadcast sets SO_BROADCAST either way: Go turns it on for every UDP
+// socket, and wirecat wants broadcast only when asked for (like nc -b).
+func setBroadcast(rc syscall.RawConn, on bool) error {
+	v := 0
+	if on {
+		v = 1
+	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, 1)
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_BROADCAST, v)
 	}); err != nil {
 		return err
 	}

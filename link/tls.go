@@ -37,25 +37,6 @@ type TLSOptions struct {
 	ALPN     []string
 }
 
-// Options shape Dial, Listen and ListenPacket. A nil *Options is the zero value.
-type Options struct {
-	TLS       TLSOptions
-	Broadcast bool // SO_BROADCAST on UDP sockets
-	// Interface names the network interface for multicast: the one a group is
-	// joined on, and the one a dialed group is sent out of. Empty: the system's
-	// default (joins fall back to loopback when there is none).
-	Interface string
-	// Log receives diagnostics meant for stderr, one line each, without a
-	// trailing newline and without the "wirecat: " prefix (the caller adds it).
-	Log func(format string, args ...any)
-}
-
-func (o *Options) logf(format string, args ...any) {
-	if o != nil && o.Log != nil {
-		o.Log(format, args...)
-	}
-}
-
 // Fingerprint is the SHA-256 of a DER certificate as `sha256:<lowercase hex>`,
 // the form --pin accepts.
 func Fingerprint(der []byte) string {
@@ -108,7 +89,9 @@ func ClientConfig(a Addr, o *Options) (*tls.Config, error) {
 		if err != nil {
 			return nil, err
 		}
-		cfg.Certificates = []tls.Certificate{cert}
+		// Always present the certificate the user gave, even when it does not
+		// match the server's CA list, so the server says precisely why it is refused.
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }
 	}
 	if t.Insecure {
 		cfg.InsecureSkipVerify = true
@@ -135,7 +118,7 @@ func ClientConfig(a Addr, o *Options) (*tls.Config, error) {
 }
 
 // ServerConfig is the tls.Config Listen uses: --cert/--key, or an ephemeral
-// self-signed certificate whose fingerprint goes to o.Log; --client-ca
+// self-signed certificate (Listen logs its fingerprint); --client-ca
 // requires and verifies client certificates.
 func ServerConfig(a Addr, o *Options) (*tls.Config, error) {
 	var t TLSOptions
@@ -161,7 +144,6 @@ func ServerConfig(a Addr, o *Options) (*tls.Config, error) {
 			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
-		o.logf("tls: ephemeral self-signed certificate %s", Fingerprint(cert.Certificate[0]))
 	}
 	if t.ClientCA != "" {
 		pool := x509.NewCertPool()
@@ -190,7 +172,12 @@ func loadPair(certFile, keyFile string) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("%w: --key %s needs --cert FILE", ErrBadOption, keyFile)
 	}
 	if keyFile == "" {
-		keyFile = certFile // one PEM file holding both
+		// One PEM file may hold both.
+		cert, err := tls.LoadX509KeyPair(certFile, certFile)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("%w: --cert %s: no private key in it (give --key FILE): %w", ErrBadOption, certFile, err)
+		}
+		return cert, nil
 	}
 	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
 	if err != nil {
