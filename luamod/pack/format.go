@@ -122,7 +122,7 @@ func option(f string, i int, h *header) (kind, int, int, *formatError) {
 		h.maxAlign = sz
 		return kNop, 0, j, err
 	default:
-		return 0, 0, i, argErr("invalid format option '%c'", c)
+		return 0, 0, i, &formatError{msg: fmt.Sprintf("invalid format option '%c'", c)}
 	}
 	return kNop, 0, i, nil
 }

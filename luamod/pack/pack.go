@@ -5,7 +5,8 @@
 // Signed 8-byte options (j, l, i8) accept and return [-2^63, 2^63); unsigned
 // 8-byte options (J, L, T, I8) accept [-2^63, 2^64) (negative values are
 // packed as two's complement, as Lua 5.3 does) and unpack as non-negative
-// numbers. Larger integers (i9..i16) are sign- or zero-extended from 64 bits.
+// numbers. Larger integers (i9..i16) are sign-extended from 64 bits,
+// unsigned ones (I9..I16) zero-extended.
 package pack
 
 import (
@@ -134,14 +135,17 @@ func (p *packer) pack(L *lua.LState) int {
 // appendInt range-checks v for an integer option and appends it.
 func appendInt(L *lua.LState, buf []byte, v float64, signed bool, size int, little bool, arg int) []byte {
 	const two63 = 1 << 63
+	// Like Lua 5.3, a value no int64 can hold is not an integer at all; the
+	// exception is the upper half of the unsigned 8-byte range.
+	if v < -two63 || v >= 2*two63 || (v >= two63 && (signed || size < 8)) {
+		argError(L, arg, "pack", "number has no integer representation")
+	}
 	if signed {
 		if size < 8 {
 			lim := float64(uint64(1) << (uint(size)*8 - 1))
 			if v < -lim || v >= lim {
 				argError(L, arg, "pack", "integer overflow")
 			}
-		} else if v < -two63 || v >= two63 {
-			argError(L, arg, "pack", "integer overflow")
 		}
 		n := int64(v)
 		return appendUint(buf, uint64(n), little, size, n < 0)
@@ -152,11 +156,9 @@ func appendInt(L *lua.LState, buf []byte, v float64, signed bool, size int, litt
 		}
 		return appendUint(buf, uint64(v), little, size, false)
 	}
-	if v < -two63 || v >= 2*two63 {
-		argError(L, arg, "pack", "unsigned overflow")
-	}
+	// A negative value is its 64-bit two's complement, zero-extended as Lua 5.3 does.
 	if v < 0 {
-		return appendUint(buf, uint64(int64(v)), little, size, true)
+		return appendUint(buf, uint64(int64(v)), little, size, false)
 	}
 	return appendUint(buf, uint64(v), little, size, false)
 }

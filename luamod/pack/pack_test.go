@@ -92,7 +92,7 @@ func TestErrors(t *testing.T) {
 	}{
 		{`string.pack("i2", 40000)`, "bad argument #2 to 'pack' (integer overflow)"},
 		{`string.pack("I1", -1)`, "bad argument #2 to 'pack' (unsigned overflow)"},
-		{`string.pack("w")`, "bad argument #1 to 'pack' (invalid format option 'w')"},
+		{`string.pack("w")`, "invalid format option 'w'"},
 		{`string.pack("i", "x")`, "bad argument #2 to 'pack' (number expected, got string)"},
 		{`string.pack("i")`, "bad argument #2 to 'pack' (number expected, got no value)"},
 		{`string.pack()`, "bad argument #1 to 'pack' (string expected, got no value)"},
