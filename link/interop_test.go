@@ -64,12 +64,15 @@ func sServer(t *testing.T, openssl, certFile, keyFile string, n int) Addr {
 		cancel()
 		cmd.Wait()
 	})
-	lines := make(chan string)
+	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if strings.HasPrefix(sc.Text(), "ACCEPT ") {
-				lines <- strings.TrimPrefix(sc.Text(), "ACCEPT ")
+				select {
+				case lines <- strings.TrimPrefix(sc.Text(), "ACCEPT "):
+				default:
+				}
 			}
 		}
 		io.Copy(io.Discard, stdout)
