@@ -8,17 +8,15 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/pipe"
 	"github.com/wirecat-dev/wirecat/proto"
 )
-
-var connIDs atomic.Uint64
 
 // conn is a connection as a device script sees it. Its fields belong to the
 // device goroutine; a read goroutine exists only while a recv waits for bytes.
@@ -46,7 +44,7 @@ type conn struct {
 const readSize = 4 << 10
 
 func (d *Device) newConn(nc net.Conn, tr string, role event.Side, packet bool, c codec) *conn {
-	cn := &conn{d: d, id: connIDs.Add(1), nc: nc, tr: tr, role: role, packet: packet, codec: c,
+	cn := &conn{d: d, id: pipe.NextID(), nc: nc, tr: tr, role: role, packet: packet, codec: c,
 		local: addrString(nc.LocalAddr()), remote: addrString(nc.RemoteAddr()), wtime: d.env.WriteTimeout}
 	if cn.wtime <= 0 {
 		cn.wtime = 10 * time.Second

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/pipe"
 	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/script"
 )
@@ -227,11 +228,6 @@ type sink struct {
 	conns map[net.Conn]struct{}
 }
 
-var sinkIDs = struct {
-	sync.Mutex
-	n uint64
-}{n: 1 << 40} // apart from the devices' own connection ids
-
 func startSink(ctx context.Context, cfg Config) (*sink, error) {
 	f, err := proto.Parse(orRaw(cfg.Frame), loadOr(cfg.Load))
 	if err != nil {
@@ -270,10 +266,7 @@ func (s *sink) serve(c net.Conn, f proto.Framer, cfg Config) {
 		s.mu.Unlock()
 		c.Close()
 	}()
-	sinkIDs.Lock()
-	sinkIDs.n++
-	id := sinkIDs.n
-	sinkIDs.Unlock()
+	id := pipe.NextID()
 	out := cfg.Sink
 	if out == nil {
 		out = event.Discard

@@ -1,0 +1,116 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/script"
+	"github.com/wirecat-dev/wirecat/script/sim"
+	"github.com/wirecat-dev/wirecat/units"
+)
+
+// lua:FILE framings work in every data command.
+func init() { loadFramer = script.LoadFunc }
+
+// SimulateCmd is `wirecat simulate`.
+type SimulateCmd struct {
+	Script   string         `arg:"" placeholder:"SCRIPT.lua" help:"The device script."`
+	Count    int            `short:"n" default:"1" help:"How many devices to run at once."`
+	Ramp     units.Duration `placeholder:"DUR" help:"Spread the devices' starts over this long."`
+	Duration units.Duration `placeholder:"DUR" help:"Stop every device after this long (default: run until they are done)."`
+	Seed     uint64         `default:"1" help:"Seed of each device's math.random (with its device id)."`
+	Arg      []string       `placeholder:"K=V" help:"Set args.K to V in the script; repeatable."`
+	Connect  string         `placeholder:"ADDR" help:"Every net.connect goes here, whatever the script says; also the TARGET global."`
+	Listen   string         `placeholder:"ADDR" help:"Every net.listen binds here, whatever the script says."`
+	DataFlags
+	TLSFlags
+}
+
+func (c *SimulateCmd) Help() string {
+	return `Runs a device written in Lua (see docs/lua.md); --count runs a fleet. Client
+devices connect to TARGET: the --connect address, or else a sink that wirecat
+itself listens on, whose received messages are printed to stdout. A summary
+goes to stderr at the end.
+
+Examples:
+
+    wirecat simulate scripts/thermo.lua
+    wirecat simulate scripts/thermo.lua --count 1000 --ramp 5s --connect 127.0.0.1:5000
+    wirecat simulate scripts/analog.lua --arg encoding=binary -o hex
+    wirecat simulate scripts/particle-web.lua --listen 127.0.0.1:8080`
+}
+
+func (c *SimulateCmd) Run(app *App, g *Globals) error {
+	prog, err := script.Load(c.Script)
+	if err != nil {
+		return usage(err) // a missing file or a syntax error
+	}
+	if c.Count < 1 {
+		return usage(errors.New("--count must be at least 1"))
+	}
+	args := map[string]string{}
+	for _, kv := range c.Arg {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return usage(fmt.Errorf("--arg %q: want KEY=VALUE", kv))
+		}
+		args[k] = v
+	}
+	for _, a := range []string{c.Connect, c.Listen} {
+		if a != "" {
+			if _, err := parseAddr(a, false); err != nil {
+				return err
+			}
+		}
+	}
+	p, err := plumb(app, g, &c.DataFlags, false)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	stopFlush := flushEvery(p, 100*time.Millisecond)
+	sum, err := sim.Run(app.Ctx, sim.Config{
+		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
+		Connect: c.Connect, Listen: c.Listen, Frame: c.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
+		Load: loadFramer, Sink: p.cfg.Sink, Stdout: app.Stdout, Stderr: app.Stderr, Verbose: g.Verbose,
+		Progress: app.StderrTerminal && !g.Quiet,
+	})
+	stopFlush()
+	if err != nil {
+		return err
+	}
+	if sum.SinkAddr != "" {
+		p.log.Debugf("built-in sink listened on %s", sum.SinkAddr)
+	}
+	for _, line := range strings.Split(sum.String(), "\n") {
+		p.log.Notef("%s", line)
+	}
+	if sum.Failed > 0 {
+		return silent{exitFailure}
+	}
+	return nil
+}
+
+// flushEvery keeps what the sink prints flowing while the fleet runs.
+func flushEvery(p *plumbing, every time.Duration) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				p.out.Flush()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
