@@ -1,0 +1,283 @@
+package session
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/wirecat-dev/wirecat/event"
+)
+
+// maxSegment is the most payload one synthesised packet carries: under the
+// 65,535-byte window (no scaling is negotiated) and the IP length limit.
+const maxSegment = 65000
+
+// Synthetic endpoints for connections without IP addresses (unix sockets,
+// host names, a data event with no open): the client is 127.0.0.1 on port
+// synthClientPort+conn%16384, the server 127.0.0.2 on the recorded port if
+// there is one, else synthServerPort.
+const (
+	synthClientPort = 49152
+	synthServerPort = 40000
+)
+
+var (
+	clientMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
+	serverMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
+)
+
+// ExportPcap writes the session as a pcapng capture with Ethernet framing:
+// each connection is a flow between its recorded client and server
+// addresses; TCP flows get a handshake, sequence and acknowledgement numbers,
+// an ACK for every segment and a FIN exchange on close; UDP messages are
+// datagrams. A damaged file is exported up to the damage and its error
+// returned.
+func ExportPcap(r *Reader, w io.Writer) error {
+	h := r.Header()
+	opts := pcapgo.DefaultNgWriterOptions
+	opts.SectionInfo.Application = "wirecat"
+	opts.SectionInfo.Comment = strings.TrimSpace("wirecat session " + h.Command)
+	intf := pcapgo.DefaultNgInterface
+	intf.Name = "wirecat"
+	intf.LinkType = layers.LinkTypeEthernet
+	ng, err := pcapgo.NewNgWriterInterface(w, intf, opts)
+	if err != nil {
+		return fmt.Errorf("pcap: %w", err)
+	}
+	x := &exporter{ng: ng, start: h.Start, flows: map[uint64]*flow{}, buf: gopacket.NewSerializeBuffer()}
+	var rerr error
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			rerr = err
+			break
+		}
+		if err := x.record(&rec); err != nil {
+			return fmt.Errorf("pcap: %w", err)
+		}
+	}
+	if err := ng.Flush(); err != nil {
+		return fmt.Errorf("pcap: %w", err)
+	}
+	return rerr
+}
+
+type exporter struct {
+	ng    *pcapgo.NgWriter
+	start time.Time
+	flows map[uint64]*flow
+	buf   gopacket.SerializeBuffer
+}
+
+// flow is one connection's synthesised state.
+type flow struct {
+	tcp            bool
+	client, server netip.AddrPort
+	seq            [2]uint32 // next sequence number: [0] client, [1] server
+}
+
+func (x *exporter) record(rec *Record) error {
+	ts := x.start.Add(rec.T)
+	f := x.flows[rec.Conn]
+	switch rec.Kind {
+	case event.Open:
+		f = newFlow(rec.Conn, rec.Transport, rec.Client, rec.Server)
+		x.flows[rec.Conn] = f
+		return x.handshake(f, ts)
+	case event.Data:
+		if f == nil { // the open is missing: make the flow up
+			f = newFlow(rec.Conn, "", "", "")
+			x.flows[rec.Conn] = f
+			if err := x.handshake(f, ts); err != nil {
+				return err
+			}
+		}
+		return x.data(f, rec.From, rec.Data, ts)
+	case event.Close:
+		if f == nil {
+			return nil
+		}
+		delete(x.flows, rec.Conn)
+		if !f.tcp {
+			return nil
+		}
+		by := rec.From
+		if by != event.Server {
+			by = event.Client
+		}
+		return x.fin(f, by, ts, rec.Err)
+	}
+	return nil
+}
+
+func newFlow(conn uint64, transport, client, server string) *flow {
+	f := &flow{tcp: transport != "udp" && transport != "unixgram"}
+	c, cok := ipPort(client)
+	s, sok := ipPort(server)
+	if !cok {
+		c = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), uint16(synthClientPort+conn%16384))
+	}
+	if !sok {
+		port := uint16(synthServerPort)
+		if _, p, err := net.SplitHostPort(server); err == nil {
+			if n, err := strconv.ParseUint(p, 10, 16); err == nil && n > 0 {
+				port = uint16(n)
+			}
+		}
+		s = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 2}), port)
+	}
+	if c.Addr().Is4() != s.Addr().Is4() { // one family per flow: map IPv4 into IPv6
+		c = netip.AddrPortFrom(netip.AddrFrom16(c.Addr().As16()), c.Port())
+		s = netip.AddrPortFrom(netip.AddrFrom16(s.Addr().As16()), s.Port())
+	}
+	f.client, f.server = c, s
+	// Distinct initial sequence numbers per connection, so reused ports
+	// still look like new conversations.
+	f.seq[0] = uint32(conn)*0x01000193 + 1000
+	f.seq[1] = uint32(conn)*0x01000193 + 500000
+	return f
+}
+
+// ipPort parses host:port with a literal IP; IPv4-mapped addresses become
+// IPv4 and zones are dropped.
+func ipPort(s string) (netip.AddrPort, bool) {
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return ap, false
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap().WithZone(""), ap.Port()), true
+}
+
+const (
+	synF = 1 << iota
+	ackF
+	pshF
+	finF
+)
+
+// packet writes one segment or datagram from side (0 client, 1 server).
+func (x *exporter) packet(f *flow, side int, flags int, seq, ack uint32, payload []byte, ts time.Time, comment string) error {
+	src, dst := f.client, f.server
+	smac, dmac := clientMAC, serverMAC
+	if side == 1 {
+		src, dst, smac, dmac = dst, src, dmac, smac
+	}
+	eth := &layers.Ethernet{SrcMAC: smac, DstMAC: dmac}
+	var ip gopacket.NetworkLayer
+	var ipl gopacket.SerializableLayer
+	proto := layers.IPProtocolTCP
+	if !f.tcp {
+		proto = layers.IPProtocolUDP
+	}
+	if src.Addr().Is4() {
+		eth.EthernetType = layers.EthernetTypeIPv4
+		v4 := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: proto,
+			SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+		ip, ipl = v4, v4
+	} else {
+		eth.EthernetType = layers.EthernetTypeIPv6
+		v6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto,
+			SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
+		ip, ipl = v6, v6
+	}
+	var l4 gopacket.SerializableLayer
+	if f.tcp {
+		t := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
+			Seq: seq, Ack: ack, Window: 65535,
+			SYN: flags&synF != 0, ACK: flags&ackF != 0, PSH: flags&pshF != 0, FIN: flags&finF != 0}
+		t.SetNetworkLayerForChecksum(ip)
+		l4 = t
+	} else {
+		u := &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
+		u.SetNetworkLayerForChecksum(ip)
+		l4 = u
+	}
+	err := gopacket.SerializeLayers(x.buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
+		eth, ipl, l4, gopacket.Payload(payload))
+	if err != nil {
+		return err
+	}
+	data := x.buf.Bytes()
+	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: len(data)}
+	if comment != "" {
+		return x.ng.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: []string{comment}})
+	}
+	return x.ng.WritePacket(ci, data)
+}
+
+func (x *exporter) handshake(f *flow, ts time.Time) error {
+	if !f.tcp {
+		return nil
+	}
+	c, s := &f.seq[0], &f.seq[1]
+	if err := x.packet(f, 0, synF, *c, 0, nil, ts, ""); err != nil {
+		return err
+	}
+	*c++
+	if err := x.packet(f, 1, synF|ackF, *s, *c, nil, ts, ""); err != nil {
+		return err
+	}
+	*s++
+	return x.packet(f, 0, ackF, *c, *s, nil, ts, "")
+}
+
+func (x *exporter) data(f *flow, from event.Side, p []byte, ts time.Time) error {
+	side := 0
+	if from == event.Server {
+		side = 1
+	}
+	if !f.tcp && len(p) == 0 {
+		return x.packet(f, side, 0, 0, 0, nil, ts, "")
+	}
+	for len(p) > 0 {
+		seg := p[:min(len(p), maxSegment)]
+		p = p[len(seg):]
+		if !f.tcp {
+			if err := x.packet(f, side, 0, 0, 0, seg, ts, ""); err != nil {
+				return err
+			}
+			continue
+		}
+		mine, theirs := &f.seq[side], &f.seq[1-side]
+		if err := x.packet(f, side, pshF|ackF, *mine, *theirs, seg, ts, ""); err != nil {
+			return err
+		}
+		*mine += uint32(len(seg))
+		if err := x.packet(f, 1-side, ackF, *theirs, *mine, nil, ts, ""); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *exporter) fin(f *flow, by event.Side, ts time.Time, errText string) error {
+	side := 0
+	if by == event.Server {
+		side = 1
+	}
+	comment := ""
+	if errText != "" {
+		comment = "wirecat: " + errText
+	}
+	mine, theirs := &f.seq[side], &f.seq[1-side]
+	if err := x.packet(f, side, finF|ackF, *mine, *theirs, nil, ts, comment); err != nil {
+		return err
+	}
+	*mine++
+	if err := x.packet(f, 1-side, finF|ackF, *theirs, *mine, nil, ts, ""); err != nil {
+		return err
+	}
+	*theirs++
+	return x.packet(f, side, ackF, *mine, *theirs, nil, ts, "")
+}

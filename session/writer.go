@@ -1,0 +1,257 @@
+package session
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/event"
+)
+
+// Writer records events to a session file. It is an event.Sink.
+//
+// By default each event becomes one line handed to the kernel in a single
+// write before Emit returns: nothing waits in a user-space buffer, so a
+// kill -9 loses at most the event being written, and the file stays
+// readable up to the last complete line. Batch trades a little of that for
+// throughput on small messages.
+type Writer struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closer io.Closer // the file Create opened; nil for NewWriter
+	start  time.Time
+	line   []byte
+	err    error // sticky: the first write error, or errClosed
+
+	// Batch mode: Emit appends to pending; a goroutine writes it out.
+	batch   bool
+	pending []byte
+	spare   []byte
+	writing bool // the goroutine owns a write in progress or is kicked
+	kick    chan struct{}
+	done    chan struct{}
+	cond    *sync.Cond // signalled when pending drains
+}
+
+// maxPending bounds what Batch mode holds before Emit waits for the disk.
+const maxPending = 4 << 20
+
+var errClosed = errors.New("session writer closed")
+
+// Create creates (or truncates) the file at path and writes h as its header.
+func Create(path string, h Header) (*Writer, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	w, err := NewWriter(f, h)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("record %s: %w", path, err)
+	}
+	w.closer = f
+	return w, nil
+}
+
+// NewWriter writes h as a header to w and returns a Writer that records to
+// it. A zero h.Start means now.
+func NewWriter(w io.Writer, h Header) (*Writer, error) {
+	if h.Start.IsZero() {
+		h.Start = time.Now()
+	}
+	sw := &Writer{w: w, start: h.Start, line: make([]byte, 0, 512)}
+	b := append(sw.line[:0], `{"wirecat":"session","version":`...)
+	b = strconv.AppendInt(b, Version, 10)
+	b = appendField(b, "command", h.Command)
+	b = appendField(b, "frame", h.Frame)
+	b = append(b, `,"start":`...)
+	b = appendString(b, h.Start.Format(time.RFC3339Nano))
+	b = appendField(b, "host", h.Host)
+	b = appendField(b, "writer", h.Writer)
+	b = append(b, "}\n"...)
+	sw.line = b
+	if _, err := w.Write(b); err != nil {
+		return nil, fmt.Errorf("write session header: %w", err)
+	}
+	return sw, nil
+}
+
+// appendField appends ,"key":"value" unless value is empty.
+func appendField(b []byte, key, value string) []byte {
+	if value == "" {
+		return b
+	}
+	b = append(b, ',', '"')
+	b = append(b, key...)
+	b = append(b, '"', ':')
+	return appendString(b, value)
+}
+
+// Start is the time every event's offset counts from.
+func (w *Writer) Start() time.Time { return w.start }
+
+// Emit writes e as one line. A zero e.Time means now.
+func (w *Writer) Emit(e *event.Event) error {
+	t := e.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.batch {
+		for len(w.pending) >= maxPending && w.err == nil {
+			w.cond.Wait()
+		}
+		if w.err != nil {
+			return w.err
+		}
+		w.pending = encode(w.pending, e, t.Sub(w.start))
+		if !w.writing {
+			w.writing = true
+			w.kick <- struct{}{}
+		}
+		return nil
+	}
+	if w.err != nil {
+		return w.err
+	}
+	b := encode(w.line[:0], e, t.Sub(w.start))
+	if cap(b) <= 1<<20 {
+		w.line = b // keep the buffer unless one huge message grew it
+	}
+	if _, err := w.w.Write(b); err != nil {
+		w.err = fmt.Errorf("record: %w", err)
+		return w.err
+	}
+	return nil
+}
+
+// encode appends e as one line, t being its offset from the start.
+func encode(b []byte, e *event.Event, t time.Duration) []byte {
+	b = append(b, `{"t":`...)
+	b = appendSeconds(b, t)
+	b = append(b, `,"ev":"`...)
+	b = append(b, e.Kind.String()...)
+	b = append(b, `","conn":`...)
+	b = strconv.AppendUint(b, e.Conn, 10)
+	switch e.Kind {
+	case event.Open:
+		b = appendField(b, "transport", e.Transport)
+		b = appendField(b, "role", sideName(e.Role))
+		b = appendField(b, "local", e.Local)
+		b = appendField(b, "remote", e.Remote)
+		client, server := Endpoints(e.Role, e.Local, e.Remote)
+		b = appendField(b, "client", client)
+		b = appendField(b, "server", server)
+	case event.Data:
+		b = appendField(b, "from", sideName(e.From))
+		n := len(b)
+		b = append(b, `,"text":`...)
+		var ok bool
+		if b, ok = appendText(b, e.Data); !ok {
+			b = append(b[:n], `,"b64":"`...)
+			b = base64.StdEncoding.AppendEncode(b, e.Data)
+			b = append(b, '"')
+		}
+	case event.Close:
+		b = appendField(b, "by", sideName(e.From))
+		if e.Err != nil {
+			b = appendField(b, "error", e.Err.Error())
+		}
+	default: // event.Error and anything newer
+		msg := "unknown error"
+		if e.Err != nil {
+			msg = e.Err.Error()
+		}
+		b = appendField(b, "error", msg)
+	}
+	return append(b, '}', '\n')
+}
+
+// Batch makes Emit return once its line is queued: a goroutine writes
+// whatever has queued as soon as its previous write returns, so small
+// messages share a write(2). A kill -9 then loses the events queued during
+// the last write (microseconds of traffic) instead of at most one. Call it
+// before the first Emit.
+func (w *Writer) Batch() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.batch {
+		return
+	}
+	w.batch = true
+	w.kick = make(chan struct{}, 1)
+	w.done = make(chan struct{})
+	w.cond = sync.NewCond(&w.mu)
+	go w.flusher()
+}
+
+func (w *Writer) flusher() {
+	defer close(w.done)
+	for range w.kick {
+		w.mu.Lock()
+		for len(w.pending) > 0 && w.err == nil {
+			buf := w.pending
+			w.pending = w.spare[:0]
+			w.mu.Unlock()
+			_, err := w.w.Write(buf)
+			w.mu.Lock()
+			if cap(buf) <= 2*maxPending {
+				w.spare = buf[:0]
+			}
+			if err != nil {
+				w.err = fmt.Errorf("record: %w", err)
+			}
+			w.cond.Broadcast()
+		}
+		w.pending = w.pending[:0]
+		w.writing = false
+		w.cond.Broadcast()
+		w.mu.Unlock()
+	}
+}
+
+// Flush waits until every event emitted so far has been written (only
+// Batch mode holds any) and reports a write error.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.batch && w.writing {
+		w.cond.Wait()
+	}
+	if w.err == errClosed {
+		return nil
+	}
+	return w.err
+}
+
+// Close stops recording and closes the file Create opened. Later Emits fail.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == errClosed {
+		return nil
+	}
+	for w.batch && w.writing {
+		w.cond.Wait()
+	}
+	werr := w.err
+	w.err = errClosed
+	if w.batch {
+		close(w.kick)
+		w.mu.Unlock()
+		<-w.done
+		w.mu.Lock()
+	}
+	if w.closer != nil {
+		if err := w.closer.Close(); err != nil && werr == nil {
+			werr = fmt.Errorf("record: %w", err)
+		}
+	}
+	return werr
+}
