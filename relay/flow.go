@@ -1,0 +1,501 @@
+package relay
+
+import (
+	"container/heap"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+// source yields the messages one side sends. A message is valid until the
+// next call; io.EOF is the clean end.
+type source interface {
+	next() ([]byte, error)
+}
+
+// sink takes the messages for one side.
+type sink interface {
+	// encode appends msg as it goes on the wire to dst.
+	encode(dst, msg []byte) ([]byte, error)
+	// send writes one encoded message (a datagram, or a piece of a stream).
+	send(wire []byte) error
+	// closeWrite tells the side nothing more is coming, where it can be told.
+	closeWrite()
+	datagram() bool
+}
+
+// streamSource cuts a stream into messages (chunks as they come when raw).
+type streamSource struct{ r *proto.Reader }
+
+func (s streamSource) next() ([]byte, error) { return s.r.Next() }
+
+// flushReader flushes the inspection output before every read, so nothing
+// shown waits in a buffer while the relay waits on the network.
+type flushReader struct {
+	r     io.Reader
+	flush func() error
+}
+
+func (f flushReader) Read(p []byte) (int, error) {
+	if f.flush != nil {
+		f.flush()
+	}
+	return f.r.Read(p)
+}
+
+// connDatagrams reads the datagrams of a connected datagram socket: each
+// is one message.
+type connDatagrams struct {
+	c     net.Conn
+	buf   []byte
+	max   int
+	flush func() error
+}
+
+func (s *connDatagrams) next() ([]byte, error) {
+	if s.flush != nil {
+		s.flush()
+	}
+	n, err := s.c.Read(s.buf)
+	if err != nil {
+		return nil, err
+	}
+	if n > s.max {
+		return nil, proto.ErrTooLarge
+	}
+	return s.buf[:n], nil
+}
+
+type streamSink struct {
+	c net.Conn
+	f proto.Framer // nil: raw
+}
+
+func (s streamSink) encode(dst, msg []byte) ([]byte, error) {
+	if s.f == nil {
+		return msg, nil // no copy: the bytes go as they are
+	}
+	return s.f.Encode(dst, msg)
+}
+func (s streamSink) send(wire []byte) error { _, err := s.c.Write(wire); return err }
+func (s streamSink) closeWrite()            { link.CloseWrite(s.c) }
+func (s streamSink) datagram() bool         { return false }
+
+// connDatagramSink sends each message as one datagram on a connected socket.
+type connDatagramSink struct{ c net.Conn }
+
+func (s connDatagramSink) encode(_, msg []byte) ([]byte, error) { return msg, nil }
+func (s connDatagramSink) send(wire []byte) error {
+	return sendDatagrams(wire, func(b []byte) error { _, err := s.c.Write(b); return err })
+}
+func (connDatagramSink) closeWrite()    {}
+func (connDatagramSink) datagram() bool { return true }
+
+// sendDatagrams sends wire as one datagram, or as several when it is over
+// the largest UDP payload (raw bytes from a stream have no boundaries).
+func sendDatagrams(wire []byte, send func([]byte) error) error {
+	for {
+		chunk := wire
+		if len(chunk) > maxDatagram {
+			chunk = chunk[:maxDatagram]
+		}
+		if err := send(chunk); err != nil {
+			return err
+		}
+		wire = wire[len(chunk):]
+		if len(wire) == 0 {
+			return nil
+		}
+	}
+}
+
+// flow moves one direction of a pair: read, show, hook, fault, write.
+type flow struct {
+	p     *pair
+	from  event.Side // the sending side
+	src   source
+	dst   sink
+	f     DirFaults
+	q     *queue // nil: messages are written as they come
+	sent  atomic.Int64
+	count *atomic.Int64 // bytes written, for the closing report
+	wire  []byte
+	next  time.Time // --rate: when the next byte may go
+	piece int       // --rate: bytes written at once on a stream
+}
+
+func newFlow(p *pair, from, to *side, f DirFaults, count *atomic.Int64) *flow {
+	cfg := &p.r.cfg
+	fl := &flow{p: p, from: from.from, f: f, count: count}
+	fl.src = from.src
+	if fl.src == nil {
+		if from.stream {
+			fl.src = streamSource{proto.NewReader(flushReader{from.conn, cfg.Flush}, cfg.Framer, cfg.MaxFrame)}
+		} else {
+			fl.src = &connDatagrams{c: from.conn, buf: make([]byte, max(cfg.MaxFrame, maxDatagram)+1), max: cfg.MaxFrame, flush: cfg.Flush}
+		}
+	}
+	switch {
+	case to.sink != nil:
+		fl.dst = to.sink
+	case to.stream:
+		fl.dst = streamSink{c: to.conn, f: cfg.Framer}
+	default:
+		fl.dst = connDatagramSink{c: to.conn}
+	}
+	if f.queued() {
+		fl.q = newQueue(!fl.dst.datagram())
+	}
+	if f.Rate > 0 {
+		fl.piece = int(min(max(f.Rate/50, 1), 64<<10)) // 20 ms worth
+	}
+	return fl
+}
+
+// run relays until the sender is done (nil, after everything went out and
+// the receiver was half-closed) or something fails.
+func (fl *flow) run() error {
+	var writeErr chan error
+	if fl.q != nil {
+		writeErr = make(chan error, 1)
+		go func() { writeErr <- fl.drain() }()
+	}
+	p := fl.p
+	for {
+		msg, err := fl.src.next()
+		if err != nil {
+			if err != io.EOF {
+				if fl.q != nil {
+					fl.q.kill()
+				}
+				return err
+			}
+			if fl.q == nil {
+				fl.dst.closeWrite()
+				return nil
+			}
+			fl.q.close()
+			return <-writeErr
+		}
+		p.touch()
+		p.emit(event.Data, fl.from, msg, nil)
+		if p.hooks != nil {
+			for _, m := range p.hooks.message(fl.from, msg) {
+				if err := fl.pass(m); err != nil {
+					p.end(fl.from.Other(), err) // the receiver failed
+					return err
+				}
+			}
+			continue
+		}
+		if err := fl.pass(msg); err != nil {
+			p.end(fl.from.Other(), err)
+			return err
+		}
+	}
+}
+
+// pass applies --drop and hands a message on, now or after its delay.
+func (fl *flow) pass(msg []byte) error {
+	if fl.f.Drop > 0 && rand.Float64() < fl.f.Drop {
+		return nil
+	}
+	if fl.q == nil {
+		return fl.deliver(msg)
+	}
+	due := time.Now()
+	if d := fl.f.Delay; d > 0 {
+		if j := fl.f.Jitter; j > 0 {
+			d += time.Duration(rand.Int64N(int64(2*j)+1)) - j
+		}
+		due = due.Add(d)
+	}
+	if !fl.q.push(append([]byte(nil), msg...), due) {
+		return errStopped // the pair is going away
+	}
+	return nil
+}
+
+// drain writes queued messages as they fall due, then half-closes.
+func (fl *flow) drain() error {
+	for {
+		msg, ok := fl.q.pop(fl.p.done)
+		if !ok {
+			return errStopped
+		}
+		if msg == nil {
+			fl.dst.closeWrite()
+			return nil
+		}
+		if err := fl.deliver(msg); err != nil {
+			fl.q.kill()
+			fl.p.end(fl.from.Other(), err) // the receiver failed
+			return err
+		}
+	}
+}
+
+// deliver encodes msg and writes it, honouring --rate and --cut-after.
+func (fl *flow) deliver(msg []byte) error {
+	wire, err := fl.dst.encode(fl.wire[:0], msg)
+	if err != nil {
+		return err
+	}
+	if fl.p.r.cfg.Framer != nil {
+		fl.wire = wire[:0]
+	}
+	n := len(wire)
+	allowed := min(reserve(&fl.sent, fl.f.CutBytes, n), reserve(&fl.p.sent, fl.p.r.cfg.Faults.CutBytes, n))
+	cut := fl.f.CutBytes > 0 && fl.sent.Load() >= fl.f.CutBytes ||
+		fl.p.r.cfg.Faults.CutBytes > 0 && fl.p.sent.Load() >= fl.p.r.cfg.Faults.CutBytes
+	switch {
+	case allowed == n:
+	case fl.dst.datagram():
+		wire = nil // there is no such thing as part of a datagram
+	default:
+		wire = wire[:allowed]
+	}
+	if wire != nil {
+		if err := fl.write(wire); err != nil {
+			return err
+		}
+		fl.count.Add(int64(len(wire)))
+	}
+	if cut {
+		limit := fl.p.r.cfg.Faults.CutBytes
+		if fl.f.CutBytes > 0 && fl.sent.Load() >= fl.f.CutBytes {
+			limit = fl.f.CutBytes
+		}
+		fl.p.end(event.Relay, &cutError{limit})
+		return errStopped
+	}
+	return nil
+}
+
+// write sends wire, paced by --rate: a stream in pieces of 20 ms worth, a
+// datagram whole.
+func (fl *flow) write(wire []byte) error {
+	if fl.f.Rate <= 0 {
+		if len(wire) == 0 && !fl.dst.datagram() {
+			return nil // an empty datagram is a message; empty stream bytes are nothing
+		}
+		return fl.dst.send(wire)
+	}
+	piece := len(wire)
+	if !fl.dst.datagram() {
+		piece = fl.piece
+	}
+	for first := true; first || len(wire) > 0; first = false {
+		chunk := wire[:min(piece, len(wire))]
+		now := time.Now()
+		if fl.next.After(now) {
+			t := time.NewTimer(fl.next.Sub(now))
+			select {
+			case <-t.C:
+			case <-fl.p.done:
+				t.Stop()
+				return errStopped
+			}
+		} else {
+			fl.next = now
+		}
+		if err := fl.dst.send(chunk); err != nil {
+			return err
+		}
+		fl.next = fl.next.Add(time.Duration(float64(len(chunk)) / fl.f.Rate * float64(time.Second)))
+		wire = wire[len(chunk):]
+	}
+	return nil
+}
+
+// reserve counts n more bytes against limit and returns how many of them
+// may go (all when there is no limit).
+func reserve(counter *atomic.Int64, limit int64, n int) int {
+	if limit <= 0 {
+		return n
+	}
+	after := counter.Add(int64(n))
+	if after <= limit {
+		return n
+	}
+	over := after - limit
+	if over >= int64(n) {
+		return 0
+	}
+	return n - int(over)
+}
+
+type cutError struct{ n int64 }
+
+func (e *cutError) Error() string {
+	return "cut after " + itoa(e.n) + " bytes (--cut-after)"
+}
+
+func itoa(n int64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+// queue holds one direction's delayed messages in due order. For a stream
+// a message is never due before the one ahead of it, so order is kept as
+// TCP keeps it; datagrams with jitter may overtake each other, as they do.
+type queue struct {
+	mu      sync.Mutex
+	space   *sync.Cond
+	items   itemHeap
+	bytes   int
+	seq     uint64
+	lastDue time.Time
+	ordered bool
+	closed  bool // no more messages: the sender is done
+	dead    bool // the pair is going away
+	wake    chan struct{}
+}
+
+func newQueue(ordered bool) *queue {
+	q := &queue{ordered: ordered, wake: make(chan struct{}, 1)}
+	q.space = sync.NewCond(&q.mu)
+	return q
+}
+
+func (q *queue) notify() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// push adds msg, waiting while the queue is full; false when the pair died.
+func (q *queue) push(msg []byte, due time.Time) bool {
+	q.mu.Lock()
+	for q.bytes >= maxQueue && !q.dead {
+		q.space.Wait()
+	}
+	if q.dead {
+		q.mu.Unlock()
+		return false
+	}
+	if q.ordered && due.Before(q.lastDue) {
+		due = q.lastDue
+	}
+	q.lastDue = due
+	q.seq++
+	heap.Push(&q.items, &item{msg: msg, due: due, seq: q.seq})
+	q.bytes += len(msg)
+	q.mu.Unlock()
+	q.notify()
+	return true
+}
+
+// close says no more messages will come.
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.notify()
+}
+
+// kill drops everything and wakes whoever waits.
+func (q *queue) kill() {
+	q.mu.Lock()
+	q.dead = true
+	q.items = nil
+	q.space.Broadcast()
+	q.mu.Unlock()
+	q.notify()
+}
+
+// pop waits for the next due message: nil at the end of a closed queue,
+// false when the pair is going away.
+func (q *queue) pop(done <-chan struct{}) ([]byte, bool) {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		q.mu.Lock()
+		if q.dead {
+			q.mu.Unlock()
+			return nil, false
+		}
+		var wait <-chan time.Time
+		if len(q.items) > 0 {
+			top := q.items[0]
+			d := time.Until(top.due)
+			if d <= 0 {
+				heap.Pop(&q.items)
+				q.bytes -= len(top.msg)
+				q.space.Signal()
+				q.mu.Unlock()
+				return top.msg, true
+			}
+			if t == nil {
+				t = time.NewTimer(d)
+			} else {
+				t.Reset(d)
+			}
+			wait = t.C
+		} else if q.closed {
+			q.mu.Unlock()
+			return nil, true
+		}
+		q.mu.Unlock()
+		select {
+		case <-done:
+			q.kill()
+			return nil, false
+		case <-q.wake:
+		case <-wait:
+		}
+	}
+}
+
+type item struct {
+	msg []byte
+	due time.Time
+	seq uint64
+}
+
+type itemHeap []*item
+
+func (h itemHeap) Len() int { return len(h) }
+func (h itemHeap) Less(i, j int) bool {
+	if h[i].due.Equal(h[j].due) {
+		return h[i].seq < h[j].seq
+	}
+	return h[i].due.Before(h[j].due)
+}
+func (h itemHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *itemHeap) Push(x any)   { *h = append(*h, x.(*item)) }
+func (h *itemHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}
+
+// isGone reports a write to or read from a peer that already left.
+func isGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
+}

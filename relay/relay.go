@@ -1,0 +1,415 @@
+// Package relay sits between a client and a server: every peer accepted on
+// the listening side gets its own connection to the target, any transport to
+// any transport (tcp, tls, unix streams; udp, unixgram datagrams), with
+// inspection, Lua hooks and network faults on the way.
+//
+// A pair with nothing to do on the way (no framing, inspection, hook or
+// fault) between two streams is handed to io.Copy on the bare connections,
+// so TCP to TCP (and Unix to TCP) moves through splice(2) on Linux without
+// entering user space.
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/access"
+	"github.com/wirecat-dev/wirecat/diag"
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/pipe"
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+const (
+	// DefaultIdle ends a datagram session silent for this long when
+	// Config.Idle is 0: a datagram peer never says it is done.
+	DefaultIdle = 60 * time.Second
+	// linger is how long a pair lives after one direction ended while the
+	// other one carries datagrams, which never end by themselves.
+	linger           = time.Second
+	dialTimeout      = 10 * time.Second
+	handshakeTimeout = 10 * time.Second
+	maxQueue         = 4 << 20 // bytes a delayed direction may hold before reading pauses
+	maxDatagram      = 65507
+)
+
+// Config says how a relay runs. The zero value of every field but Target
+// means "off".
+type Config struct {
+	Target   link.Addr
+	Dial     *link.Options // for the connection to Target
+	Framer   proto.Framer  // nil or raw: bytes as they come, no message boundaries
+	MaxFrame int
+	Sink     event.Sink   // inspection and recording; nil shows nothing
+	Flush    func() error // flushes Sink's output before blocking on the network
+	Hooks    *Hooks
+	Faults   Faults
+	MaxConns int          // pairs (datagram sessions included) at once; 0: no limit
+	Access   *access.List // which clients may connect; nil: everyone
+	// Idle ends a pair silent for this long. 0: never for stream clients,
+	// DefaultIdle for datagram sessions.
+	Idle time.Duration
+	Log  *diag.Log
+}
+
+// Relay accepts clients and relays each to its own connection to the target.
+type Relay struct {
+	cfg      Config
+	active   atomic.Int64
+	pairs    atomic.Int64
+	zeroCopy atomic.Int64
+	wg       sync.WaitGroup
+}
+
+// New returns a relay for cfg.
+func New(cfg Config) *Relay {
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = proto.DefaultMaxFrame
+	}
+	if proto.IsRaw(cfg.Framer) {
+		cfg.Framer = nil
+	}
+	return &Relay{cfg: cfg}
+}
+
+// Stats counts pairs.
+type Stats struct {
+	Active   int64 // pairs open now
+	Pairs    int64 // pairs opened since the start
+	ZeroCopy int64 // pairs that took the io.Copy path between bare connections
+}
+
+// Stats returns the counters so far.
+func (r *Relay) Stats() Stats {
+	return Stats{Active: r.active.Load(), Pairs: r.pairs.Load(), ZeroCopy: r.zeroCopy.Load()}
+}
+
+// plain reports whether nothing has to look at or delay the bytes.
+func (r *Relay) plain() bool {
+	return r.cfg.Sink == nil && r.cfg.Hooks == nil && !r.cfg.Faults.Active() && r.cfg.Framer == nil
+}
+
+// admit applies --allow/--deny and --max-conns to a new client.
+func (r *Relay) admit(addr net.Addr, quietly bool) bool {
+	note := r.cfg.Log.Notef
+	if quietly {
+		note = r.cfg.Log.Debugf // a datagram sender would repeat it with every datagram
+	}
+	if !r.cfg.Access.Permit(addr) {
+		note("refused %s: not allowed by --allow/--deny", addr)
+		return false
+	}
+	if r.cfg.MaxConns > 0 && r.active.Load() >= int64(r.cfg.MaxConns) {
+		note("refused %s: --max-conns %d reached", addr, r.cfg.MaxConns)
+		return false
+	}
+	return true
+}
+
+// Serve accepts stream clients on ln until ctx ends, then closes every pair
+// and returns once they are all closed. It closes ln.
+func (r *Relay) Serve(ctx context.Context, ln net.Listener, transport string) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	defer r.wg.Wait()
+	defer ln.Close()
+	local := ln.Addr().String()
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			// Out of file descriptors and the like: wait for pairs to close.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			r.cfg.Log.Notef("accept: %v; retrying in %v", err, backoff)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(backoff):
+			}
+			continue
+		}
+		backoff = 0
+		if !r.admit(c.RemoteAddr(), false) {
+			c.Close()
+			continue
+		}
+		r.active.Add(1)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			defer r.active.Add(-1)
+			r.serveStream(ctx, c, transport, local)
+		}()
+	}
+}
+
+func (r *Relay) serveStream(ctx context.Context, c net.Conn, transport, local string) {
+	id := pipe.NextID()
+	if tc, ok := c.(interface{ SetKeepAlive(bool) error }); ok {
+		tc.SetKeepAlive(true)
+	}
+	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
+	err := link.Handshake(hctx, c)
+	cancel()
+	if err != nil {
+		r.cfg.Log.Notef("conn %d: %s: %v", id, c.RemoteAddr(), err)
+		c.Close()
+		return
+	}
+	client := &side{from: event.Client, conn: c, addr: c.RemoteAddr().String(), stream: true}
+	client.close = func() { c.Close() }
+	r.run(ctx, id, transport, local, client)
+}
+
+// dial connects the server side of pair id.
+func (r *Relay) dial(ctx context.Context) (*side, error) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	c, err := link.Dial(dctx, r.cfg.Target, r.cfg.Dial)
+	if err != nil {
+		return nil, err
+	}
+	s := &side{from: event.Server, conn: c, addr: r.cfg.Target.String(), stream: r.cfg.Target.Stream()}
+	if ra := c.RemoteAddr(); ra != nil && ra.String() != "" {
+		s.addr = ra.String()
+	}
+	s.close = func() { c.Close() }
+	return s, nil
+}
+
+// run dials the target for client and relays until the pair is done.
+func (r *Relay) run(ctx context.Context, id uint64, transport, local string, client *side) {
+	r.pairs.Add(1)
+	p := &pair{r: r, id: id, transport: transport, local: local, client: client, done: make(chan struct{})}
+	server, err := r.dial(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			client.close()
+			return
+		}
+		r.cfg.Log.Notef("conn %d: %s: target %s: %v; closing the client", id, client.addr, r.cfg.Target, err)
+		p.emit(event.Open, 0, nil, nil)
+		p.emit(event.Error, 0, nil, fmt.Errorf("target %s: %w", r.cfg.Target, err))
+		p.emit(event.Close, event.Relay, nil, err)
+		p.flush()
+		client.close()
+		return
+	}
+	p.server = server
+	p.serve(ctx)
+}
+
+// side is one end of a pair.
+type side struct {
+	from   event.Side // what this end is: client or server
+	conn   net.Conn   // nil for a datagram session
+	addr   string
+	stream bool
+	src    source // nil: made from conn when the pair needs messages
+	sink   sink   // nil: made from conn
+	close  func()
+}
+
+// pair is one client and its connection to the target.
+type pair struct {
+	r                 *Relay
+	id                uint64
+	transport, local  string
+	client, server    *side
+	hooks             *hookConn
+	start             time.Time
+	last              atomic.Int64 // unix nanoseconds of the latest traffic
+	idle              atomic.Int64 // current idle limit in nanoseconds; 0: none
+	sent              atomic.Int64 // bytes both ways, for --cut-after SIZE
+	up, down          *flow
+	upBytes, downByte atomic.Int64
+
+	watchOnce sync.Once
+	poke      chan struct{}
+	endOnce   sync.Once
+	done      chan struct{} // closed when the pair is being torn down
+	endBy     event.Side
+	endErr    error
+}
+
+func (p *pair) event(k event.Kind, from event.Side, data []byte, err error) *event.Event {
+	return &event.Event{Kind: k, Time: time.Now(), Conn: p.id, Transport: p.transport, Local: p.local,
+		Remote: p.client.addr, Role: event.Relay, From: from, Data: data, Err: err}
+}
+
+func (p *pair) emit(k event.Kind, from event.Side, data []byte, err error) {
+	if p.r.cfg.Sink != nil {
+		p.r.cfg.Sink.Emit(p.event(k, from, data, err))
+	}
+}
+
+func (p *pair) flush() {
+	if p.r.cfg.Flush != nil {
+		p.r.cfg.Flush()
+	}
+}
+
+func (p *pair) touch() { p.last.Store(time.Now().UnixNano()) }
+
+// end tears the pair down once, remembering the first reason.
+func (p *pair) end(by event.Side, err error) {
+	p.endOnce.Do(func() {
+		p.endBy, p.endErr = by, err
+		close(p.done)
+		p.client.close()
+		p.server.close()
+	})
+}
+
+// errStopped ends pairs when the relay shuts down; it is not reported.
+var errStopped = errors.New("relay stopping")
+
+// errIdle ends a silent pair; it is not a failure.
+var errIdle = errors.New("idle")
+
+type result struct {
+	from event.Side // the sending side of the direction
+	err  error
+}
+
+func (p *pair) serve(ctx context.Context) {
+	cfg := &p.r.cfg
+	p.start = time.Now()
+	p.touch()
+	log := cfg.Log
+	log.Debugf("conn %d: %s → %s", p.id, p.client.addr, p.server.addr)
+	p.emit(event.Open, 0, nil, nil)
+	if cfg.Hooks != nil {
+		p.hooks = cfg.Hooks.open(p)
+	}
+	stop := context.AfterFunc(ctx, func() { p.end(event.Relay, errStopped) })
+	defer stop()
+	if cfg.Faults.CutTime > 0 {
+		t := time.AfterFunc(cfg.Faults.CutTime, func() {
+			p.end(event.Relay, fmt.Errorf("cut after %v (--cut-after)", cfg.Faults.CutTime))
+		})
+		defer t.Stop()
+	}
+	idle := cfg.Idle
+	if idle == 0 && !p.client.stream {
+		idle = DefaultIdle
+	}
+	p.setIdle(idle)
+
+	results := make(chan result, 2)
+	if p.r.plain() && p.client.stream && p.server.stream && idle == 0 {
+		p.r.zeroCopy.Add(1)
+		go p.copy(p.server.conn, p.client.conn, event.Client, &p.upBytes, results)
+		go p.copy(p.client.conn, p.server.conn, event.Server, &p.downByte, results)
+	} else {
+		p.up = newFlow(p, p.client, p.server, cfg.Faults.Up, &p.upBytes)
+		p.down = newFlow(p, p.server, p.client, cfg.Faults.Down, &p.downByte)
+		go func() { results <- result{event.Client, p.up.run()} }()
+		go func() { results <- result{event.Server, p.down.run()} }()
+	}
+
+	first := <-results
+	switch {
+	case first.err != nil:
+		p.end(first.from, first.err)
+	default:
+		// One side is done sending; the other was half-closed and may still
+		// answer. A datagram side never says it is done: give it a moment.
+		other := p.server
+		if first.from == event.Server {
+			other = p.client
+		}
+		if !other.stream {
+			if cur := time.Duration(p.idle.Load()); cur == 0 || cur > linger {
+				p.setIdle(linger)
+			}
+		}
+	}
+	second := <-results
+	if second.err != nil {
+		p.end(second.from, second.err)
+	}
+	by := first.from
+	p.end(by, nil)
+	by, err := p.endBy, p.endErr
+	switch {
+	case errors.Is(err, errStopped):
+		by, err = event.Relay, nil
+	case errors.Is(err, errIdle):
+		by, err = event.Relay, nil
+	case errors.Is(err, net.ErrClosed):
+		err = nil // torn down by the other direction
+	}
+	if p.hooks != nil {
+		p.hooks.close()
+	}
+	if err != nil {
+		p.emit(event.Error, 0, nil, err)
+	}
+	p.emit(event.Close, by, nil, err)
+	p.flush()
+	why := "closed by " + by.String()
+	if err != nil {
+		why += ": " + err.Error()
+	}
+	log.Debugf("conn %d: %s after %v, %d bytes up, %d bytes down", p.id, why,
+		time.Since(p.start).Round(time.Millisecond), p.upBytes.Load(), p.downByte.Load())
+}
+
+// copy is the zero-copy path: io.Copy between the bare connections, which
+// splices on Linux, then a half-close so the other side sees the end.
+func (p *pair) copy(dst, src net.Conn, from event.Side, n *atomic.Int64, results chan<- result) {
+	w, err := io.Copy(dst, src)
+	n.Store(w)
+	if err == nil {
+		link.CloseWrite(dst)
+	}
+	results <- result{from, err}
+}
+
+// setIdle sets the silence after which the pair ends, starting the watch.
+func (p *pair) setIdle(d time.Duration) {
+	p.idle.Store(int64(d))
+	if d > 0 {
+		p.watchOnce.Do(func() {
+			p.poke = make(chan struct{}, 1)
+			go p.watchIdle()
+		})
+		select {
+		case p.poke <- struct{}{}: // a shorter limit than the timer's
+		default:
+		}
+	}
+}
+
+func (p *pair) watchIdle() {
+	t := time.NewTimer(time.Duration(p.idle.Load()))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.done:
+			return
+		case <-p.poke:
+		case <-t.C:
+		}
+		idle := time.Duration(p.idle.Load())
+		left := idle - time.Since(time.Unix(0, p.last.Load()))
+		if left <= 0 {
+			p.r.cfg.Log.Debugf("conn %d: nothing moved for %v", p.id, idle)
+			p.end(event.Relay, errIdle)
+			return
+		}
+		t.Stop()
+		t.Reset(left)
+	}
+}
