@@ -1,11 +1,13 @@
 package script
 
 import (
+	"strings"
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/wirecat-dev/wirecat/luamod/bit"
+	"github.com/wirecat-dev/wirecat/luamod/json"
 	"github.com/wirecat-dev/wirecat/luamod/pack"
 )
 
@@ -26,6 +28,7 @@ type sharedLibs struct {
 	conn  *lua.LTable            // metatables of wirecat's userdata
 	lst   *lua.LTable
 	timer *lua.LTable
+	reg   map[string]lua.LValue // the modules' registry entries (json.null...)
 }
 
 var (
@@ -34,7 +37,7 @@ var (
 )
 
 // extraOpeners add wirecat's Lua modules to a fresh state's globals.
-var extraOpeners = []func(L *lua.LState){pack.Open, bit.Open}
+var extraOpeners = []func(L *lua.LState){pack.Open, bit.Open, json.Open}
 
 func libs() *sharedLibs {
 	sharedOnce.Do(func() { shared = buildLibs() })
@@ -100,6 +103,12 @@ func buildLibs() *sharedLibs {
 	} {
 		s.base.RawSetString(k, L.NewFunction(f))
 	}
+	s.reg = map[string]lua.LValue{}
+	L.G.Registry.ForEach(func(k, v lua.LValue) {
+		if ks, ok := k.(lua.LString); ok && strings.HasPrefix(string(ks), "wirecat.") {
+			s.reg[string(ks)] = v
+		}
+	})
 	s.gmeta = L.NewTable()
 	s.gmeta.RawSetString("__index", s.base)
 	s.conn = methods(L, "conn", connMethods)
@@ -133,6 +142,9 @@ func newDeviceGlobals(L *lua.LState) {
 	g := L.G.Global
 	L.SetMetatable(g, s.gmeta)
 	g.RawSetString("_G", g)
+	for k, v := range s.reg {
+		L.G.Registry.RawSetString(k, v)
+	}
 	for name, m := range s.metas {
 		p := L.CreateTable(0, 0)
 		p.Metatable = m
