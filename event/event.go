@@ -63,8 +63,8 @@ func (s Side) Other() Side {
 
 // Event is one thing that happened on one connection.
 //
-// Data aliases a buffer owned by the producer: a Sink that keeps it past
-// Emit must copy it.
+// An Event and its Data belong to the producer, which may reuse both once
+// Emit returns (a hot loop emits millions): a Sink that keeps either copies it.
 type Event struct {
 	Kind      Kind
 	Time      time.Time

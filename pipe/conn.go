@@ -1,6 +1,7 @@
 package pipe
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,9 @@ type Config struct {
 	// still flows.
 	Linger   time.Duration
 	SendOnly bool // ignore what arrives
+	// Permit, when set, says whether a datagram listener hears a sender
+	// (--allow/--deny); the others' datagrams are dropped.
+	Permit func(net.Addr) bool
 	Log      *diag.Log
 }
 
@@ -100,38 +104,35 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 
 // receive reads messages until the peer closes (nil) or something fails.
 func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func()) error {
-	from := m.Role.Other()
-	emit := func(msg []byte) {
+	ev := m.event(event.Data, m.Role.Other(), nil, nil) // reused: one allocation per connection
+	emit := func(msg []byte, at time.Time) {
 		t.in.Add(int64(len(msg)))
-		t.touch()
 		if !cfg.SendOnly {
-			cfg.Sink.Emit(m.event(event.Data, from, msg, nil))
+			ev.Time, ev.Data = at, msg
+			cfg.Sink.Emit(ev)
 		}
 		onMessage()
 	}
 	if !isStream(c) {
 		buf := make([]byte, 64<<10)
 		for {
-			n, err := c.Read(buf)
+			n, _, err := readDatagram(c, buf, cfg.Flush)
 			if err != nil {
-				if cfg.Flush != nil {
-					cfg.Flush()
-				}
 				return err
 			}
+			at := time.Now()
+			t.last.Store(at.UnixNano())
 			msgs, err := proto.SplitDatagram(cfg.Framer, buf[:n], cfg.MaxFrame)
 			for _, msg := range msgs {
-				emit(msg)
+				emit(msg, at)
 			}
 			if err != nil {
 				return fmt.Errorf("datagram from %s: %w", m.Remote, err)
 			}
-			if cfg.Flush != nil {
-				cfg.Flush()
-			}
 		}
 	}
-	r := proto.NewReader(flushReader{c, cfg.Flush}, cfg.Framer, cfg.MaxFrame)
+	cr := &chunkReader{r: c, flush: cfg.Flush, t: t}
+	r := proto.NewReader(cr, cfg.Framer, cfg.MaxFrame)
 	for {
 		msg, err := r.Next()
 		if err == io.EOF {
@@ -140,15 +141,28 @@ func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func()) erro
 		if err != nil {
 			return err
 		}
-		emit(msg)
+		emit(msg, cr.at)
 	}
 }
 
-// pump sends every message of src, then shuts down the write side.
+// pump sends every message of src, then shuts down the write side. On a
+// stream, messages already waiting in the input are written together: one
+// write per burst, not per line.
 func pump(c net.Conn, src Source, m Meta, cfg *Config, t *traffic, datagram bool) error {
+	ev := m.event(event.Data, m.Role, nil, nil) // reused: one allocation per connection
+	pending, _ := src.(interface{ Buffered() int })
+	var w *bufio.Writer
+	if !datagram && pending != nil {
+		w = bufio.NewWriterSize(c, 64<<10)
+	}
 	for {
 		msg, err := src.Next()
 		if err == io.EOF {
+			if w != nil {
+				if err := w.Flush(); err != nil {
+					return err
+				}
+			}
 			if !datagram {
 				link.CloseWrite(c)
 			}
@@ -157,20 +171,21 @@ func pump(c net.Conn, src Source, m Meta, cfg *Config, t *traffic, datagram bool
 		if err != nil {
 			return err
 		}
-		wire := msg.Wire
-		for len(wire) > 0 {
-			chunk := wire
-			if datagram && len(chunk) > maxDatagram {
-				chunk = chunk[:maxDatagram]
+		if w != nil {
+			_, err = w.Write(msg.Wire)
+			if err == nil && pending.Buffered() == 0 {
+				err = w.Flush()
 			}
-			if _, err := c.Write(chunk); err != nil {
-				return err
-			}
-			wire = wire[len(chunk):]
+		} else {
+			err = writeMessage(c, msg.Wire, datagram)
+		}
+		if err != nil {
+			return err
 		}
 		t.out.Add(int64(len(msg.Wire)))
-		t.touch()
-		cfg.Sink.Emit(m.event(event.Data, m.Role, msg.Payload, nil))
+		ev.Time, ev.Data = time.Now(), msg.Payload
+		t.last.Store(ev.Time.UnixNano())
+		cfg.Sink.Emit(ev)
 	}
 }
 
@@ -222,20 +237,29 @@ func (t *traffic) drain(sendErr <-chan error, grace time.Duration) error {
 	}
 }
 
-// flushReader flushes the output before every read, so a message never
-// waits in a buffer while wirecat waits on the network.
-type flushReader struct {
+// chunkReader flushes the output before every read, so a message never
+// waits in a buffer while wirecat waits on the network, and stamps each
+// chunk with its arrival time: messages cut from one read arrived together,
+// and reading the clock per message costs more than framing it.
+type chunkReader struct {
 	r     io.Reader
 	flush func() error
+	t     *traffic
+	at    time.Time
 }
 
-func (f flushReader) Read(p []byte) (int, error) {
-	if f.flush != nil {
-		if err := f.flush(); err != nil {
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if c.flush != nil {
+		if err := c.flush(); err != nil {
 			return 0, err
 		}
 	}
-	return f.r.Read(p)
+	n, err := c.r.Read(p)
+	if n > 0 {
+		c.at = time.Now()
+		c.t.last.Store(c.at.UnixNano())
+	}
+	return n, err
 }
 
 func isStream(c net.Conn) bool {
@@ -256,4 +280,17 @@ func isTimeout(err error) bool {
 // isGone reports a write to a peer that already left.
 func isGone(err error) bool {
 	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
+}
+
+// readPlain reads one datagram the portable way, flushing the output first.
+func readPlain(c any, buf []byte, flush func() error) (int, net.Addr, error) {
+	if flush != nil {
+		flush()
+	}
+	if pc, ok := c.(net.PacketConn); ok {
+		return pc.ReadFrom(buf)
+	}
+	conn := c.(net.Conn)
+	n, err := conn.Read(buf)
+	return n, conn.RemoteAddr(), err
 }

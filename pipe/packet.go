@@ -2,7 +2,6 @@ package pipe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -38,9 +37,11 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	if cfg.Idle > 0 {
 		go t.watchIdle(ctx, cfg.Idle, cancel)
 	}
+	var sendErr error // set before cancel, read after ctx is done
 	if src != nil {
 		go func() {
 			if err := ps.send(ctx, pc, src, cfg, t, to); err != nil {
+				sendErr = err
 				cancel(err)
 			}
 		}()
@@ -50,12 +51,16 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	buf := make([]byte, 64<<10)
 	var err error
 	for {
-		n, addr, rerr := pc.ReadFrom(buf)
+		n, addr, rerr := readDatagram(pc, buf, cfg.Flush)
 		if rerr != nil {
 			if ctx.Err() == nil {
 				err = rerr
 			}
 			break
+		}
+		if cfg.Permit != nil && !cfg.Permit(addr) {
+			cfg.Log.Debugf("dropped a datagram from %s: not allowed by --allow/--deny", addr)
+			continue
 		}
 		t.touch()
 		t.in.Add(int64(n))
@@ -66,22 +71,19 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 		}
 		msgs, serr := proto.SplitDatagram(cfg.Framer, buf[:n], cfg.MaxFrame)
 		if !cfg.SendOnly {
+			ev := m.event(event.Data, event.Client, nil, nil)
 			for _, msg := range msgs {
-				cfg.Sink.Emit(m.event(event.Data, event.Client, msg, nil))
+				ev.Data = msg
+				cfg.Sink.Emit(ev)
 			}
 		}
 		if serr != nil {
 			cfg.Sink.Emit(m.event(event.Error, 0, nil, fmt.Errorf("datagram from %s: %w", m.Remote, serr)))
 		}
-		if cfg.Flush != nil {
-			cfg.Flush()
-		}
 	}
-	if cause := context.Cause(ctx); cause != nil && cause != context.Canceled {
-		if !errors.Is(cause, ErrIdle) {
-			err = cause // the input failed
-		}
-		cfg.Log.Debugf("%v", cause)
+	if ctx.Err() != nil {
+		err = sendErr // the input failed; idle and Ctrl-C are normal ends
+		cfg.Log.Debugf("%v", context.Cause(ctx))
 	}
 	for _, m := range ps.all() {
 		cfg.Sink.Emit(m.event(event.Close, event.Server, nil, nil))

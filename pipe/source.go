@@ -54,6 +54,9 @@ func NewInput(r io.Reader, mode string, f proto.Framer) (*Input, error) {
 	return &Input{r: bufio.NewReaderSize(r, 256<<10), mode: mode, framer: f}, nil
 }
 
+// Buffered reports how many input bytes are already read and waiting.
+func (in *Input) Buffered() int { return in.r.Buffered() }
+
 // Next returns the next message.
 func (in *Input) Next() (Message, error) {
 	if in.mode == "raw" {

@@ -57,7 +57,7 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 	start := time.Now()
 	conn, err := link.Dial(app.Ctx, addr, linkOptions(&c.TLSFlags, c.Broadcast, p.log))
 	if err != nil {
-		return err
+		return netError(err)
 	}
 	p.log.Debugf("connected to %s from %s in %v", addr, conn.LocalAddr(), time.Since(start).Round(time.Microsecond))
 	m := pipe.Meta{ID: pipe.NextID(), Transport: addr.Transport(), Local: conn.LocalAddr().String(),

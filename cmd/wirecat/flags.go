@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 
@@ -176,4 +177,11 @@ func stdinSource(app *App, d *DataFlags, f proto.Framer, recvOnly bool) (pipe.So
 	return in, nil
 }
 
-
+// netError classifies a transport error: a bad TLS option is the user's
+// command line, anything else a runtime failure.
+func netError(err error) error {
+	if errors.Is(err, link.ErrBadOption) {
+		return usage(err)
+	}
+	return err
+}

@@ -74,19 +74,20 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		}
 		pc, err := link.ListenPacket(app.Ctx, addr, opts)
 		if err != nil {
-			return err
+			return netError(err)
 		}
 		p.log.Debugf("listening on %s", addr.Scheme+"://"+pc.LocalAddr().String())
 		to := pipe.Latest
 		if c.KeepOpen {
 			to = pipe.All
 		}
-		return pipe.ServePacket(app.Ctx, permitPackets(pc, acl, p), addr.Transport(), p.cfg, src, to)
+		p.cfg.Permit = acl.Permit
+		return pipe.ServePacket(app.Ctx, pc, addr.Transport(), p.cfg, src, to)
 	}
 
 	ln, err := link.Listen(app.Ctx, addr, opts)
 	if err != nil {
-		return err
+		return netError(err)
 	}
 	defer ln.Close()
 	stop := context.AfterFunc(app.Ctx, func() { ln.Close() })
@@ -163,26 +164,5 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 				p.log.Notef("conn %s: %v", conn.RemoteAddr(), err)
 			}
 		}()
-	}
-}
-
-// permitPackets drops datagrams from senders --allow/--deny refuse.
-func permitPackets(pc net.PacketConn, acl *access.List, p *plumbing) net.PacketConn {
-	return &filteredPackets{PacketConn: pc, acl: acl, p: p}
-}
-
-type filteredPackets struct {
-	net.PacketConn
-	acl *access.List
-	p   *plumbing
-}
-
-func (f *filteredPackets) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := f.PacketConn.ReadFrom(b)
-		if err != nil || f.acl.Permit(addr) {
-			return n, addr, err
-		}
-		f.p.log.Debugf("dropped a datagram from %s: not allowed by --allow/--deny", addr)
 	}
 }

@@ -72,7 +72,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	}
 	conn, err := link.Dial(app.Ctx, addr, linkOptions(&c.TLSFlags, c.Broadcast, p.log))
 	if err != nil {
-		return err
+		return netError(err)
 	}
 	m := pipe.Meta{ID: pipe.NextID(), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 		Remote: conn.RemoteAddr().String(), Role: event.Client}

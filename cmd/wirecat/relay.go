@@ -1,0 +1,140 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/wirecat-dev/wirecat/access"
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/relay"
+	"github.com/wirecat-dev/wirecat/units"
+)
+
+// RelayCmd is `wirecat relay`.
+type RelayCmd struct {
+	Listen   string         `arg:"" placeholder:"LISTEN" help:"Where clients connect: [scheme://][host]:port (tcp, udp, tls, unix, unixgram)."`
+	Target   string         `arg:"" placeholder:"TARGET" help:"Where each client's own connection goes: [scheme://]host:port."`
+	UDP      bool           `short:"u" help:"Read scheme-less addresses as UDP."`
+	Script   string         `placeholder:"HOOKS.lua" help:"Lua hooks: on_open(conn), on_message(conn, dir, msg), on_close(conn) (see docs/relay.md)."`
+	Idle     units.Duration `placeholder:"DUR" help:"End a pair silent for this long. Default: 60s for datagram sessions, never for streams."`
+	MaxConns int            `placeholder:"N" help:"Refuse clients beyond N pairs at once (datagram senders count)."`
+	Allow    []string       `placeholder:"CIDR" help:"Accept only clients in these networks."`
+	Deny     []string       `placeholder:"CIDR" help:"Refuse clients in these networks."`
+
+	Delay    []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Delay each message. up: client→server, down: server→client, no prefix: both."`
+	Jitter   []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Vary each delay by up to ± this much (at most --delay)."`
+	Drop     []string `group:"Faults" placeholder:"[up:|down:]P" help:"Drop each message with probability P (0..1, or 0%..100%)."`
+	Rate     []string `group:"Faults" placeholder:"[up:|down:]RATE" help:"Limit the throughput, e.g. 10KiB/s."`
+	CutAfter []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE" help:"Close the pair that long after it opened, or after that many bytes (both ways, or one)."`
+
+	DataFlags
+	TLSFlags
+}
+
+func (c *RelayCmd) Help() string {
+	return `Each client accepted on LISTEN gets its own connection to TARGET, any
+transport to any transport. When one side closes, the other is half-closed,
+then closed. A datagram sender is a session that ends after --idle.
+
+Without -o, --record, --frame, --script or a fault, a stream-to-stream pair
+is moved by io.Copy between the bare sockets (splice on Linux).
+Nothing is printed without -o; -o shows both directions, tagged
+client→server or server→client. --frame
+makes it, the hooks and the faults message by message (a datagram is always
+one message). TLS: --cert/--key/--client-ca are for a tls LISTEN side;
+--insecure/--ca/--pin/--sni for a tls TARGET (and --cert/--key too when
+LISTEN is not tls).
+
+Examples:
+
+    wirecat relay tls://:8883 127.0.0.1:1883             # TLS in front of a plain broker
+    wirecat relay :1883 tls://broker:8883 --ca ca.pem    # a plain board to a TLS broker
+    wirecat relay -u :5005 tcp://127.0.0.1:7000 --frame line   # UDP board to a TCP server
+    wirecat relay :7000 127.0.0.1:7001 --frame line -o text    # watch both directions
+    wirecat relay :7000 127.0.0.1:7001 --delay up:200ms --drop 0.1 --frame line
+    wirecat relay :7000 127.0.0.1:7001 --script scripts/hooks-upper.lua --frame line`
+}
+
+func (c *RelayCmd) Run(app *App, g *Globals) error {
+	listen, err := parseAddr(c.Listen, c.UDP)
+	if err != nil {
+		return err
+	}
+	target, err := parseAddr(c.Target, c.UDP)
+	if err != nil {
+		return err
+	}
+	acl, err := access.Parse(c.Allow, c.Deny)
+	if err != nil {
+		return usage(err)
+	}
+	if c.MaxConns < 0 {
+		return usage(fmt.Errorf("--max-conns must be 0 (no limit) or more"))
+	}
+	faults, err := relay.ParseFaults(relay.FaultSpecs{Delay: c.Delay, Jitter: c.Jitter, Drop: c.Drop, Rate: c.Rate, CutAfter: c.CutAfter})
+	if err != nil {
+		return usage(err)
+	}
+	// A relay shows nothing unless -o asks: both directions mixed as raw
+	// bytes on stdout would help nobody by default.
+	outApp := app
+	if c.Output == "" {
+		quiet := *app
+		quiet.Stdout = io.Discard
+		outApp = &quiet
+	}
+	p, err := plumb(outApp, g, &c.DataFlags, true)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	var sink event.Sink = p.cfg.Sink
+	if c.Output == "" && c.Record == "" {
+		sink = nil
+	}
+	var hooks *relay.Hooks
+	if c.Script != "" {
+		if hooks, err = relay.LoadHooks(c.Script, p.log); err != nil {
+			if errors.Is(err, relay.ErrBadScript) {
+				return usage(err)
+			}
+			return err
+		}
+		defer hooks.Close()
+	}
+	lopts, dopts := c.sideOptions(listen, p.log.Notef)
+	r := relay.New(relay.Config{
+		Target: target, Dial: dopts, Framer: p.cfg.Framer, MaxFrame: p.cfg.MaxFrame,
+		Sink: sink, Flush: p.out.Flush, Hooks: hooks, Faults: faults,
+		MaxConns: c.MaxConns, Access: acl, Idle: c.Idle.D(), Log: p.log,
+	})
+	if listen.Packet() {
+		pc, err := link.ListenPacket(app.Ctx, listen, lopts)
+		if err != nil {
+			return err
+		}
+		p.log.Debugf("relaying %s://%s to %s", listen.Scheme, pc.LocalAddr(), target)
+		return r.ServePacket(app.Ctx, pc, listen.Transport())
+	}
+	ln, err := link.Listen(app.Ctx, listen, lopts)
+	if err != nil {
+		return err
+	}
+	p.log.Debugf("relaying %s://%s to %s", listen.Scheme, ln.Addr(), target)
+	return r.Serve(app.Ctx, ln, listen.Transport())
+}
+
+// sideOptions splits the TLS flags between the listening side (server
+// certificate, client CAs) and the target (verification, client certificate).
+func (c *RelayCmd) sideOptions(listen link.Addr, logf func(string, ...any)) (lopts, dopts *link.Options) {
+	t := c.TLSFlags.options()
+	lopts = &link.Options{Log: logf, TLS: link.TLSOptions{Cert: t.Cert, Key: t.Key, ClientCA: t.ClientCA, ALPN: t.ALPN}}
+	d := link.TLSOptions{Insecure: t.Insecure, CA: t.CA, SNI: t.SNI, Pin: t.Pin, ALPN: t.ALPN}
+	if listen.Scheme != "tls" {
+		d.Cert, d.Key = t.Cert, t.Key
+	}
+	dopts = &link.Options{Log: logf, TLS: d}
+	return lopts, dopts
+}
