@@ -34,7 +34,7 @@ type Config struct {
 	// Permit, when set, says whether a datagram listener hears a sender
 	// (--allow/--deny); the others' datagrams are dropped.
 	Permit func(net.Addr) bool
-	Log      *diag.Log
+	Log    *diag.Log
 }
 
 // ErrIdle ends a connection that was silent for --idle.
