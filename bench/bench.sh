@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of wirecat, socat, ncat and OpenBSD nc on loopback.
 # Prints ratios (machines here are noisy; ratios travel, absolute times don't).
-# Usage: bench/bench.sh [SIZE_MiB]   (default 1024)
+# Usage: bench/bench.sh [SIZE_MiB [SECTION...]]   sections: tcp lines udp conns startup framers (default all)
 set -u
 cd "$(dirname "$0")/.."
-MIB=${1:-1024}
+MIB=${1:-1024}; shift || true
+SECTIONS=" ${*:-tcp lines udp conns startup framers} "
+want() { [[ $SECTIONS == *" $1 "* ]]; }
 tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 go build -trimpath -ldflags '-s -w' -o "$tmp/wirecat" ./cmd/wirecat || exit 1
 go build -o "$tmp/udpflood" ./bench/udpflood && go build -o "$tmp/connstorm" ./bench/connstorm || exit 1
@@ -14,6 +16,7 @@ now() { date +%s.%N; }
 waitport() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 waitlisten() { local h; h=$(printf ':%04X ' "$1"); for _ in $(seq 200); do grep -q "$h.* 0A " /proc/net/tcp 2>/dev/null && return 0; sleep 0.02; done; }
 
+if want tcp; then
 echo "## TCP stream: $MIB MiB, client → server > /dev/null"
 declare -A tcp
 for tool in wirecat socat ncat nc; do
@@ -41,7 +44,9 @@ python3 - "${tcp[wirecat]:-0}" "${tcp[socat]:-1}" "${tcp[ncat]:-1}" "${tcp[nc]:-
 import sys; w,s,n,o=map(float,sys.argv[1:])
 print(f"wirecat/socat {w/s:.2f}x  wirecat/ncat {w/n:.2f}x  wirecat/nc {w/o:.2f}x")
 PY
+fi
 
+if want lines; then
 echo; echo "## TCP stream with --frame line -o lines into a file ($MIB MiB of 64-byte lines)"
 python3 -c "
 import sys
@@ -58,7 +63,9 @@ for mode in raw line; do
 done
 python3 -c "print(f'line/raw {$framed_line/$framed_raw:.2f}')"
 rm -f "$tmp/lines" "$tmp/out"
+fi
 
+if want udp; then
 echo; echo "## UDP: 64-byte datagrams at full rate (500k sent)"
 N=500000
 for tool in wirecat socat ncat nc; do
@@ -75,7 +82,9 @@ for tool in wirecat socat ncat nc; do
   got=$(( $(stat -c %s "$tmp/udp") / 64 ))
   python3 -c "print(f'$tool: received {$got/$secs/1000:.0f}k/s, lost {100*(1-$got/$sent):.1f}%')"
 done
+fi
 
+if want conns; then
 echo; echo "## listen -k: 10,000 short connections from 50 parallel clients, each one line"
 for tool in wirecat socat ncat; do
   p=$(port)
@@ -90,12 +99,17 @@ for tool in wirecat socat ncat; do
   lines=$(wc -l <"$tmp/conns")
   python3 -c "print(f'$tool: {$total/$secs:.0f} conns/s, {$lines} of $total lines reached stdout, {$failed} failed')"
 done
+fi
 
+if want startup; then
 echo; echo "## start-up and size"
 if command -v hyperfine >/dev/null; then
   hyperfine -N --warmup 20 --runs 200 "$W version" "socat -V" 2>/dev/null | grep -E 'Time|±' | head -4
 fi
 echo "stripped binary: $(stat -c %s "$W") bytes"
+fi
 
+if want framers; then
 echo; echo "## framers (Go benchmarks, MB/s)"
 go test -run '^$' -bench 'Decode' -benchtime 200ms ./proto/ 2>/dev/null | grep -E 'MB/s'
+fi
