@@ -185,8 +185,8 @@ func (c *conn) serve(L *lua.LState) {
 	m, ok, err := c.next(L)
 	switch {
 	case err != nil:
-		c.fail(err)
 		c.answer(lua.LNil, lua.LString(err.Error()))
+		c.fail(err)
 	case ok:
 		c.received(m)
 		c.answer(lua.LString(m))

@@ -68,7 +68,7 @@ func Compile(name string, src []byte) (*Program, error) {
 			msg := strings.TrimSpace(pe.Message)
 			line := pe.Pos.Line
 			if line == parse.EOF {
-				line = 0
+				line = bytes.Count(bytes.TrimRight(src, "\n"), []byte("\n")) + 1
 				msg += " at end of file"
 			} else if pe.Token != "" {
 				msg += fmt.Sprintf(" near '%s'", pe.Token)
