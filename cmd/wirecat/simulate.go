@@ -17,14 +17,14 @@ func init() { loadFramer = script.LoadFunc }
 
 // SimulateCmd is `wirecat simulate`.
 type SimulateCmd struct {
-	Script   string         `arg:"" placeholder:"SCRIPT.lua" help:"The device script."`
+	Script   string         `arg:"" placeholder:"SCRIPT.lua" predictor:"lua" help:"The device script."`
 	Count    int            `short:"n" default:"1" help:"How many devices to run at once."`
 	Ramp     units.Duration `placeholder:"DUR" help:"Spread the devices' starts over this long."`
 	Duration units.Duration `placeholder:"DUR" help:"Stop every device after this long (default: run until they are done)."`
 	Seed     uint64         `default:"1" help:"Seed of each device's math.random (with its device id)."`
 	Arg      []string       `placeholder:"K=V" help:"Set args.K to V in the script; repeatable."`
-	Connect  string         `placeholder:"ADDR" help:"Every net.connect goes here, whatever the script says; also the TARGET global."`
-	Listen   string         `placeholder:"ADDR" help:"Every net.listen binds here, whatever the script says."`
+	Connect  string         `placeholder:"ADDR" predictor:"addr" help:"Every net.connect goes here, whatever the script says; also the TARGET global."`
+	Listen   string         `placeholder:"ADDR" predictor:"addr" help:"Every net.listen binds here, whatever the script says."`
 	DataFlags
 	TLSFlags
 }
