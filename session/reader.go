@@ -59,7 +59,8 @@ type Reader struct {
 	line   int
 	buf    []byte // the current line when it spans bufio's buffer
 	hdr    Header
-	err    error // sticky: damage, or io.EOF
+	err    error              // sticky: damage, or io.EOF
+	opens  map[uint64]*Record // NextEvent: open connections' open records
 }
 
 // Open opens the session file at path and reads its header.
@@ -232,6 +233,32 @@ func (r *Reader) Next() (Record, error) {
 		}
 	}
 	return Record{}, r.err
+}
+
+// NextEvent is Next as an *event.Event timed from the header's start, with
+// the connection's transport, addresses and role (from its open record)
+// filled in on every event, as live events have them.
+func (r *Reader) NextEvent() (*event.Event, error) {
+	rec, err := r.Next()
+	if err != nil {
+		return nil, err
+	}
+	if r.opens == nil {
+		r.opens = map[uint64]*Record{}
+	}
+	switch rec.Kind {
+	case event.Open:
+		o := rec
+		r.opens[rec.Conn] = &o
+	case event.Data, event.Close, event.Error:
+		if o := r.opens[rec.Conn]; o != nil {
+			rec.Transport, rec.Role, rec.Local, rec.Remote = o.Transport, o.Role, o.Local, o.Remote
+			if rec.Kind == event.Close {
+				delete(r.opens, rec.Conn)
+			}
+		}
+	}
+	return rec.Event(r.hdr.Start), nil
 }
 
 func (r *Reader) record(w *wire) (rec Record, known bool, err error) {

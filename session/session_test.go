@@ -172,6 +172,41 @@ func TestRoundTrip(t *testing.T) {
 	}
 }
 
+func TestNextEvent(t *testing.T) {
+	evs := sample()
+	r, err := NewReader(bytes.NewReader(record(t, evs)), "x.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range evs {
+		e, err := r.NextEvent()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind != want.Kind || !e.Time.Equal(want.Time) || e.Conn != want.Conn || !bytes.Equal(e.Data, want.Data) {
+			t.Fatalf("event %d: %+v, want %+v", i, e, want)
+		}
+		var open *event.Event
+		for _, o := range evs[:i+1] {
+			if o.Kind == event.Open && o.Conn == want.Conn {
+				open = o
+			}
+		}
+		if open != nil && (e.Transport != open.Transport || e.Role != open.Role || e.Local != open.Local || e.Remote != open.Remote) {
+			t.Errorf("event %d lacks its connection's details: %+v", i, e)
+		}
+		if e.Kind == event.Data && e.Received() != (e.From != open.Role) {
+			t.Errorf("event %d: Received() wrong", i)
+		}
+	}
+	if _, err := r.NextEvent(); err != io.EOF {
+		t.Fatalf("want EOF, got %v", err)
+	}
+	if len(r.opens) != 1 { // conn 3 never closed; 1 and 2 forgotten at their close
+		t.Errorf("%d connections still tracked", len(r.opens))
+	}
+}
+
 func TestEndpoints(t *testing.T) {
 	for _, tc := range []struct {
 		role           event.Side
