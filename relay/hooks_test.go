@@ -137,9 +137,9 @@ func TestHookRunawayIsStopped(t *testing.T) {
 
 func TestBadHookScripts(t *testing.T) {
 	for src, want := range map[string]string{
-		"function on_message(\n":                "hooks.lua: ",
-		"x = = 1":                               "hooks.lua:1:",
-		"local a = 1":                           "defines none of on_open, on_message, on_close",
+		"function on_message(\n":               "hooks.lua: ",
+		"x = = 1":                              "hooks.lua:1:",
+		"local a = 1":                          "defines none of on_open, on_message, on_close",
 		"function on_open() end\nerror('top')": "hooks.lua:2: top",
 	} {
 		_, err := NewHooks("hooks.lua", []byte(src), &diag.Log{})

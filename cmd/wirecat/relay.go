@@ -14,10 +14,10 @@ import (
 
 // RelayCmd is `wirecat relay`.
 type RelayCmd struct {
-	Listen   string         `arg:"" placeholder:"LISTEN" help:"Where clients connect: [scheme://][host]:port (tcp, udp, tls, unix, unixgram)."`
-	Target   string         `arg:"" placeholder:"TARGET" help:"Where each client's own connection goes: [scheme://]host:port."`
+	Listen   string         `arg:"" placeholder:"LISTEN" predictor:"addr" help:"Where clients connect: [scheme://][host]:port (tcp, udp, tls, unix, unixgram)."`
+	Target   string         `arg:"" placeholder:"TARGET" predictor:"addr" help:"Where each client's own connection goes: [scheme://]host:port."`
 	UDP      bool           `short:"u" help:"Read scheme-less addresses as UDP."`
-	Script   string         `placeholder:"HOOKS.lua" help:"Lua hooks: on_open(conn), on_message(conn, dir, msg), on_close(conn) (see docs/relay.md)."`
+	Script   string         `placeholder:"HOOKS.lua" predictor:"lua" help:"Lua hooks: on_open(conn), on_message(conn, dir, msg), on_close(conn) (see docs/relay.md)."`
 	Idle     units.Duration `placeholder:"DUR" help:"End a pair silent for this long. Default: 60s for datagram sessions, never for streams."`
 	MaxConns int            `placeholder:"N" help:"Refuse clients beyond N pairs at once (datagram senders count)."`
 	Allow    []string       `placeholder:"CIDR" help:"Accept only clients in these networks."`
