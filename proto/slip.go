@@ -25,36 +25,46 @@ func (slipFramer) decodeFrom(buf []byte, from int) ([]byte, int, error) {
 	if frame == nil {
 		return nil, skip, nil
 	}
-	if bytes.IndexByte(frame, slipEsc) < 0 {
+	first := bytes.IndexByte(frame, slipEsc)
+	if first < 0 {
 		return frame, n, nil
 	}
 	// Check every escape before rewriting, so a bad frame leaves buf intact.
-	for i := 0; i < len(frame); i++ {
-		if frame[i] != slipEsc {
-			continue
-		}
+	for i := first; i >= 0; {
 		if i+1 == len(frame) {
 			return nil, 0, fmt.Errorf("slip: frame ends inside an escape (0xdb before 0xc0)")
 		}
 		if c := frame[i+1]; c != slipEscEnd && c != slipEscEsc {
 			return nil, 0, fmt.Errorf("slip: invalid escape 0xdb 0x%02x (want 0xdb 0xdc or 0xdb 0xdd)", c)
 		}
-		i++
+		i = nextIndex(frame, i+2, slipEsc)
 	}
-	w := 0
-	for r := 0; r < len(frame); r++ {
-		c := frame[r]
-		if c == slipEsc {
-			r++
-			c = slipEnd
-			if frame[r] == slipEscEsc {
-				c = slipEsc
-			}
+	// Unescaping shrinks the frame: move the runs between escapes down.
+	w := first
+	for r := first; r >= 0; {
+		frame[w] = slipEnd
+		if frame[r+1] == slipEscEsc {
+			frame[w] = slipEsc
 		}
-		frame[w] = c
 		w++
+		next := nextIndex(frame, r+2, slipEsc)
+		stop := next
+		if next < 0 {
+			stop = len(frame)
+		}
+		w += copy(frame[w:], frame[r+2:stop])
+		r = next
 	}
 	return frame[:w], n, nil
+}
+
+// nextIndex is the index of c in b at or after from, or -1.
+func nextIndex(b []byte, from int, c byte) int {
+	i := bytes.IndexByte(b[from:], c)
+	if i < 0 {
+		return -1
+	}
+	return from + i
 }
 
 // splitFrame finds the first non-empty frame of buf terminated by end. It
@@ -77,16 +87,22 @@ func splitFrame(buf []byte, from int, end byte) (frame []byte, n, skip int) {
 
 func (slipFramer) Encode(dst, msg []byte) ([]byte, error) {
 	dst = append(dst, slipEnd)
+	// Jump between special bytes, tracking the next of each kind, so
+	// payloads with few of them are copied in bulk.
+	nextEnd, nextEsc := nextIndex(msg, 0, slipEnd), nextIndex(msg, 0, slipEsc)
 	start := 0
-	for i, c := range msg {
-		if c == slipEnd || c == slipEsc {
-			code := byte(slipEscEnd)
-			if c == slipEsc {
-				code = slipEscEsc
-			}
-			dst = append(append(dst, msg[start:i]...), slipEsc, code)
-			start = i + 1
+	for nextEnd >= 0 || nextEsc >= 0 {
+		var i int
+		var code byte
+		if nextEsc < 0 || nextEnd >= 0 && nextEnd < nextEsc {
+			i, code = nextEnd, slipEscEnd
+			nextEnd = nextIndex(msg, i+1, slipEnd)
+		} else {
+			i, code = nextEsc, slipEscEsc
+			nextEsc = nextIndex(msg, i+1, slipEsc)
 		}
+		dst = append(append(dst, msg[start:i]...), slipEsc, code)
+		start = i + 1
 	}
 	return append(append(dst, msg[start:]...), slipEnd), nil
 }
