@@ -155,4 +155,6 @@ func newDeviceGlobals(L *lua.LState) {
 			L.SetMetatable(lua.LString(""), sm)
 		}
 	}
+	// string.pack keeps a scratch buffer in its closure: each device needs its own.
+	pack.Open(L)
 }

@@ -58,17 +58,17 @@ func waitPort(t *testing.T, port int) {
 }
 
 // start runs a peer command in the background, killed at the end of the test.
-func start(t *testing.T, name string, args ...string) *bytes.Buffer {
+func start(t *testing.T, name string, args ...string) *syncBuf {
 	t.Helper()
 	cmd := exec.Command(needTool(t, name), args...)
-	var out bytes.Buffer
-	cmd.Stdout = &out
-	cmd.Stderr = &out
+	out := &syncBuf{}
+	cmd.Stdout = out
+	cmd.Stderr = out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return &out
+	return out
 }
 
 func simulate(t *testing.T, path string, cfg Config) (Summary, string, string) {
