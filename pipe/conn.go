@@ -37,6 +37,13 @@ type Config struct {
 	Log    *diag.Log
 }
 
+// flush writes out the output and the recording, if there is anything to flush.
+func (cfg *Config) flush() {
+	if cfg.Flush != nil {
+		cfg.Flush()
+	}
+}
+
 // ErrIdle ends a connection that was silent for --idle.
 var ErrIdle = errors.New("idle timeout")
 
@@ -94,9 +101,7 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 		cfg.Sink.Emit(m.event(event.Error, 0, nil, err))
 	}
 	cfg.Sink.Emit(m.event(event.Close, by, nil, err))
-	if cfg.Flush != nil {
-		cfg.Flush()
-	}
+	cfg.flush()
 	cfg.Log.Debugf("conn %d %s closed after %v: %d bytes in, %d bytes out",
 		m.ID, m.Remote, time.Since(start).Round(time.Millisecond), t.in.Load(), t.out.Load())
 	return err
@@ -186,6 +191,9 @@ func pump(c net.Conn, src Source, m Meta, cfg *Config, t *traffic, datagram bool
 		ev.Time, ev.Data = time.Now(), msg.Payload
 		t.last.Store(ev.Time.UnixNano())
 		cfg.Sink.Emit(ev)
+		if w == nil || pending.Buffered() == 0 {
+			cfg.flush() // the burst is out: so is its record
+		}
 	}
 }
 

@@ -35,10 +35,10 @@ func ServeExec(ctx context.Context, c net.Conn, m Meta, cfg *Config, command str
 	}
 	peer := m.Role.Other()
 	go func() {
-		copyEmitting(stdin, c, func(p []byte) { cfg.Sink.Emit(m.event(event.Data, peer, p, nil)) })
+		copyEmitting(stdin, c, func(p []byte) { cfg.Sink.Emit(m.event(event.Data, peer, p, nil)); cfg.flush() })
 		stdin.Close()
 	}()
-	_, werr := copyEmitting(c, stdout, func(p []byte) { cfg.Sink.Emit(m.event(event.Data, m.Role, p, nil)) })
+	_, werr := copyEmitting(c, stdout, func(p []byte) { cfg.Sink.Emit(m.event(event.Data, m.Role, p, nil)); cfg.flush() })
 	link.CloseWrite(c)
 	err = cmd.Wait()
 	if werr != nil && !isGone(werr) {
@@ -48,6 +48,7 @@ func ServeExec(ctx context.Context, c net.Conn, m Meta, cfg *Config, command str
 		cfg.Log.Notef("conn %d: exec %q: %v", m.ID, command, err)
 	}
 	cfg.Sink.Emit(m.event(event.Close, m.Role, nil, err))
+	cfg.flush()
 	return err
 }
 

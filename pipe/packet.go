@@ -88,9 +88,7 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	for _, m := range ps.all() {
 		cfg.Sink.Emit(m.event(event.Close, event.Server, nil, nil))
 	}
-	if cfg.Flush != nil {
-		cfg.Flush()
-	}
+	cfg.flush()
 	return err
 }
 
@@ -161,6 +159,7 @@ func (p *packetPeers) send(ctx context.Context, pc net.PacketConn, src Source, c
 			p.mu.Unlock()
 			cfg.Sink.Emit(m.event(event.Data, event.Server, msg.Payload, nil))
 		}
+		cfg.flush()
 		t.out.Add(int64(len(msg.Wire)))
 		t.touch()
 	}

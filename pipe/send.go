@@ -93,9 +93,7 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 			cfg.Sink.Emit(m.event(event.Error, 0, nil, err))
 		}
 		cfg.Sink.Emit(m.event(event.Close, by, nil, err))
-		if cfg.Flush != nil {
-			cfg.Flush()
-		}
+		cfg.flush()
 		return o, err
 	}
 
@@ -120,6 +118,7 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 		}
 		t.out.Add(int64(len(msg.Wire)))
 		cfg.Sink.Emit(m.event(event.Data, m.Role, msg.Payload, nil))
+		cfg.flush()
 	}
 	if !x.waits() {
 		return finish(nil, m.Role)

@@ -29,17 +29,12 @@ type Writer struct {
 	err    error // sticky: the first write error, or errClosed
 
 	// Batch mode: Emit appends to pending; a goroutine writes it out.
-	batch   bool
+	batch   bool // Data events wait in pending until Flush
 	pending []byte
-	spare   []byte
-	writing bool // the goroutine owns a write in progress or is kicked
-	kick    chan struct{}
-	done    chan struct{}
-	cond    *sync.Cond // signalled when pending drains
 }
 
 // maxPending bounds what Batch mode holds before Emit waits for the disk.
-const maxPending = 4 << 20
+const maxPending = 1 << 20
 
 var errClosed = errors.New("session writer closed")
 
@@ -104,16 +99,12 @@ func (w *Writer) Emit(e *event.Event) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.batch {
-		for len(w.pending) >= maxPending && w.err == nil {
-			w.cond.Wait()
-		}
 		if w.err != nil {
 			return w.err
 		}
 		w.pending = encode(w.pending, e, t.Sub(w.start))
-		if !w.writing {
-			w.writing = true
-			w.kick <- struct{}{}
+		if e.Kind != event.Data || len(w.pending) >= maxPending {
+			return w.writePending()
 		}
 		return nil
 	}
@@ -173,81 +164,53 @@ func encode(b []byte, e *event.Event, t time.Duration) []byte {
 	return append(b, '}', '\n')
 }
 
-// Batch makes Emit return once its line is queued: a goroutine writes
-// whatever has queued as soon as its previous write returns, so small
-// messages share a write(2). A kill -9 then loses the events queued during
-// the last write (microseconds of traffic) instead of at most one. Call it
-// before the first Emit.
+// Batch makes Emit keep Data events in memory until Flush, so a burst of
+// messages cut from one read is written with one write(2). The producer
+// flushes before it blocks on the network (pipe.Config.Flush), so a kill -9
+// loses at most the burst in flight. Open, close and error events, and a
+// burst past 1 MiB, are written at once.
 func (w *Writer) Batch() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.batch {
-		return
-	}
 	w.batch = true
-	w.kick = make(chan struct{}, 1)
-	w.done = make(chan struct{})
-	w.cond = sync.NewCond(&w.mu)
-	go w.flusher()
 }
 
-func (w *Writer) flusher() {
-	defer close(w.done)
-	for range w.kick {
-		w.mu.Lock()
-		for len(w.pending) > 0 && w.err == nil {
-			buf := w.pending
-			w.pending = w.spare[:0]
-			w.mu.Unlock()
-			_, err := w.w.Write(buf)
-			w.mu.Lock()
-			if cap(buf) <= 2*maxPending {
-				w.spare = buf[:0]
-			}
-			if err != nil {
-				w.err = fmt.Errorf("record: %w", err)
-			}
-			w.cond.Broadcast()
-		}
-		w.pending = w.pending[:0]
-		w.writing = false
-		w.cond.Broadcast()
-		w.mu.Unlock()
+// writePending writes what Batch kept; w.mu is held.
+func (w *Writer) writePending() error {
+	if len(w.pending) == 0 || w.err != nil {
+		return w.err
 	}
-}
-
-// Flush waits until every event emitted so far has been written (only
-// Batch mode holds any) and reports a write error.
-func (w *Writer) Flush() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for w.batch && w.writing {
-		w.cond.Wait()
+	_, err := w.w.Write(w.pending)
+	if cap(w.pending) > 2*maxPending {
+		w.pending = nil // one huge message grew it: let it go
 	}
-	if w.err == errClosed {
-		return nil
+	w.pending = w.pending[:0]
+	if err != nil {
+		w.err = fmt.Errorf("record: %w", err)
 	}
 	return w.err
 }
 
-// Close stops recording and closes the file Create opened. Later Emits fail.
+// Flush writes every event emitted so far.
+func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == errClosed {
+		return nil
+	}
+	return w.writePending()
+}
+
+// Close writes what is pending, stops recording and closes the file Create
+// opened. Later Emits fail.
 func (w *Writer) Close() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err == errClosed {
 		return nil
 	}
-	for w.batch && w.writing {
-		w.cond.Wait()
-	}
-	werr := w.err
+	werr := w.writePending()
 	w.err = errClosed
-	if w.batch {
-		close(w.kick)
-		w.mu.Unlock()
-		<-w.done
-		w.mu.Lock()
-	}
 	if w.closer != nil {
 		if err := w.closer.Close(); err != nil && werr == nil {
 			werr = fmt.Errorf("record: %w", err)

@@ -11,6 +11,7 @@ import (
 	"github.com/wirecat-dev/wirecat/output"
 	"github.com/wirecat-dev/wirecat/pipe"
 	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/session"
 	"github.com/wirecat-dev/wirecat/units"
 )
 
@@ -22,10 +23,10 @@ var helpVars = map[string]string{
 
 // DataFlags are shared by the commands that move data.
 type DataFlags struct {
-	Frame    string     `placeholder:"SPEC" help:"How a byte stream is cut into messages: ${frames}. Default raw."`
+	Frame    string     `placeholder:"SPEC" predictor:"frame" help:"How a byte stream is cut into messages: ${frames}. Default raw."`
 	Output   string     `short:"o" placeholder:"MODE" enum:",raw,lines,text,hex,json" default:"" help:"How received messages are written to stdout: ${outputs}. Default raw, or lines with --frame."`
 	Input    string     `short:"i" placeholder:"MODE" enum:",raw,lines,hex" default:"" help:"How stdin becomes messages: ${inputs}. Default raw, or lines with --frame."`
-	Record   string     `placeholder:"FILE" type:"path" help:"Record every event to FILE (JSON Lines session)."`
+	Record   string     `placeholder:"FILE" type:"path" predictor:"session" help:"Record every event to FILE (JSON Lines session)."`
 	MaxFrame units.Size `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted (default 1MiB); a larger one is an error for its connection."`
 }
 
@@ -106,14 +107,28 @@ func (g *Globals) colour(app *App) bool {
 type plumbing struct {
 	cfg    *pipe.Config
 	out    *output.Writer
+	rec    *session.Writer // nil without --record
 	log    *diag.Log
 	closer []io.Closer
+}
+
+// flush writes out what the output and the recording hold.
+func (p *plumbing) flush() error {
+	err := p.out.Flush()
+	if p.rec != nil {
+		if rerr := p.rec.Flush(); err == nil {
+			err = rerr
+		}
+	}
+	return err
 }
 
 func (p *plumbing) Close() {
 	p.out.Flush()
 	for _, c := range p.closer {
-		c.Close()
+		if err := c.Close(); err != nil {
+			p.log.Errorf("%v", err)
+		}
 	}
 }
 
@@ -138,14 +153,16 @@ func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error)
 		if err != nil {
 			return nil, err
 		}
+		rec.Batch() // written whenever the output is flushed: before every wait on the network
 		sinks = append(sinks, rec)
 		p.closer = append(p.closer, rec)
+		p.rec = rec
 	}
 	p.cfg = &pipe.Config{
 		Framer:   f,
 		MaxFrame: int(d.MaxFrame),
 		Sink:     event.Tee(sinks...),
-		Flush:    out.Flush,
+		Flush:    p.flush,
 		Log:      p.log,
 	}
 	return p, nil

@@ -107,7 +107,7 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 	lopts, dopts := c.sideOptions(listen, p.log.Notef)
 	r := relay.New(relay.Config{
 		Target: target, Dial: dopts, Framer: p.cfg.Framer, MaxFrame: p.cfg.MaxFrame,
-		Sink: sink, Flush: p.out.Flush, Hooks: hooks, Faults: faults,
+		Sink: sink, Flush: p.cfg.Flush, Hooks: hooks, Faults: faults,
 		MaxConns: c.MaxConns, Access: acl, Idle: c.Idle.D(), Log: p.log,
 	})
 	if listen.Packet() {
