@@ -7,6 +7,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/wirecat-dev/wirecat/access"
 	"github.com/wirecat-dev/wirecat/event"
@@ -14,9 +15,13 @@ import (
 	"github.com/wirecat-dev/wirecat/pipe"
 )
 
+// handshakeTimeout bounds a TLS handshake, so a silent peer cannot hold a
+// listener.
+const handshakeTimeout = 10 * time.Second
+
 // ListenCmd is `wirecat listen`.
 type ListenCmd struct {
-	Addr     string   `arg:"" placeholder:"ADDR" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, unix:///tmp/x.sock."`
+	Addr     string   `arg:"" placeholder:"ADDR" predictor:"addr" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, unix:///tmp/x.sock."`
 	KeepOpen bool     `short:"k" help:"Accept many peers, concurrently; stdin goes to all of them."`
 	MaxConns int      `placeholder:"N" help:"With -k, refuse peers beyond N at once."`
 	Allow    []string `placeholder:"CIDR" help:"Accept only peers in these networks."`
@@ -37,7 +42,7 @@ Examples:
     wirecat listen :5000                              # like nc -l 5000
     wirecat listen -k :5000 --frame line -o text > log &
     wirecat listen -u :5005 -o hex                    # UDP datagrams as hex
-    wirecat listen tls://127.0.0.1:8443               # ephemeral cert, pin printed
+    wirecat listen tls://127.0.0.1:8443        # prints the cert's sha256 pin
     wirecat listen -k 127.0.0.1:8080 --exec 'cat'     # an echo server`
 }
 
@@ -103,6 +108,19 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		}
 		return pipe.Serve(app.Ctx, conn, m, p.cfg, src)
 	}
+	// A TLS peer counts once its handshake succeeds: one refused for its
+	// certificate (or refusing ours) is reported, and the listener goes on
+	// waiting, as for --allow.
+	handshake := func(conn net.Conn) bool {
+		hctx, cancel := context.WithTimeout(app.Ctx, handshakeTimeout)
+		defer cancel()
+		if err := link.Handshake(hctx, conn); err != nil {
+			p.log.Notef("refused %s: %v", conn.RemoteAddr(), err)
+			conn.Close()
+			return false
+		}
+		return true
+	}
 	accept := func() (net.Conn, error) {
 		for {
 			conn, err := ln.Accept()
@@ -112,11 +130,14 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 				}
 				return nil, err
 			}
-			if acl.Permit(conn.RemoteAddr()) {
+			if !acl.Permit(conn.RemoteAddr()) {
+				p.log.Notef("refused %s: not allowed by --allow/--deny", conn.RemoteAddr())
+				conn.Close()
+				continue
+			}
+			if c.KeepOpen || handshake(conn) { // -k handshakes in the peer's goroutine
 				return conn, nil
 			}
-			p.log.Notef("refused %s: not allowed by --allow/--deny", conn.RemoteAddr())
-			conn.Close()
 		}
 	}
 
@@ -160,6 +181,9 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 			defer wg.Done()
 			defer active.Add(-1)
 			defer done()
+			if !handshake(conn) {
+				return
+			}
 			if err := serve(conn, feed); err != nil {
 				p.log.Notef("conn %s: %v", conn.RemoteAddr(), err)
 			}

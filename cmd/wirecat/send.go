@@ -15,7 +15,7 @@ import (
 
 // SendCmd is `wirecat send`.
 type SendCmd struct {
-	Addr      string         `arg:"" placeholder:"ADDR" help:"Where to send: [scheme://]host:port."`
+	Addr      string         `arg:"" placeholder:"ADDR" predictor:"addr" help:"Where to send: [scheme://]host:port."`
 	Msgs      []string       `arg:"" optional:"" placeholder:"MSG" help:"Messages to send, with \\n \\r \\t \\0 \\\\ \\xHH escapes. Without them: --file, or stdin."`
 	File      string         `short:"f" placeholder:"FILE" type:"existingfile" help:"Send the contents of FILE (read like stdin, with -i)."`
 	Literal   bool           `help:"Send MSG arguments as written, without escapes."`
@@ -42,7 +42,8 @@ Examples:
     wirecat send 127.0.0.1:80 'GET / HTTP/1.0\r\n\r\n'
     wirecat send -u 127.0.0.1:5005 --hex '01 02 ff'
     wirecat send 127.0.0.1:5000 --frame line 'LED ON' --until 'LED is ON'
-    wirecat send 127.0.0.1:5000 --frame delim:, '23.5:41' --repeat 10 --interval 1s
+    wirecat send 127.0.0.1:5000 --frame delim:, '23.5:41' --repeat 10 \
+        --interval 1s
     sensor-dump | wirecat send tcp://127.0.0.1:5000 --wait 0`
 }
 

@@ -38,7 +38,8 @@ goes to stderr at the end.
 Examples:
 
     wirecat simulate scripts/thermo.lua
-    wirecat simulate scripts/thermo.lua --count 1000 --ramp 5s --connect 127.0.0.1:5000
+    wirecat simulate scripts/thermo.lua --count 1000 --ramp 5s \
+        --connect 127.0.0.1:5000
     wirecat simulate scripts/analog.lua --arg encoding=binary -o hex
     wirecat simulate scripts/particle-web.lua --listen 127.0.0.1:8080`
 }
