@@ -78,7 +78,7 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 		}()
 	}
 
-	rerr := receive(c, m, cfg, t, func() {
+	rerr := receive(c, m, cfg, t, func([]byte) {
 		if sent.Load() && datagram && cfg.Linger > 0 {
 			c.SetReadDeadline(time.Now().Add(cfg.Linger))
 		}
@@ -108,7 +108,7 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 }
 
 // receive reads messages until the peer closes (nil) or something fails.
-func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func()) error {
+func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func(msg []byte)) error {
 	ev := m.event(event.Data, m.Role.Other(), nil, nil) // reused: one allocation per connection
 	emit := func(msg []byte, at time.Time) {
 		t.in.Add(int64(len(msg)))
@@ -116,7 +116,7 @@ func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func()) erro
 			ev.Time, ev.Data = at, msg
 			cfg.Sink.Emit(ev)
 		}
-		onMessage()
+		onMessage(msg)
 	}
 	if !isStream(c) {
 		buf := make([]byte, 64<<10)

@@ -47,30 +47,21 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 		out    Outcome
 		window []byte // the tail of what arrived, to find Until across messages
 	)
-	if len(x.Until) > 0 {
-		keep := len(x.Until) - 1
-		c2 := *cfg
-		c2.Sink = event.Tee(cfg.Sink, sinkFunc(func(e *event.Event) error {
-			if e.Kind == event.Data && e.Received() {
-				mu.Lock()
-				window = append(window, e.Data...)
-				out.Found = out.Found || bytes.Contains(window, x.Until)
-				if len(window) > keep {
-					window = append(window[:0], window[len(window)-keep:]...)
-				}
-				mu.Unlock()
-			}
-			return nil
-		}))
-		cfg = &c2
-	}
 	arrived := make(chan struct{}, 1)
 	recvDone := make(chan error, 1)
 	t := &traffic{}
 	go func() {
-		recvDone <- receive(c, m, cfg, t, func() {
+		keep := max(len(x.Until)-1, 0)
+		recvDone <- receive(c, m, cfg, t, func(msg []byte) {
 			mu.Lock()
 			out.Replies++
+			if len(x.Until) > 0 && !out.Found {
+				window = append(window, msg...)
+				out.Found = bytes.Contains(window, x.Until)
+				if len(window) > keep {
+					window = append(window[:0], window[len(window)-keep:]...)
+				}
+			}
 			mu.Unlock()
 			select {
 			case arrived <- struct{}{}:
@@ -165,10 +156,6 @@ func writeMessage(c net.Conn, wire []byte, datagram bool) error {
 	}
 	return nil
 }
-
-type sinkFunc func(*event.Event) error
-
-func (f sinkFunc) Emit(e *event.Event) error { return f(e) }
 
 // Messages is a Source over a fixed list, repeated n times.
 func Messages(msgs []Message, n int) Source {
