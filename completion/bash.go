@@ -141,7 +141,7 @@ func bashScript(root *Command) string {
 		case pr.Files != "":
 			p("    __%s_files %s ''\n", n, sq(pr.Files))
 		}
-		p("}\n\n")
+		p("    return 0\n}\n\n")
 	}
 
 	b.WriteString(strings.NewReplacer("@N@", n, "@PROG@", sq(root.Name)).Replace(bashDriver))
@@ -158,6 +158,7 @@ __@N@_words() {
             [[ $w == *[:/] ]] && nospace=1
         fi
     done
+    return 0
 }
 
 # __@N@_files GLOB PREFIX: files matching GLOB and directories, after PREFIX.
@@ -168,12 +169,14 @@ __@N@_files() {
     for f in $(compgen -f -X "!$1" -- "$c"); do
         [[ -d $f ]] || COMPREPLY+=("$vpre$2$f")
     done
+    return 0
 }
 
 __@N@_dirs() {
     local f IFS=$'\n'
     compopt -o filenames 2>/dev/null
     for f in $(compgen -d -- "$vcur"); do COMPREPLY+=("$vpre$f"); done
+    return 0
 }
 
 # __@N@_words_by_line: words and cword, with the pieces bash split at

@@ -24,6 +24,9 @@ type testCLI struct {
 	Replay   replayCmd   `cmd:"" help:"Replay a session: it's 'quoted'."`
 	Secret   struct{}    `cmd:"" hidden:""`
 	Group    groupCmd    `cmd:"" help:"Nested commands."`
+	Pick     struct {
+		Colour string `arg:"" enum:"red,green"`
+	} `cmd:"" help:"Pick a colour."`
 }
 
 type dataFlags struct {
@@ -104,7 +107,7 @@ func TestModel(t *testing.T) {
 	for _, s := range root.Subs {
 		names = append(names, s.Name)
 	}
-	if want := []string{"connect", "simulate", "replay", "group"}; !slices.Equal(names, want) {
+	if want := []string{"connect", "simulate", "replay", "group", "pick"}; !slices.Equal(names, want) {
 		t.Fatalf("subcommands %v, want %v (hidden ones left out)", names, want)
 	}
 	conn := root.Subs[0]
@@ -165,7 +168,7 @@ func TestBash(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"tcli ", []string{"connect", "simulate", "replay", "group"}},
+		{"tcli ", []string{"connect", "simulate", "replay", "group", "pick"}},
 		{"tcli co", []string{"connect"}},
 		{"tcli -v --color never s", []string{"simulate"}},
 		{"tcli --co", []string{"--color"}},
@@ -200,6 +203,7 @@ func TestBash(t *testing.T) {
 		{"tcli group ", []string{"inner"}},
 		{"tcli group inner ", []string{"sub"}},
 		{"tcli secret ", nil},
+		{"tcli pick ", []string{"red", "green"}},
 	} {
 		t.Run(tc.line, func(t *testing.T) {
 			got := shelltest.Bash(t, script, "_tcli", work, tc.line)
@@ -218,7 +222,8 @@ func TestFish(t *testing.T) {
 		line string
 		want []string
 	}{
-		{"tcli ", []string{"connect", "c", "simulate", "replay", "group"}},
+		{"tcli ", []string{"connect", "c", "simulate", "replay", "group", "pick"}},
+		{"tcli pick ", []string{"red", "green"}},
 		{"tcli co", []string{"connect"}},
 		{"tcli -v s", []string{"simulate"}},
 		{"tcli connect --fr", []string{"--frame"}},

@@ -21,7 +21,7 @@ type ConnFlags struct {
 
 // ConnectCmd is `wirecat connect`.
 type ConnectCmd struct {
-	Addr string `arg:"" placeholder:"ADDR" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...)."`
+	Addr string `arg:"" placeholder:"ADDR" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...)."`
 	ConnFlags
 	DataFlags
 	TLSFlags

@@ -20,12 +20,13 @@ import (
 type CLI struct {
 	Globals
 
-	Listen   ListenCmd   `cmd:"" help:"Accept a peer and wire it to stdin/stdout (or --exec)."`
-	Connect  ConnectCmd  `cmd:"" help:"Connect and wire the connection to stdin/stdout (or --exec)."`
-	Send     SendCmd     `cmd:"" help:"Send messages, collect replies, exit with a status scripts can test."`
-	Relay    RelayCmd    `cmd:"" help:"Relay each client to its own connection to a target, with inspection, hooks and faults."`
-	Simulate SimulateCmd `cmd:"" help:"Run a device written in Lua; --count N devices at once."`
-	Version  VersionCmd  `cmd:"" help:"Print version, commit, build date and Go version."`
+	Listen     ListenCmd     `cmd:"" help:"Accept a peer and wire it to stdin/stdout (or --exec)."`
+	Connect    ConnectCmd    `cmd:"" help:"Connect and wire the connection to stdin/stdout (or --exec)."`
+	Send       SendCmd       `cmd:"" help:"Send messages, collect replies, exit with a status scripts can test."`
+	Relay      RelayCmd      `cmd:"" help:"Relay each client to its own connection to a target, with inspection, hooks and faults."`
+	Simulate   SimulateCmd   `cmd:"" help:"Run a device written in Lua; --count N devices at once."`
+	Completion CompletionCmd `cmd:"" help:"Print the completion script for bash, zsh, fish or powershell."`
+	Version    VersionCmd    `cmd:"" help:"Print version, commit, build date and Go version."`
 }
 
 // Globals are understood by every command.
