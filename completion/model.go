@@ -150,6 +150,9 @@ func buildFlag(f *kong.Flag, opts Options) (*Flag, error) {
 	}
 	flag.Takes = true
 	flag.Place = f.FormatPlaceHolder()
+	if strings.HasPrefix(flag.Place, `"`) { // kong shows a quoted default: name the value instead
+		flag.Place = strings.ToUpper(f.Name)
+	}
 	pred, err := predictor(f.Value, opts)
 	if err != nil {
 		return nil, fmt.Errorf("flag --%s: %w", f.Name, err)
