@@ -233,7 +233,7 @@ func TestVersionFallback(t *testing.T) {
 // and every binary is stripped and under 15 MB.
 func TestReleaseBinaries(t *testing.T) {
 	dist := filepath.Join("..", "..", "dist")
-	bins, _ := filepath.Glob(filepath.Join(dist, "wirecat_*", "wirecat*"))
+	bins, _ := filepath.Glob(filepath.Join(dist, "wirecat*_*", "wirecat*"))
 	if len(bins) == 0 {
 		if os.Getenv("WIRECAT_DIST_REQUIRED") != "" {
 			t.Fatal("no binaries in dist/: run `goreleaser release --snapshot --clean --skip=publish` first")
@@ -254,7 +254,7 @@ func TestReleaseBinaries(t *testing.T) {
 	want := []string{"linux_amd64", "linux_arm64", "linux_arm_6", "linux_arm_7", "linux_mips_softfloat",
 		"linux_mipsle_softfloat", "darwin_amd64", "darwin_arm64", "windows_amd64", "windows_arm64"}
 	for _, w := range want {
-		if !slices.ContainsFunc(bins, func(b string) bool { return strings.Contains(b, "wirecat_"+w) }) {
+		if !slices.ContainsFunc(bins, func(b string) bool { return strings.Contains(b, "_"+w+string(filepath.Separator)) || strings.Contains(b, "_"+w+"_v") }) {
 			t.Errorf("dist/ has no %s build", w)
 		}
 	}
@@ -267,7 +267,7 @@ func TestReleaseBinaries(t *testing.T) {
 		t.Fatalf("%s version: %v\n%s", amd64[0], err, out)
 	}
 	lines := strings.Split(string(out), "\n")
-	if !strings.HasPrefix(lines[0], "wirecat ") || lines[0] == "wirecat dev" || strings.Contains(string(out), "unknown") {
+	if !strings.HasPrefix(lines[0], "wirecat ") || lines[0] == "wirecat dev" || strings.Contains(string(out), "unknown") || strings.Contains(string(out), ": none") {
 		t.Fatalf("the release binary does not know its version, commit and date:\n%s", out)
 	}
 	if strip, err := exec.LookPath("file"); err == nil {
