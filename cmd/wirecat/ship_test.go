@@ -254,7 +254,9 @@ func TestReleaseBinaries(t *testing.T) {
 	want := []string{"linux_amd64", "linux_arm64", "linux_arm_6", "linux_arm_7", "linux_mips_softfloat",
 		"linux_mipsle_softfloat", "darwin_amd64", "darwin_arm64", "windows_amd64", "windows_arm64"}
 	for _, w := range want {
-		if !slices.ContainsFunc(bins, func(b string) bool { return strings.Contains(b, "_"+w+string(filepath.Separator)) || strings.Contains(b, "_"+w+"_v") }) {
+		if !slices.ContainsFunc(bins, func(b string) bool {
+			return strings.Contains(b, "_"+w+string(filepath.Separator)) || strings.Contains(b, "_"+w+"_v")
+		}) {
 			t.Errorf("dist/ has no %s build", w)
 		}
 	}
