@@ -18,6 +18,10 @@ function __wirecat_sub
             echo 'simulate'
         case '/completion'
             echo 'completion'
+        case '/show'
+            echo 'show'
+        case '/replay'
+            echo 'replay'
         case '/version'
             echo 'version'
         case '*'
@@ -28,7 +32,7 @@ end
 # __wirecat_takes PATH FLAG: whether FLAG takes the next token as its value.
 function __wirecat_takes
     switch "$argv[1]/$argv[2]"
-        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--input' 'listen/-i' 'listen/--record' 'listen/--max-frame' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'connect/--color' 'connect/--idle' 'connect/--exec' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--input' 'connect/-i' 'connect/--record' 'connect/--max-frame' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--frame' 'send/--output' 'send/-o' 'send/--input' 'send/-i' 'send/--record' 'send/--max-frame' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--input' 'relay/-i' 'relay/--record' 'relay/--max-frame' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--input' 'simulate/-i' 'simulate/--record' 'simulate/--max-frame' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'completion/--color' 'version/--color'
+        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--input' 'listen/-i' 'listen/--record' 'listen/--max-frame' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'connect/--color' 'connect/--idle' 'connect/--exec' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--input' 'connect/-i' 'connect/--record' 'connect/--max-frame' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--frame' 'send/--output' 'send/-o' 'send/--input' 'send/-i' 'send/--record' 'send/--max-frame' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--input' 'relay/-i' 'relay/--record' 'relay/--max-frame' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--input' 'simulate/-i' 'simulate/--record' 'simulate/--max-frame' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--input' 'replay/-i' 'replay/--record' 'replay/--max-frame' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'version/--color'
             return 0
     end
     return 1
@@ -170,6 +174,16 @@ function __wirecat_p8
     printf '%s\n' 'bash' 'zsh' 'fish' 'powershell'
 end
 
+function __wirecat_p9
+    set -l tok (__wirecat_token)
+    printf '%s\n' 'text' 'hex' 'json'
+end
+
+function __wirecat_p10
+    set -l tok (__wirecat_token)
+    printf '%s\n' 'client' 'server'
+end
+
 complete -c 'wirecat' -f
 
 # wirecat
@@ -179,6 +193,8 @@ complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'send' -d 'Send messages, coll
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'relay' -d 'Relay each client to its own connection to a target, with inspection, hooks and faults.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'simulate' -d 'Run a device written in Lua; --count N devices at once.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'completion' -d 'Print the completion script for bash, zsh, fish or powershell.'
+complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'show' -d 'Print a recorded session; --pcap exports it for Wireshark.'
+complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'replay' -d 'Play one side of a recorded session against a live peer, optionally checking the other.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'version' -d 'Print version, commit, build date and Go version.'
 complete -c 'wirecat' -n '__wirecat_is \'\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
 complete -c 'wirecat' -n '__wirecat_is \'\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
@@ -336,6 +352,43 @@ complete -c 'wirecat' -n '__wirecat_is \'completion\'' -l 'verbose' -s 'v' -d 'R
 complete -c 'wirecat' -n '__wirecat_is \'completion\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
 complete -c 'wirecat' -n '__wirecat_is \'completion\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
 complete -c 'wirecat' -n '__wirecat_arg \'completion\' 0' -a '(__wirecat_p8)'
+
+# wirecat show
+complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
+complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
+complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
+complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
+complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'output' -s 'o' -x -a '(__wirecat_p9)' -d 'How to print it: text, hex or json.'
+complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'pcap' -x -a '(__wirecat_p5)' -d 'Write the session as a pcapng capture for Wireshark and tshark instead of printing it.'
+complete -c 'wirecat' -n '__wirecat_arg \'show\' 0' -a '(__wirecat_p4)'
+
+# wirecat replay
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'as' -x -a '(__wirecat_p10)' -d 'The side to play: client or server (default: the side wirecat played when recording).'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'to' -x -a '(__wirecat_p6)' -d 'As client: connect here instead of the recorded server address.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'listen' -x -a '(__wirecat_p6)' -d 'As server: listen here instead of the recorded server address.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'speed' -x -d 'Timing: 1 keeps the recorded pauses, 2 halves them, max sends at once.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'check' -d 'Compare what the peer sends with the recording; exit 3 with a diff at the first difference.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'timeout' -x -d 'How long to wait for each message the peer should send.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'conn' -x -d 'Replay only recorded connection N.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'once' -d 'As server: stop after one connection (default: serve until Ctrl-C).'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'input' -s 'i' -x -a '(__wirecat_p3)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'record' -x -a '(__wirecat_p4)' -d 'Record every event to FILE (JSON Lines session).'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'insecure' -d 'TLS client: accept any server certificate.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'ca' -x -a '(__wirecat_p5)' -d 'TLS client: trust the CAs in FILE (PEM).'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'cert' -x -a '(__wirecat_p5)' -d 'TLS certificate (PEM): the server\'s, or the client\'s for mTLS.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'key' -x -a '(__wirecat_p5)' -d 'Private key (PEM) for --cert.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'sni' -x -d 'TLS client: server name to send and verify.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'alpn' -x -d 'ALPN protocols to offer.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'pin' -x -d 'TLS client: accept exactly the certificate with this SHA-256 fingerprint.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'client-ca' -x -a '(__wirecat_p5)' -d 'TLS server: require client certificates signed by the CAs in FILE.'
+complete -c 'wirecat' -n '__wirecat_arg \'replay\' 0' -a '(__wirecat_p4)'
 
 # wirecat version
 complete -c 'wirecat' -n '__wirecat_is \'version\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'

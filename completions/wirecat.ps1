@@ -7,7 +7,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
 
     # Subcommands of each command: name or alias -> canonical name.
     $subs = @{
-        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'version' = 'version'}
+        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'version' = 'version'}
     }
     # Every flag each command understands.
     $flags = @{
@@ -18,6 +18,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
+        'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
+        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
     }
     # Flags taking a value: 'command flag' -> predictor ('' for none).
@@ -131,6 +133,31 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'simulate --pin' = ''
         'simulate --client-ca' = 'p5'
         'completion --color' = 'p0'
+        'show --color' = 'p0'
+        'show --output' = 'p9'
+        'show -o' = 'p9'
+        'show --pcap' = 'p5'
+        'replay --color' = 'p0'
+        'replay --as' = 'p10'
+        'replay --to' = 'p6'
+        'replay --listen' = 'p6'
+        'replay --speed' = ''
+        'replay --timeout' = ''
+        'replay --conn' = ''
+        'replay --frame' = 'p1'
+        'replay --output' = 'p2'
+        'replay -o' = 'p2'
+        'replay --input' = 'p3'
+        'replay -i' = 'p3'
+        'replay --record' = 'p4'
+        'replay --max-frame' = ''
+        'replay --ca' = 'p5'
+        'replay --cert' = 'p5'
+        'replay --key' = 'p5'
+        'replay --sni' = ''
+        'replay --alpn' = ''
+        'replay --pin' = ''
+        'replay --client-ca' = 'p5'
         'version --color' = 'p0'
     }
     # Positional arguments: predictor of each, '*' in front when it repeats.
@@ -141,6 +168,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay' = @('p6', 'p6')
         'simulate' = @('p7')
         'completion' = @('p8')
+        'show' = @('p4')
+        'replay' = @('p4')
     }
     $predictors = @{
         'p0' = @{ Words = @('auto', 'always', 'never'); Files = ''; Prefixes = @() }
@@ -152,6 +181,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'p6' = @{ Words = @('tcp://', 'tcp4://', 'tcp6://', 'udp://', 'udp4://', 'udp6://', 'tls://', 'unix://', 'unixgram://'); Files = ''; Prefixes = @(@('unix://', '*'), @('unixgram://', '*')) }
         'p7' = @{ Words = @(); Files = '*.lua'; Prefixes = @() }
         'p8' = @{ Words = @('bash', 'zsh', 'fish', 'powershell'); Files = ''; Prefixes = @() }
+        'p9' = @{ Words = @('text', 'hex', 'json'); Files = ''; Prefixes = @() }
+        'p10' = @{ Words = @('client', 'server'); Files = ''; Prefixes = @() }
     }
 
     # The words before the one being completed.

@@ -57,3 +57,5 @@ var completionOptions = completion.Options{Predictors: map[string]completion.Pre
 	"lua":     {Files: "*.lua"},
 	"session": {Files: "*.jsonl"},
 }}
+
+func (*CompletionCmd) wholeModel() {}

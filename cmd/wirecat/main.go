@@ -118,11 +118,18 @@ func cliFor(args []string) (cli any, globals *Globals) {
 		if _, isCmd := f.Tag.Lookup("cmd"); !isCmd || strings.ToLower(f.Name) != name {
 			continue
 		}
+		if reflect.PointerTo(f.Type).Implements(reflect.TypeFor[wholeModel]()) {
+			break
+		}
 		one := reflect.New(reflect.StructOf([]reflect.StructField{t.Field(0), f}))
 		return one.Interface(), one.Elem().Field(0).Addr().Interface().(*Globals)
 	}
 	return full, &full.Globals
 }
+
+// wholeModel marks a command that reads the whole command line model
+// (completion scripts are generated from it).
+type wholeModel interface{ wholeModel() }
 
 // Exit codes, as SPEC names them.
 const (
