@@ -89,7 +89,7 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 	case ctx.Err() != nil:
 		by, err = m.Role, nil // idle or interrupted: our choice, not a failure
 		cfg.Log.Debugf("conn %d: %v", m.ID, context.Cause(ctx))
-	case rerr == nil && src != nil:
+	case rerr == nil && src != nil && !idle(src):
 		// The peer is done sending; let what we still have to say go out.
 		err = t.drain(sendErr, cfg.Linger)
 	case isTimeout(rerr) && sent.Load():
@@ -195,6 +195,13 @@ func pump(c net.Conn, src Source, m Meta, cfg *Config, t *traffic, datagram bool
 			cfg.flush() // the burst is out: so is its record
 		}
 	}
+}
+
+// idle reports a source with nothing waiting to be sent that knows it:
+// a listen -k peer's share of stdin. Its connection ends with the peer.
+func idle(src Source) bool {
+	q, ok := src.(interface{ Queued() int })
+	return ok && q.Queued() == 0
 }
 
 // maxDatagram is the largest UDP payload over IPv4.

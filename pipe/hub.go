@@ -92,6 +92,9 @@ type feed struct {
 	gone chan struct{}
 }
 
+// Queued reports how many messages wait for this peer.
+func (f *feed) Queued() int { return len(f.ch) }
+
 func (f *feed) Next() (Message, error) {
 	msg, ok := <-f.ch
 	if !ok {

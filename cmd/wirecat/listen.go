@@ -176,7 +176,11 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		}
 		active.Add(1)
 		wg.Add(1)
-		feed, done := hub.Subscribe()
+		var feed pipe.Source
+		done := func() {}
+		if src != nil {
+			feed, done = hub.Subscribe()
+		}
 		go func() {
 			defer wg.Done()
 			defer active.Add(-1)
