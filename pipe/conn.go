@@ -138,6 +138,7 @@ func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func(msg []b
 	}
 	cr := &chunkReader{r: c, flush: cfg.Flush, t: t}
 	r := proto.NewReader(cr, cfg.Framer, cfg.MaxFrame)
+	defer r.Release()
 	for {
 		msg, err := r.Next()
 		if err == io.EOF {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/wirecat-dev/wirecat/units"
 )
@@ -63,6 +64,31 @@ func NewReader(r io.Reader, f Framer, maxFrame int) *Reader {
 	}
 	rd.bufMax = max(readSize, rd.limit+1)
 	return rd
+}
+
+// Release hands the Reader's buffer back for other connections to reuse:
+// a server taking thousands of short connections then allocates (and
+// zeroes) no 64 KiB buffer per connection. The Reader must not be used after.
+func (r *Reader) Release() {
+	putBuf(r.buf)
+	r.buf = nil
+	r.err = io.ErrClosedPipe
+}
+
+// bufs holds starting-size read buffers between connections.
+var bufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
+
+func newBuf(size int) []byte {
+	if size == readSize {
+		return *bufs.Get().(*[]byte)
+	}
+	return make([]byte, size)
+}
+
+func putBuf(b []byte) {
+	if len(b) == readSize {
+		bufs.Put(&b)
+	}
 }
 
 // Buffered returns how many bytes are read but not yet returned as messages.
@@ -161,8 +187,9 @@ func (r *Reader) fill() error {
 		if len(r.buf) > 0 {
 			size = min(2*len(r.buf), r.bufMax)
 		}
-		nb := make([]byte, size)
+		nb := newBuf(size)
 		copy(nb, r.buf[:r.end])
+		putBuf(r.buf)
 		r.buf = nb
 	}
 	for range 100 {
@@ -215,7 +242,7 @@ func (r *Reader) nextRaw() ([]byte, error) {
 		return nil, r.err
 	}
 	if r.buf == nil {
-		r.buf = make([]byte, min(readSize, r.max))
+		r.buf = newBuf(min(readSize, r.max))
 	}
 	for range 100 {
 		n, err := r.r.Read(r.buf)
