@@ -65,6 +65,9 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 		go t.watchIdle(ctx, cfg.Idle, cancel)
 	}
 	datagram := !isStream(c)
+	if datagram {
+		growReadBuffer(c)
+	}
 	var sent atomic.Bool // the input is done
 	sendErr := make(chan error, 1)
 	if src != nil {

@@ -31,6 +31,7 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	stop := context.AfterFunc(ctx, func() { pc.Close() })
 	defer stop()
 
+	growReadBuffer(pc)
 	ps := &packetPeers{known: map[string]*Meta{}, first: make(chan struct{})}
 	t := &traffic{}
 	t.touch()
@@ -162,5 +163,13 @@ func (p *packetPeers) send(ctx context.Context, pc net.PacketConn, src Source, c
 		cfg.flush()
 		t.out.Add(int64(len(msg.Wire)))
 		t.touch()
+	}
+}
+
+// growReadBuffer asks the kernel for room to queue a burst of datagrams
+// while wirecat writes out the last one: the default drops at full rate.
+func growReadBuffer(c any) {
+	if rb, ok := c.(interface{ SetReadBuffer(int) error }); ok {
+		rb.SetReadBuffer(4 << 20) // the kernel caps it at net.core.rmem_max
 	}
 }
