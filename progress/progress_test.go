@@ -81,8 +81,8 @@ func TestFirstRateIsTheAverage(t *testing.T) {
 	m, buf, clk := newFake(true)
 	m.Received().Add(3 << 20)
 	clk.advance(1500 * time.Millisecond)
-	m.Received().Add(0)
-	if got, want := buf.String(), "\r3.0 MiB  2.0 MiB/s"; got != want {
+	m.Received().Add(64 << 10) // the meter looks at the clock once per 64 KiB
+	if got, want := buf.String(), "\r3.1 MiB  2.0 MiB/s"; got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
 }
@@ -92,7 +92,7 @@ func TestShorterLineBlanksTheLonger(t *testing.T) {
 	clk.advance(time.Second)
 	m.Sent().Add(1000 << 20) // 1000 MiB/s
 	clk.advance(time.Second)
-	m.Sent().Add(1) // the rate halves: "500 MiB/s" and so on
+	m.Sent().Add(64 << 10) // the rate about halves: "500 MiB/s" and so on
 	frames := strings.Split(buf.String(), "\r")[1:]
 	if len(frames) != 2 {
 		t.Fatalf("frames %q", frames)

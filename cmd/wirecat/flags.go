@@ -10,6 +10,7 @@ import (
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/output"
 	"github.com/wirecat-dev/wirecat/pipe"
+	"github.com/wirecat-dev/wirecat/progress"
 	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/session"
 	"github.com/wirecat-dev/wirecat/units"
@@ -107,6 +108,7 @@ func (g *Globals) colour(app *App) bool {
 type plumbing struct {
 	cfg    *pipe.Config
 	out    *output.Writer
+	meter  *progress.Meter // bytes each way: a live line on a terminal, totals with -v
 	rec    *session.Writer // nil without --record
 	log    *diag.Log
 	closer []io.Closer
@@ -124,6 +126,10 @@ func (p *plumbing) flush() error {
 }
 
 func (p *plumbing) Close() {
+	p.meter.Done()
+	if sent, recv := p.meter.Bytes(); sent+recv > 0 {
+		p.log.Debugf("%s", p.meter.Totals())
+	}
 	p.out.Flush()
 	for _, c := range p.closer {
 		if err := c.Close(); err != nil {
@@ -145,9 +151,8 @@ func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error)
 	if d.MaxFrame <= 0 {
 		return nil, usage(fmt.Errorf("--max-frame must be positive"))
 	}
-	p := &plumbing{out: out, log: g.logger(app)}
-	var sinks []event.Sink
-	sinks = append(sinks, out)
+	p := &plumbing{out: out, log: g.logger(app), meter: progress.New(app.Stderr, app.StderrTerminal && !g.Quiet)}
+	sinks := []event.Sink{out, meterSink{p.meter}}
 	if d.Record != "" {
 		rec, err := openRecording(d, app)
 		if err != nil {
@@ -166,6 +171,20 @@ func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error)
 		Log:      p.log,
 	}
 	return p, nil
+}
+
+// meterSink counts every message's bytes on the progress meter.
+type meterSink struct{ m *progress.Meter }
+
+func (s meterSink) Emit(e *event.Event) error {
+	if e.Kind == event.Data {
+		if e.Received() {
+			s.m.Received().Add(len(e.Data))
+		} else {
+			s.m.Sent().Add(len(e.Data))
+		}
+	}
+	return nil
 }
 
 // linkOptions builds the transport options, with TLS notices on stderr.
