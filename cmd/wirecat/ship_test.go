@@ -80,6 +80,31 @@ func TestBashCompletion(t *testing.T) {
 	}
 }
 
+// TestBashReadline types into a real interactive bash and presses Tab:
+// what the user sees, word breaks and all.
+func TestBashReadline(t *testing.T) {
+	script := scriptPath(t, "wirecat.bash")
+	dir := completionDir(t)
+	for line, want := range map[string]string{
+		"wirecat li":                          "wirecat listen ",
+		"wirecat connect --fr":                "wirecat connect --frame ",
+		"wirecat connect --frame del":         "wirecat connect --frame delim:",
+		"wirecat connect --frame len:u32l":    "wirecat connect --frame len:u32le ",
+		"wirecat connect --frame=len:u8 -o j": "wirecat connect --frame=len:u8 -o json ",
+		"wirecat connect --frame lua:th":      "wirecat connect --frame lua:thermo.lua ",
+		"wirecat connect --frame lua:li":      "wirecat connect --frame lua:lib/",
+		"wirecat connect tl":                  "wirecat connect tls://",
+		"wirecat simulate th":                 "wirecat simulate thermo.lua ",
+		"wirecat replay r":                    "wirecat replay run.jsonl ",
+	} {
+		t.Run(line, func(t *testing.T) {
+			if got := shelltest.BashReadline(t, script, dir, line); got != want {
+				t.Errorf("%q + Tab gives %q, want %q", line, got, want)
+			}
+		})
+	}
+}
+
 func TestFishCompletion(t *testing.T) {
 	script := scriptPath(t, "wirecat.fish")
 	dir := completionDir(t)

@@ -128,3 +128,65 @@ func quote(s string) string {
 	}
 	return "'" + s + "'"
 }
+
+// BashReadline types line and a Tab into an interactive bash on a
+// pseudo-terminal (driven by python3's pty module), with script sourced,
+// and returns the command line as readline left it: what a user sees.
+// This checks what COMPREPLY alone cannot: word breaks at ':' and '=',
+// nospace after prefixes, directories ending in '/'.
+func BashReadline(t testing.TB, script, dir, line string) string {
+	t.Helper()
+	Need(t, "bash")
+	python := Need(t, "python3")
+	out := run(t, dir, python, "-c", ptyDriver, script, line)
+	// The last line of the screen is the edited command line.
+	last := out[len(out)-1]
+	last = strings.TrimPrefix(last, "$ ")
+	return last
+}
+
+const ptyDriver = `
+import os, pty, sys, time, select
+script, line = sys.argv[1], sys.argv[2]
+pid, fd = pty.fork()
+if pid == 0:
+    os.environ['PS1'] = '$ '
+    os.environ['TERM'] = 'dumb'
+    os.execvp('bash', ['bash', '--norc', '--noprofile', '-i'])
+
+def read_until(marker, timeout):
+    out = b''
+    end = time.time() + timeout
+    while time.time() < end and marker not in out:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                break
+    return out
+
+def settle(timeout):
+    # Read until the terminal has been quiet for a moment.
+    out = b''
+    end = time.time() + timeout
+    quiet = time.time() + 0.3
+    while time.time() < end and time.time() < quiet:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            try:
+                out += os.read(fd, 65536)
+            except OSError:
+                break
+            quiet = time.time() + 0.3
+    return out
+
+os.write(fd, b"bind 'set show-all-if-ambiguous on'; bind 'set completion-query-items 0'; "
+             b"bind 'set page-completions off'; source '" + script.encode() + b"' && echo READY''!\n")
+read_until(b'READY!', 10)
+settle(2)
+os.write(fd, line.encode() + b"\t")
+out = settle(5)
+os.write(fd, b"\x15exit\n")
+sys.stdout.write(out.decode(errors='replace').replace('\r', ''))
+`
