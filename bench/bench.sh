@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of wirecat, socat, ncat and OpenBSD nc on loopback.
 # Prints ratios (machines here are noisy; ratios travel, absolute times don't).
-# Usage: bench/bench.sh [SIZE_MiB [SECTION...]]   sections: tcp lines udp conns startup framers (default all)
+# Usage: bench/bench.sh [SIZE_MiB [SECTION...]]   sections: tcp lines udp conns startup framers record (default all)
 set -u
 cd "$(dirname "$0")/.."
 MIB=${1:-1024}; shift || true
-SECTIONS=" ${*:-tcp lines udp conns startup framers} "
+SECTIONS=" ${*:-tcp lines udp conns startup framers record} "
 want() { [[ $SECTIONS == *" $1 "* ]]; }
 tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
 go build -trimpath -ldflags '-s -w' -o "$tmp/wirecat" ./cmd/wirecat || exit 1
@@ -112,4 +112,29 @@ fi
 if want framers; then
 echo; echo "## framers (Go benchmarks, MB/s)"
 go test -run '^$' -bench 'Decode' -benchtime 200ms ./proto/ 2>/dev/null | grep -E 'MB/s'
+fi
+
+if want record; then
+echo; echo "## --record cost: $MIB MiB of 64-byte lines, connect → listen --frame line > /dev/null"
+python3 -c "
+line=b'x'*63+b'\n'
+with open('$tmp/lines','wb') as f:
+  for _ in range($MIB*16384//1024): f.write(line*1024)
+"
+for mode in plain record plain record; do
+  p=$(port); rm -f "$tmp/rec.jsonl"
+  if [ $mode = plain ]; then "$W" listen 127.0.0.1:$p --frame line </dev/null >/dev/null &
+  else "$W" listen 127.0.0.1:$p --frame line --record "$tmp/rec.jsonl" </dev/null >/dev/null & fi
+  srv=$!; waitlisten $p; t0=$(now)
+  "$W" connect 127.0.0.1:$p <"$tmp/lines" >/dev/null; wait $srv; t1=$(now)
+  r=$(python3 -c "print(round($MIB*1.048576/($t1-$t0)))"); echo "$mode: $r MB/s"
+  if [ $mode = record ]; then echo "  recording: $(stat -c %s "$tmp/rec.jsonl") bytes, $(wc -l <"$tmp/rec.jsonl") lines"; fi
+  eval "rec_$mode=\"\${rec_$mode:-} $r\""
+done
+python3 - $rec_plain -- $rec_record <<'PY'
+import sys
+a=sys.argv[1:]; i=a.index('--'); plain=max(map(float,a[:i])); rec=max(map(float,a[i+1:]))
+print(f"record/plain {rec/plain:.2f} (cost {100*(1-rec/plain):.0f}% of throughput; best of two runs each)")
+PY
+rm -f "$tmp/lines" "$tmp/rec.jsonl"
 fi

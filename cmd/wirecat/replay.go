@@ -1,0 +1,130 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/replay"
+	"github.com/wirecat-dev/wirecat/units"
+)
+
+// ReplayCmd is `wirecat replay`.
+type ReplayCmd struct {
+	File    string         `arg:"" placeholder:"FILE" predictor:"session" help:"The session file to replay (--record wrote it)."`
+	As      string         `placeholder:"SIDE" enum:",client,server" default:"" help:"The side to play: client or server (default: the side wirecat played when recording)."`
+	To      string         `placeholder:"ADDR" predictor:"addr" help:"As client: connect here instead of the recorded server address."`
+	Listen  string         `placeholder:"ADDR" predictor:"addr" help:"As server: listen here instead of the recorded server address."`
+	Speed   string         `default:"1" placeholder:"N|max" help:"Timing: 1 keeps the recorded pauses, 2 halves them, max sends at once."`
+	Check   bool           `help:"Compare what the peer sends with the recording; exit 3 with a diff at the first difference."`
+	Timeout units.Duration `default:"5s" placeholder:"DUR" help:"How long to wait for each message the peer should send."`
+	Conn    uint64         `placeholder:"N" help:"Replay only recorded connection N."`
+	Once    bool           `help:"As server: stop after one connection (default: serve until Ctrl-C)."`
+	DataFlags
+	TLSFlags
+}
+
+func (c *ReplayCmd) Help() string {
+	return `Plays one side of a recorded session against a live peer. As a client it
+connects and sends what the recorded client sent, keeping the recorded
+timing, waiting for each answer; as a server it accepts connections and
+answers each as the recorded server did: a recorded device becomes a mock.
+Connections replay concurrently at their recorded offsets. Messages are
+re-encoded with the recorded framing (--frame overrides it).
+
+With --check, every message the peer sends is compared with the recording;
+the first difference is shown as a diff on stderr and wirecat exits 3.
+
+Examples:
+
+    wirecat connect 127.0.0.1:5000 --frame line --record led.jsonl
+    wirecat replay led.jsonl --check                  # same answers?
+    wirecat replay led.jsonl --to 10.0.0.7:5000 --speed max
+    wirecat replay led.jsonl --as server --listen :5000   # a mock board
+    wirecat replay http.jsonl --as server --listen 127.0.0.1:8080 --once
+    wirecat replay fleet.jsonl --conn 3 --check --timeout 2s`
+}
+
+func (c *ReplayCmd) Run(app *App, g *Globals) error {
+	r, err := openSession(c.File)
+	if err != nil {
+		return err
+	}
+	s, err := replay.Load(r)
+	r.Close()
+	if err != nil {
+		return err
+	}
+	side := event.Client
+	switch c.As {
+	case "server":
+		side = event.Server
+	case "":
+		if side, err = s.DefaultSide(); err != nil {
+			return usage(err)
+		}
+	}
+	switch {
+	case side == event.Client && c.Listen != "":
+		return usage(errors.New("--listen is for --as server; a client connects with --to"))
+	case side == event.Server && c.To != "":
+		return usage(errors.New("--to is for --as client; a server listens with --listen"))
+	}
+	convs, err := s.Select(side, c.Conn)
+	if err != nil {
+		return usage(err)
+	}
+	speed, err := parseSpeed(c.Speed)
+	if err != nil {
+		return err
+	}
+	if c.Frame == "" {
+		c.Frame = s.Header.Frame // messages go out framed as they were recorded
+	}
+	p, err := plumb(app, g, &c.DataFlags, false)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	cfg := &replay.Config{
+		As: side, Link: linkOptions(&c.TLSFlags, false, p.log), Framer: p.cfg.Framer,
+		MaxFrame: p.cfg.MaxFrame, Speed: speed, Check: c.Check, Timeout: c.Timeout.D(),
+		Once: c.Once, Sink: p.cfg.Sink, Flush: p.flush, Log: p.log,
+		Listening: func(a net.Addr) { p.log.Debugf("replaying as server on %s", a) },
+	}
+	if a := c.To + c.Listen; a != "" {
+		udp := convs[0].Transport == "udp"
+		addr, err := parseAddr(a, udp)
+		if err != nil {
+			return err
+		}
+		cfg.Addr = &addr
+	}
+	p.log.Debugf("replaying %d connection(s) of %s as %s", len(convs), c.File, side)
+	err = replay.Run(app.Ctx, convs, cfg)
+	var d *replay.Difference
+	if errors.As(err, &d) {
+		p.Close()
+		fmt.Fprint(app.Stderr, "wirecat: replay: "+d.Report())
+		return silent{exitUnmet}
+	}
+	if errors.Is(err, replay.ErrNoConn) {
+		return usage(err)
+	}
+	return netError(err)
+}
+
+// parseSpeed reads --speed: a positive factor, or max (0: no waiting).
+func parseSpeed(s string) (float64, error) {
+	if strings.EqualFold(s, "max") {
+		return 0, nil
+	}
+	f, err := strconv.ParseFloat(strings.TrimSuffix(s, "x"), 64)
+	if err != nil || f <= 0 || f > 1e6 {
+		return 0, usage(fmt.Errorf("--speed %q: want a positive factor (1, 2, 10, 0.5) or max", s))
+	}
+	return f, nil
+}

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/wirecat-dev/wirecat/output"
+	"github.com/wirecat-dev/wirecat/session"
+)
+
+// ShowCmd is `wirecat show`.
+type ShowCmd struct {
+	File   string `arg:"" placeholder:"FILE" predictor:"session" help:"The session file (--record wrote it)."`
+	Output string `short:"o" placeholder:"MODE" enum:"text,hex,json" default:"text" help:"How to print it: text, hex or json."`
+	Pcap   string `placeholder:"OUT.pcapng" type:"path" help:"Write the session as a pcapng capture for Wireshark and tshark instead of printing it."`
+}
+
+func (c *ShowCmd) Help() string {
+	return `Prints a recorded session, both directions, every connection, as it
+streams from the file (a session of any size is read in constant memory).
+With --pcap, writes a capture instead: each connection a flow with its real
+addresses, TCP with handshake, sequence numbers and FIN, UDP as datagrams.
+A damaged file is shown up to the damage, then the error names the line.
+
+Examples:
+
+    wirecat show board.jsonl
+    wirecat show board.jsonl -o hex | less
+    wirecat show board.jsonl -o json | jq -c 'select(.from == "server")'
+    wirecat show board.jsonl --pcap board.pcapng && wireshark board.pcapng`
+}
+
+func (c *ShowCmd) Run(app *App, g *Globals) error {
+	r, err := openSession(c.File)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if c.Pcap != "" {
+		return c.exportPcap(r, g.logger(app))
+	}
+	out, err := output.New(app.Stdout, output.Options{Mode: c.Output, ShowSent: true, Color: g.colour(app)})
+	if err != nil {
+		return usage(err)
+	}
+	if c.Output == "text" {
+		h := r.Header()
+		fmt.Fprintf(app.Stdout, "session %s: %s, frame %s, started %s\n", c.File,
+			orNone(h.Command), orNone(h.Frame), h.Start.Format("2006-01-02 15:04:05.000 MST"))
+	}
+	for {
+		e, err := r.NextEvent()
+		if err == io.EOF {
+			return out.Flush()
+		}
+		if err != nil {
+			out.Flush()
+			return err
+		}
+		if err := out.Emit(e); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *ShowCmd) exportPcap(r *session.Reader, log interface{ Debugf(string, ...any) }) error {
+	f, err := os.Create(c.Pcap)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(f, 256<<10)
+	err = session.ExportPcap(r, bw)
+	if ferr := bw.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("pcap: %w", ferr)
+	}
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("pcap: %w", cerr)
+	}
+	if err == nil {
+		log.Debugf("wrote %s", c.Pcap)
+	}
+	return err
+}
+
+// openSession opens a session file with errors that say what to do.
+func openSession(path string) (*session.Reader, error) {
+	r, err := session.Open(path)
+	switch {
+	case err == nil:
+		return r, nil
+	case errors.Is(err, session.ErrNotSession):
+		return nil, hinted{err, "a session file is what --record FILE writes (JSON Lines with a header)"}
+	}
+	return nil, err
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(not recorded)"
+	}
+	return s
+}

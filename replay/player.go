@@ -1,0 +1,444 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+func yield() { runtime.Gosched() }
+
+// item is what the peer sent: a message (a chunk on a raw stream), or the
+// end of its side (err: io.EOF when it closed).
+type item struct {
+	data []byte
+	at   time.Time
+	err  error
+}
+
+// wire is the replayed connection's sending half.
+type wire interface {
+	send(b []byte) error
+	closeWrite() // half-close a stream; nothing on datagrams
+	stream() bool
+}
+
+// netWire is a dialled or accepted connection.
+type netWire struct {
+	c        net.Conn
+	datagram bool
+}
+
+func (w *netWire) send(b []byte) error {
+	_, err := w.c.Write(b)
+	return err
+}
+
+func (w *netWire) closeWrite()  { link.CloseWrite(w.c) }
+func (w *netWire) stream() bool { return !w.datagram }
+
+// read feeds in with what arrives until the connection ends or done closes.
+// A raw stream gives chunks as read; anything else gives messages cut by
+// the framing (each datagram split by it).
+func (w *netWire) read(cfg *Config, from event.Side, in chan<- item, done <-chan struct{}) {
+	put := func(it item) bool {
+		select {
+		case in <- it:
+			return true
+		case <-done:
+			return false
+		}
+	}
+	fail := func(err error) {
+		if errors.Is(err, net.ErrClosed) {
+			err = io.EOF
+		}
+		put(item{err: err, at: time.Now()})
+	}
+	if w.datagram || proto.IsRaw(cfg.Framer) {
+		buf := make([]byte, 64<<10)
+		for {
+			cfg.flush()
+			n, err := w.c.Read(buf)
+			if n > 0 {
+				at := time.Now()
+				msgs := [][]byte{buf[:n]}
+				var serr error
+				if w.datagram {
+					msgs, serr = proto.SplitDatagram(cfg.Framer, buf[:n], cfg.MaxFrame)
+				}
+				for _, m := range msgs {
+					if !put(item{data: append([]byte(nil), m...), at: at}) {
+						return
+					}
+				}
+				if serr != nil {
+					fail(fmt.Errorf("datagram: %w", serr))
+					return
+				}
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
+		}
+	}
+	r := proto.NewReader(flushReader{w.c, cfg}, cfg.Framer, cfg.MaxFrame)
+	for {
+		msg, err := r.Next()
+		if err != nil {
+			fail(err)
+			return
+		}
+		if !put(item{data: append([]byte(nil), msg...), at: time.Now()}) {
+			return
+		}
+	}
+}
+
+// flushReader flushes the output and the recording before each read.
+type flushReader struct {
+	c   net.Conn
+	cfg *Config
+}
+
+func (f flushReader) Read(p []byte) (int, error) {
+	f.cfg.flush()
+	return f.c.Read(p)
+}
+
+// packetWire answers one sender on a shared datagram listener.
+type packetWire struct {
+	pc net.PacketConn
+	to net.Addr
+}
+
+func (w *packetWire) send(b []byte) error {
+	_, err := w.pc.WriteTo(b, w.to)
+	return err
+}
+func (w *packetWire) closeWrite()  {}
+func (w *packetWire) stream() bool { return false }
+
+// player plays one side of one recorded conversation.
+type player struct {
+	cfg *Config
+	c   *Conv
+	me  event.Side
+	ev  event.Event // what every event of the replayed connection shares
+	// The schedule: a recorded time T is due at anchor + scale(T - base).
+	// The anchor moves only when the peer answers later than recorded, so
+	// our next message keeps its recorded distance from that answer.
+	anchor  time.Time
+	base    time.Duration
+	started time.Time
+	in      <-chan item
+	pending []byte // a raw stream's bytes beyond the last expected turn
+	eof     error  // how the peer's side ended, once it has
+	closed  event.Side
+	wbuf    []byte
+}
+
+func newPlayer(c *Conv, cfg *Config, at time.Time, ev event.Event) *player {
+	return &player{cfg: cfg, c: c, me: ev.Role, ev: ev, anchor: at, base: c.Open, started: at}
+}
+
+func (p *player) other() event.Side { return p.me.Other() }
+
+func (p *player) due(t time.Duration) time.Time { return p.anchor.Add(p.cfg.scale(t - p.base)) }
+
+func (p *player) emit(kind event.Kind, from event.Side, data []byte, err error) {
+	p.emitAt(time.Now(), kind, from, data, err)
+}
+
+func (p *player) emitAt(at time.Time, kind event.Kind, from event.Side, data []byte, err error) {
+	e := p.ev
+	e.Kind, e.Time, e.From, e.Data, e.Err = kind, at, from, data, err
+	p.cfg.Sink.Emit(&e)
+}
+
+// play runs the conversation: our messages on schedule, the peer's awaited
+// (and with Check compared), then the close.
+func (p *player) play(ctx context.Context, w wire, in <-chan item) (err error) {
+	p.in = in
+	p.emit(event.Open, 0, nil, nil)
+	defer func() {
+		if err != nil && !isDifference(err) {
+			p.emit(event.Error, 0, nil, err)
+		}
+		by := p.closed
+		if by == 0 {
+			by = p.me
+		}
+		p.emit(event.Close, by, nil, err)
+		p.cfg.flush()
+	}()
+	msgs := p.c.Msgs
+	for i := 0; i < len(msgs); {
+		j := i
+		for j < len(msgs) && msgs[j].From == msgs[i].From {
+			j++
+		}
+		if msgs[i].From == p.me {
+			for k := i; k < j; k++ {
+				if err := p.send(ctx, w, k); err != nil {
+					return err
+				}
+			}
+		} else if err := p.expect(ctx, i, j, w.stream()); err != nil {
+			if errors.Is(err, errGaveUp) {
+				break // without --check: the peer went quiet or away; stop here
+			}
+			return err
+		}
+		i = j
+	}
+	return p.finish(ctx, w)
+}
+
+var errGaveUp = errors.New("gave up waiting")
+
+// maxLate is how late a message may go out before the schedule moves.
+const maxLate = time.Millisecond
+
+func (p *player) send(ctx context.Context, w wire, k int) error {
+	m := p.c.Msgs[k]
+	due := p.due(m.T)
+	if err := sleepUntil(ctx, due, p.cfg); err != nil {
+		return err
+	}
+	// A stall (the machine busy, a slow write) would make the messages
+	// after it go out in a burst to catch up: move the schedule instead,
+	// so only one gap is off. Small lateness stays on the schedule and
+	// never accumulates.
+	if late := time.Since(due); p.cfg.Speed > 0 && late > maxLate {
+		p.anchor = p.anchor.Add(late)
+	}
+	b, err := proto.Encode(p.cfg.Framer, p.wbuf[:0], m.Data)
+	if err != nil {
+		return fmt.Errorf("message %d: %w", k+1, err)
+	}
+	p.wbuf = b
+	if err := w.send(b); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	p.emit(event.Data, p.me, m.Data, nil)
+	return nil
+}
+
+// next waits for what the peer sends next until deadline (and, when quiet
+// is not 0, until quiet passes with nothing arriving). ok is false on a
+// timeout; p.eof is set once the peer's side ended.
+func (p *player) next(ctx context.Context, deadline time.Time, quiet time.Duration) (it item, ok bool, err error) {
+	if p.eof != nil {
+		return item{}, false, nil
+	}
+	wait := time.Until(deadline)
+	if quiet > 0 {
+		wait = min(wait, quiet)
+	}
+	if wait <= 0 {
+		return item{}, false, nil
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return item{}, false, ctx.Err()
+	case <-timer.C:
+		return item{}, false, nil
+	case it = <-p.in:
+		if it.err != nil {
+			p.eof = it.err
+			if p.closed == 0 {
+				p.closed = p.other()
+			}
+			return item{}, false, nil
+		}
+		p.emitAt(it.at, event.Data, p.other(), it.data, nil)
+		return it, true, nil
+	}
+}
+
+// late moves the schedule when the peer's message due at recorded time t
+// arrived after it was due.
+func (p *player) late(t time.Duration, at time.Time) {
+	if due := p.due(t); at.After(due) {
+		p.anchor = p.anchor.Add(at.Sub(due))
+	}
+}
+
+// expect waits for the peer's messages i..j-1 and, with Check, compares
+// them. Messages cut by a framing (and datagrams) are compared one by one;
+// a raw stream's read boundaries mean nothing, so its turn is compared as
+// the bytes of all its messages together.
+func (p *player) expect(ctx context.Context, i, j int, stream bool) error {
+	if stream && proto.IsRaw(p.cfg.Framer) {
+		return p.expectBytes(ctx, i, j)
+	}
+	for k := i; k < j; k++ {
+		m := p.c.Msgs[k]
+		it, ok, err := p.next(ctx, time.Now().Add(p.cfg.Timeout), 0)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return p.missing(k, m.Data, nil)
+		}
+		p.late(m.T, it.at)
+		if p.cfg.Check && !bytes.Equal(it.data, m.Data) {
+			return p.differ(k, m.Data, it.data, it.at, "")
+		}
+	}
+	return nil
+}
+
+func (p *player) expectBytes(ctx context.Context, i, j int) error {
+	var want []byte
+	for _, m := range p.c.Msgs[i:j] {
+		want = append(want, m.Data...)
+	}
+	deadline := time.Now().Add(p.cfg.Timeout)
+	got := p.pending
+	p.pending = nil
+	var last time.Time
+	for len(got) < len(want) {
+		var quiet time.Duration
+		if !p.cfg.Check && len(got) > 0 {
+			quiet = p.cfg.Quiet // a mock answers a shorter request after a pause
+		}
+		it, ok, err := p.next(ctx, deadline, quiet)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		got = append(got, it.data...)
+		last = it.at
+	}
+	if len(got) > len(want) {
+		p.pending = got[len(want):]
+		got = got[:len(want)]
+	}
+	if !last.IsZero() {
+		p.late(p.c.Msgs[j-1].T, last)
+	}
+	if p.cfg.Check {
+		if off := firstDiff(want, got); off >= 0 {
+			k, n := i, 0 // the message holding the first difference
+			for k < j-1 && n+len(p.c.Msgs[k].Data) <= off {
+				n += len(p.c.Msgs[k].Data)
+				k++
+			}
+			if len(got) < len(want) && off == len(got) {
+				return p.missing(k, want, got)
+			}
+			if last.IsZero() {
+				last = time.Now()
+			}
+			d := p.differ(k, want, got, last, "")
+			d.Offset = off
+			return d
+		}
+		return nil
+	}
+	if len(got) == 0 {
+		return p.missing(i, want, nil)
+	}
+	if len(got) < len(want) {
+		p.cfg.Log.Debugf("conn %d: the %s sent %d bytes where %d were recorded; going on", p.ev.Conn, p.other(), len(got), len(want))
+	}
+	return nil
+}
+
+// missing is the peer not sending message k: a difference with Check, a
+// notice otherwise.
+func (p *player) missing(k int, want, got []byte) error {
+	why := fmt.Sprintf("nothing more arrived within %v", p.cfg.Timeout)
+	if p.eof != nil {
+		why = fmt.Sprintf("the %s closed the connection", p.other())
+		if p.eof != io.EOF {
+			why = fmt.Sprintf("the connection failed: %v", p.eof)
+		}
+	}
+	if p.cfg.Check {
+		d := p.differ(k, want, got, time.Now(), why)
+		d.Offset = len(got)
+		return d
+	}
+	if p.eof != nil {
+		p.cfg.Log.Debugf("conn %d: %s before message %d", p.ev.Conn, why, k+1)
+		return errGaveUp
+	}
+	p.cfg.Log.Warnf("conn %d: message %d from the %s: %s; going on", p.ev.Conn, k+1, p.other(), why)
+	return nil
+}
+
+func (p *player) differ(k int, want, got []byte, at time.Time, problem string) *Difference {
+	return &Difference{
+		Conn: p.c.ID, Index: k + 1, From: p.other(),
+		Recorded: p.c.Msgs[k].T - p.c.Open, Arrived: at.Sub(p.started),
+		Expected: want, Got: got, Offset: firstDiff(want, got), Problem: problem,
+	}
+}
+
+// finish ends the conversation as recorded. A client half-closes once it
+// has said everything (a recording made from stdin did so too, though a
+// half-close leaves no event); the side that closed first closes first.
+// With Check, anything the peer sends after its last recorded message is a
+// difference.
+func (p *player) finish(ctx context.Context, w wire) error {
+	if !w.stream() {
+		return nil
+	}
+	byMe := !p.c.Closed || p.c.CloseBy == p.me || p.c.CloseBy == 0 && p.me == event.Client
+	if p.eof == nil && (byMe || p.me == event.Client) {
+		w.closeWrite()
+		if p.closed == 0 {
+			p.closed = p.me
+		}
+	}
+	strict := p.cfg.Check && !byMe
+	if strict && len(p.pending) > 0 {
+		return p.extra(p.pending, time.Now())
+	}
+	wait := p.cfg.Timeout
+	if byMe {
+		wait = min(wait, closeGrace)
+	}
+	deadline := time.Now().Add(wait)
+	for p.eof == nil {
+		it, ok, err := p.next(ctx, deadline, 0)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if strict {
+			return p.extra(it.data, it.at)
+		}
+	}
+	return nil
+}
+
+func (p *player) extra(got []byte, at time.Time) *Difference {
+	return &Difference{
+		Conn: p.c.ID, Index: len(p.c.Msgs) + 1, From: p.other(), Recorded: -1,
+		Arrived: at.Sub(p.started), Got: got, Offset: 0,
+		Problem: fmt.Sprintf("the %s should have closed the connection, but sent more", p.other()),
+	}
+}
