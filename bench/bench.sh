@@ -115,11 +115,12 @@ go test -run '^$' -bench 'Decode' -benchtime 200ms ./proto/ 2>/dev/null | grep -
 fi
 
 if want record; then
-echo; echo "## --record cost: $MIB MiB of 64-byte lines, connect → listen --frame line > /dev/null"
+LINE=${LINE:-64}   # bytes per line, newline included
+echo; echo "## --record cost: $MIB MiB of $LINE-byte lines, connect → listen --frame line > /dev/null"
 python3 -c "
-line=b'x'*63+b'\n'
+line=b'x'*($LINE-1)+b'\n'
 with open('$tmp/lines','wb') as f:
-  for _ in range($MIB*16384//1024): f.write(line*1024)
+  for _ in range($MIB*1048576//$LINE//1024): f.write(line*1024)
 "
 for mode in plain record plain record; do
   p=$(port); rm -f "$tmp/rec.jsonl"
