@@ -180,9 +180,18 @@ func pump(c net.Conn, src Source, m Meta, cfg *Config, t *traffic, datagram bool
 		if err != nil {
 			return err
 		}
+		// Reported before it goes out, so a record never shows the reply
+		// to a message ahead of the message.
+		ev.Time, ev.Data = time.Now(), msg.Payload
+		t.last.Store(ev.Time.UnixNano())
+		cfg.Sink.Emit(ev)
+		burstDone := w == nil || pending.Buffered() == 0
+		if burstDone {
+			cfg.flush()
+		}
 		if w != nil {
 			_, err = w.Write(msg.Wire)
-			if err == nil && pending.Buffered() == 0 {
+			if err == nil && burstDone {
 				err = w.Flush()
 			}
 		} else {
@@ -192,12 +201,6 @@ func pump(c net.Conn, src Source, m Meta, cfg *Config, t *traffic, datagram bool
 			return err
 		}
 		t.out.Add(int64(len(msg.Wire)))
-		ev.Time, ev.Data = time.Now(), msg.Payload
-		t.last.Store(ev.Time.UnixNano())
-		cfg.Sink.Emit(ev)
-		if w == nil || pending.Buffered() == 0 {
-			cfg.flush() // the burst is out: so is its record
-		}
 	}
 }
 

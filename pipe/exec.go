@@ -63,18 +63,18 @@ func ExecEnv(c net.Conn, m Meta) []string {
 	return env
 }
 
-// copyEmitting copies src to dst, reporting each chunk once it is written.
+// copyEmitting copies src to dst, reporting each chunk as it goes.
 func copyEmitting(dst io.Writer, src io.Reader, report func([]byte)) (int64, error) {
 	buf := make([]byte, 32<<10)
 	var total int64
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
+			report(buf[:n]) // before the write: a reply is never recorded ahead of it
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return total, werr
 			}
 			total += int64(n)
-			report(buf[:n])
 		}
 		if err == io.EOF {
 			return total, nil

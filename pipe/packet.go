@@ -152,15 +152,15 @@ func (p *packetPeers) send(ctx context.Context, pc net.PacketConn, src Source, c
 			return nil
 		}
 		for _, addr := range p.targets(to) {
-			if _, err := pc.WriteTo(msg.Wire, addr); err != nil {
-				return fmt.Errorf("send to %s: %w", addr, err)
-			}
 			p.mu.Lock()
 			m := p.known[addr.String()]
 			p.mu.Unlock()
 			cfg.Sink.Emit(m.event(event.Data, event.Server, msg.Payload, nil))
+			cfg.flush()
+			if _, err := pc.WriteTo(msg.Wire, addr); err != nil {
+				return fmt.Errorf("send to %s: %w", addr, err)
+			}
 		}
-		cfg.flush()
 		t.out.Add(int64(len(msg.Wire)))
 		t.touch()
 	}

@@ -104,12 +104,12 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 				return finish(nil, m.Role)
 			}
 		}
+		cfg.Sink.Emit(m.event(event.Data, m.Role, msg.Payload, nil)) // before the reply can arrive
+		cfg.flush()
 		if err := writeMessage(c, msg.Wire, datagram); err != nil {
 			return finish(err, m.Role)
 		}
 		t.out.Add(int64(len(msg.Wire)))
-		cfg.Sink.Emit(m.event(event.Data, m.Role, msg.Payload, nil))
-		cfg.flush()
 	}
 	if !x.waits() {
 		return finish(nil, m.Role)
