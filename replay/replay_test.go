@@ -606,28 +606,3 @@ func TestLoadAndSelect(t *testing.T) {
 		t.Fatalf("empty: %v", err)
 	}
 }
-
-// TestLoadCausal: an answer recorded before the message it answers (its
-// record overtook the sender's) is put back after it.
-func TestLoadCausal(t *testing.T) {
-	c := &Conv{Role: event.Client, Msgs: []Msg{
-		{T: ms(10), From: event.Server, Data: []byte("hello")},       // a greeting, long before
-		{T: ms(20.1), From: event.Server, Data: []byte("LED is ON")}, // overtook "LED ON"
-		{T: ms(20.2), From: event.Client, Data: []byte("LED ON")},
-		{T: ms(30), From: event.Server, Data: []byte("tick")},
-		{T: ms(40), From: event.Client, Data: []byte("LED OFF")}, // 10ms after: an answer to tick
-	}}
-	c.causal()
-	var got []string
-	for _, m := range c.Msgs {
-		got = append(got, string(m.Data))
-	}
-	if strings.Join(got, "|") != "hello|LED ON|LED is ON|tick|LED OFF" {
-		t.Fatalf("order %q", got)
-	}
-	relay := &Conv{Role: event.Relay, Msgs: []Msg{{T: 1, From: event.Server}, {T: 2, From: event.Client}}}
-	relay.causal()
-	if relay.Msgs[0].From != event.Server {
-		t.Fatal("a relay recording was reordered")
-	}
-}

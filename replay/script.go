@@ -88,39 +88,7 @@ func Load(r *session.Reader) (*Script, error) {
 		}
 	}
 	sort.SliceStable(s.Convs, func(i, j int) bool { return s.Convs[i].Open < s.Convs[j].Open })
-	for _, c := range s.Convs {
-		c.causal()
-	}
 	return s, nil
-}
-
-// sendSlack is how much later than the answer to it a message wirecat sent
-// may have been recorded: its time is taken once the write returns, and
-// the peer's answer can be read and recorded before that.
-const sendSlack = 2 * time.Millisecond
-
-// causal puts each message wirecat sent before the peer's messages
-// recorded less than sendSlack before it: they are answers to it that
-// overtook its record. Left as recorded, replay would wait for an answer to
-// a question not yet asked.
-func (c *Conv) causal() {
-	if c.Role != event.Client && c.Role != event.Server {
-		return // a relay saw both sides arrive: their order is right
-	}
-	for i := 1; i < len(c.Msgs); i++ {
-		m := c.Msgs[i]
-		if m.From != c.Role {
-			continue
-		}
-		j := i
-		for j > 0 && c.Msgs[j-1].From != c.Role && m.T-c.Msgs[j-1].T <= sendSlack {
-			j--
-		}
-		if j < i {
-			copy(c.Msgs[j+1:i+1], c.Msgs[j:i])
-			c.Msgs[j] = m
-		}
-	}
 }
 
 // Roles says which sides wirecat played in the recording.

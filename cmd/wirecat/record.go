@@ -17,7 +17,7 @@ func openRecording(d *DataFlags, app *App) (*session.Writer, error) {
 	}
 	v, _, _ := buildInfo()
 	return session.Create(d.Record, session.Header{
-		Command: strings.Join(append([]string{"wirecat"}, os.Args[1:]...), " "),
+		Command: strings.Join(os.Args[1:], " "),
 		Frame:   frame,
 		Start:   time.Now(),
 		Host:    host,
