@@ -3,6 +3,7 @@ package relay
 import (
 	"container/heap"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -71,7 +72,7 @@ func (s *connDatagrams) next() ([]byte, error) {
 		return nil, err
 	}
 	if n > s.max {
-		return nil, proto.ErrTooLarge
+		return nil, fmt.Errorf("datagram of %d bytes: %w", n, proto.ErrTooLarge)
 	}
 	return s.buf[:n], nil
 }

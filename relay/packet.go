@@ -3,12 +3,14 @@ package relay
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
 
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/pipe"
+	"github.com/wirecat-dev/wirecat/proto"
 )
 
 // sessionBacklog is how many datagrams a session holds while its target is
@@ -54,7 +56,7 @@ func (r *Relay) ServePacket(ctx context.Context, pc net.PacketConn, transport st
 		if !r.admit(addr, true) {
 			continue
 		}
-		s = &session{in: make(chan []byte, sessionBacklog), gone: make(chan struct{}), flush: r.cfg.Flush}
+		s = &session{in: make(chan []byte, sessionBacklog), gone: make(chan struct{}), max: r.cfg.MaxFrame, flush: r.cfg.Flush}
 		mu.Lock()
 		sessions[key] = s
 		mu.Unlock()
@@ -85,6 +87,7 @@ type session struct {
 	gone    chan struct{}
 	closed  bool
 	dropped int
+	max     int
 	flush   func() error
 }
 
@@ -109,7 +112,7 @@ func (s *session) deliver(b []byte, r *Relay) bool {
 func (s *session) next() ([]byte, error) {
 	select {
 	case b := <-s.in:
-		return b, nil
+		return s.check(b)
 	default:
 	}
 	if s.flush != nil {
@@ -117,10 +120,17 @@ func (s *session) next() ([]byte, error) {
 	}
 	select {
 	case b := <-s.in:
-		return b, nil
+		return s.check(b)
 	case <-s.gone:
 		return nil, io.EOF
 	}
+}
+
+func (s *session) check(b []byte) ([]byte, error) {
+	if s.max > 0 && len(b) > s.max {
+		return nil, fmt.Errorf("datagram of %d bytes: %w", len(b), proto.ErrTooLarge)
+	}
+	return b, nil
 }
 
 func (s *session) close() {
