@@ -28,7 +28,7 @@ type Env struct {
 	Target  string            // the TARGET global: where client devices connect
 	Connect string            // when set, every net.connect goes here instead
 	Listen  string            // when set, every net.listen binds here instead
-	Frame   string            // default framing of connections; "" is raw
+	Frame   string            // default framing of connections; "" is the script's FRAME, else raw
 	TLS     link.TLSOptions   // defaults for tls:// connections
 	// Load resolves lua:FILE framing specs; nil uses LoadFramer.
 	Load proto.LoadFunc
@@ -92,9 +92,12 @@ func (e *Env) write(w io.Writer, s string) {
 
 // DeviceError is a script failing on one device: where, and from which coroutine.
 type DeviceError struct {
-	ID    int
-	Msg   string // script:line: what went wrong
-	Trace string // which coroutine: main chunk, an every() callback, a listen handler
+	ID  int
+	Msg string // script:line: what went wrong
+	// Trace is the traceback, a line per Lua call that led there (innermost
+	// first, at most a few), then which coroutine it was when it was not
+	// the main chunk: an every() callback, a listen handler.
+	Trace string
 }
 
 func (e *DeviceError) Error() string {
@@ -193,7 +196,7 @@ func devOf(L *lua.LState) *Device {
 func (d *Device) close() {
 	close(d.done)
 	for c := range d.conns {
-		c.shut(false)
+		c.shut(true) // the device ended (or was stopped): our side closes
 	}
 	for l := range d.lsts {
 		l.close()
@@ -272,8 +275,10 @@ func (d *Device) resume(t *task) error {
 		if d.ctx.Err() != nil {
 			return nil
 		}
+		msg := luaErrMsg(err)
+		trace := traceback(t.th, msg, t.origin)
 		d.finish(t)
-		return &DeviceError{ID: d.ID, Msg: luaErrMsg(err), Trace: t.origin}
+		return &DeviceError{ID: d.ID, Msg: msg, Trace: trace}
 	}
 	d.finish(t)
 	return nil
@@ -289,6 +294,53 @@ func luaErrMsg(err error) string {
 		return s
 	}
 	return err.Error()
+}
+
+// maxTrace is how many calls a device error's traceback shows.
+const maxTrace = 3
+
+// traceback lists the Lua calls still on a failed coroutine's stack. A
+// runtime error in the VM has already left the failing function's frame; an
+// error raised by a Go function (error, a bad argument) has not, and that
+// frame repeats msg's own script:line, so it is left out.
+func traceback(th *lua.LState, msg, origin string) string {
+	var lines []string
+	more, first := 0, true
+	for i := 0; ; i++ {
+		dbg, ok := th.GetStack(i)
+		if !ok {
+			break
+		}
+		if _, err := th.GetInfo("nSl", dbg, lua.LNil); err != nil || dbg.CurrentLine <= 0 {
+			continue // a Go function
+		}
+		pos := fmt.Sprintf("%s:%d:", dbg.Source, dbg.CurrentLine)
+		if first {
+			first = false
+			if strings.HasPrefix(msg, pos) {
+				continue
+			}
+		}
+		if len(lines) == maxTrace {
+			more++
+			continue
+		}
+		switch {
+		case dbg.LineDefined == 0: // gopher-lua calls a coroutine's first function "main" too
+			lines = append(lines, pos+" in main chunk")
+		case dbg.Name != "" && dbg.What != "main":
+			lines = append(lines, fmt.Sprintf("%s in function '%s'", pos, dbg.Name))
+		default:
+			lines = append(lines, fmt.Sprintf("%s in function <%s:%d>", pos, dbg.Source, dbg.LineDefined))
+		}
+	}
+	if more > 0 {
+		lines = append(lines, fmt.Sprintf("(%d more)", more))
+	}
+	if origin != "in main chunk" || len(lines) == 0 {
+		lines = append(lines, origin)
+	}
+	return strings.Join(lines, "\n\t")
 }
 
 func (d *Device) finish(t *task) {

@@ -227,3 +227,41 @@ func TestListenEcho(t *testing.T) {
 		t.Errorf("sent %d recv %d", r.stats.MsgsSent.Load(), r.stats.MsgsRecv.Load())
 	}
 }
+
+// A runtime error names the script:line and the calls that led there.
+func TestRuntimeErrorTraceback(t *testing.T) {
+	for _, c := range []struct{ src, msg, trace string }{
+		{ // a VM error two calls deep
+			"local function read(t)\n  return t.field\nend\nlocal function poll()\n  return read(nil) + 1\nend\npoll()\n",
+			"test.lua:2: attempt to index a non-table object(nil) with key 'field'",
+			"test.lua:5: in function 'poll'\n\ttest.lua:7: in main chunk",
+		},
+		{ // error() in a callback: the raising line is not repeated
+			"local function check(v)\n  if v > 2 then error('too hot') end\nend\nevery(0.001, function(h)\n  check(3)\nend)\n",
+			"test.lua:2: too hot",
+			"test.lua:5: in function <test.lua:4>\n\tin every() callback started at test.lua:4",
+		},
+		{ // straight in the main chunk: no calls, just where
+			"local x = nil\nprint(x.y)\n",
+			"test.lua:2: attempt to index a non-table object(nil) with key 'y'",
+			"in main chunk",
+		},
+		{ // deep recursion is cut short
+			"local function f(n)\n  if n == 0 then error('bottom') end\n  f(n - 1)\nend\nf(5)\n",
+			"test.lua:2: bottom",
+			"test.lua:3: in function 'f'\n\ttest.lua:3: in function 'f'\n\ttest.lua:3: in function 'f'\n\t(3 more)",
+		},
+	} {
+		r := run(t, c.src, 2*time.Second, nil)
+		var de *DeviceError
+		if !errors.As(r.err, &de) {
+			t.Fatalf("err = %v, want DeviceError", r.err)
+		}
+		if de.Msg != c.msg || de.Trace != c.trace {
+			t.Errorf("got\n%s\n\t%s\nwant\n%s\n\t%s", de.Msg, de.Trace, c.msg, c.trace)
+		}
+		if want := "device 1: " + c.msg + "\n\t" + c.trace; de.Error() != want {
+			t.Errorf("Error() = %q", de.Error())
+		}
+	}
+}

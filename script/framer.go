@@ -56,7 +56,9 @@ func splitWith(L *lua.LState, c codec, p []byte) ([][]byte, error) {
 			}
 			return out, err
 		}
-		out = append(out, append([]byte(nil), m...))
+		if m != nil { // nil: n bytes of filler (an empty slip or cobs frame)
+			out = append(out, append([]byte{}, m...))
+		}
 		p = p[n:]
 	}
 	return out, nil
@@ -91,13 +93,16 @@ func tableCodec(t *lua.LTable, name string) (*tableFramer, error) {
 type tableFramer struct {
 	luaFuncs
 	// the last buffer handed to decode, as a Lua string: when the next buffer
-	// is its tail (the caller consumed a message), it is a substring, not a copy.
+	// is a strict tail of it (the caller consumed a message), it is a
+	// substring, not a copy. A buffer of the same length at the same address
+	// is copied again: a reader that compacts its buffer and refills it to
+	// the old length hands over different bytes in the same place.
 	prev  []byte
 	prevS string
 }
 
 func (f *tableFramer) str(buf []byte) lua.LString {
-	if n := len(buf); n > 0 && n <= len(f.prev) && unsafe.SliceData(buf) == &f.prev[len(f.prev)-n] {
+	if n := len(buf); n > 0 && n < len(f.prev) && unsafe.SliceData(buf) == &f.prev[len(f.prev)-n] {
 		return lua.LString(f.prevS[len(f.prevS)-n:])
 	}
 	f.prev = buf
@@ -115,31 +120,38 @@ func (f *tableFramer) decode(L *lua.LState, buf []byte) ([]byte, int, error) {
 }
 
 // checkDecode turns decode's results into a message and a count, refusing
-// anything that would make the caller hang or overrun.
+// anything that would make the caller hang or overrun. nil (alone, or with
+// 0) asks for more bytes; nil with a positive count skips that many bytes
+// of filler, as the Go framers do.
 func checkDecode(name string, mv, nv lua.LValue, have int) ([]byte, int, error) {
-	if mv == lua.LNil {
-		return nil, 0, nil
-	}
-	ms, ok := mv.(lua.LString)
-	if !ok {
+	var msg []byte
+	switch m := mv.(type) {
+	case *lua.LNilType:
+		if _, ok := nv.(lua.LNumber); !ok {
+			return nil, 0, nil
+		}
+	case lua.LString:
+		msg = make([]byte, len(m)) // never nil: "" is an empty message
+		copy(msg, m)
+	default:
 		return nil, 0, fmt.Errorf("%s: decode returned a %s, want a string or nil", name, mv.Type())
 	}
 	nn, ok := nv.(lua.LNumber)
 	if !ok {
 		return nil, 0, fmt.Errorf("%s: decode returned a message without the number of bytes used", name)
 	}
-	n := int(nn)
+	f := float64(nn)
 	switch {
-	case float64(n) != float64(nn):
+	case f != f || f != float64(int64(f)) && f > -1e18 && f < 1e18:
 		return nil, 0, fmt.Errorf("%s: decode returned %v bytes used, want a whole number", name, nn)
-	case n == 0:
+	case f < 0:
+		return nil, 0, fmt.Errorf("%s: decode returned %v bytes used, a negative count", name, nn)
+	case f > float64(have):
+		return nil, 0, fmt.Errorf("%s: decode used %v bytes of the %d it was given", name, nn, have)
+	case f == 0 && msg != nil:
 		return nil, 0, fmt.Errorf("%s: decode returned 0 bytes used with a message", name)
-	case n < 0:
-		return nil, 0, fmt.Errorf("%s: decode returned %d bytes used, a negative count", name, n)
-	case n > have:
-		return nil, 0, fmt.Errorf("%s: decode used %d bytes of the %d it was given", name, n, have)
 	}
-	return []byte(ms), n, nil
+	return msg, int(f), nil
 }
 
 func (f *tableFramer) encode(L *lua.LState, msg []byte) ([]byte, error) {
@@ -191,13 +203,26 @@ type LuaFramer struct {
 	f  *tableFramer
 }
 
-// LoadFunc is a proto.LoadFunc that handles lua:FILE framing specs.
+// LoadFunc is a proto.LoadFunc that handles lua:FILE framing specs. Its
+// errors (a missing file, a syntax error, a script that returns no framer)
+// match proto.ErrBadSpec: the spec on the command line is what is wrong.
 func LoadFunc(kind, arg string) (proto.Framer, error) {
 	if kind != "lua" {
-		return nil, fmt.Errorf("unknown framing kind %q", kind)
+		return nil, badSpec{fmt.Errorf("unknown framing kind %q", kind)}
 	}
-	return LoadFramer(arg)
+	f, err := LoadFramer(arg)
+	if err != nil {
+		return nil, badSpec{err}
+	}
+	return f, nil
 }
+
+// badSpec marks a framer script that cannot be loaded as a bad framing spec,
+// keeping its message and its cause (os.ErrNotExist, ErrSyntax).
+type badSpec struct{ error }
+
+func (e badSpec) Unwrap() error        { return e.error }
+func (e badSpec) Is(target error) bool { return target == proto.ErrBadSpec }
 
 // LoadFramer runs a framer script, which must return a table with decode
 // (and, usually, encode) functions, and returns it as a proto.Framer.

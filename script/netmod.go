@@ -35,10 +35,14 @@ type conn struct {
 	rerr   error    // the read side ended with this (io.EOF: peer closed)
 	// reading: a read goroutine is in flight; its result arrives as an event.
 	reading bool
-	closed  bool
-	waiter  *task
-	until   []byte // recv_until's text, nil for recv
-	wtime   time.Duration
+	// pushed: a datagram listener hands this conn its sender's datagrams;
+	// it has no read goroutine of its own.
+	pushed bool
+	onShut func()
+	closed bool
+	waiter *task
+	until  []byte // recv_until's text, nil for recv
+	wtime  time.Duration
 }
 
 const readSize = 4 << 10
@@ -97,28 +101,32 @@ func (c *conn) next(L *lua.LState) ([]byte, bool, error) {
 		}
 		return nil, false, nil
 	}
-	if len(c.buf) == 0 {
-		return nil, false, nil
-	}
-	msg, n, err := c.codec.decode(L, c.buf)
-	if err != nil {
-		return nil, false, err
-	}
-	if n == 0 {
-		if len(c.buf) > c.d.maxFrame() {
-			return nil, false, fmt.Errorf("message larger than the maximum of %d bytes", c.d.maxFrame())
+	for len(c.buf) > 0 {
+		msg, n, err := c.codec.decode(L, c.buf)
+		if err != nil {
+			return nil, false, err
 		}
-		if c.rerr != nil {
-			rest := c.buf
-			c.buf = nil
-			m, err := c.codec.finish(L, rest)
-			return m, m != nil, err
+		if n == 0 {
+			if len(c.buf) > c.d.maxFrame() {
+				return nil, false, fmt.Errorf("message larger than the maximum of %d bytes", c.d.maxFrame())
+			}
+			if c.rerr != nil {
+				rest := c.buf
+				c.buf = nil
+				m, err := c.codec.finish(L, rest)
+				return m, m != nil, err
+			}
+			return nil, false, nil
 		}
-		return nil, false, nil
+		if msg == nil { // n bytes of filler: no message
+			c.consume(n)
+			continue
+		}
+		m := append([]byte{}, msg...) // decoders may alias (and rewrite) c.buf
+		c.consume(n)
+		return m, true, nil
 	}
-	m := bytes.Clone(msg)
-	c.consume(n)
-	return m, true, nil
+	return nil, false, nil
 }
 
 func (c *conn) consume(n int) {
@@ -137,7 +145,7 @@ func (c *conn) received(m []byte) {
 
 // startRead launches the one read goroutine the connection may have.
 func (c *conn) startRead() {
-	if c.reading || c.rerr != nil || c.closed {
+	if c.reading || c.pushed || c.rerr != nil || c.closed {
 		return
 	}
 	c.reading = true
@@ -231,6 +239,9 @@ func (c *conn) shut(byScript bool) {
 	c.closed = true
 	c.nc.Close()
 	delete(c.d.conns, c)
+	if c.onShut != nil {
+		c.onShut()
+	}
 	from := c.role.Other()
 	if byScript {
 		from = c.role
@@ -415,7 +426,11 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 		}
 		o.codec = c
 	case *lua.LNilType:
-		c, err := d.env.framing(d.env.Frame)
+		spec := d.env.Frame
+		if spec == "" {
+			spec = d.prog.Frame
+		}
+		c, err := d.env.framing(spec)
 		if err != nil {
 			L.RaiseError("%v", err)
 		}
@@ -517,11 +532,14 @@ func (c *conn) userdata(L *lua.LState) *lua.LUserData {
 	return u
 }
 
-// listener is a net.listen socket; each accepted peer runs the handler as
-// its own coroutine.
+// listener is a net.listen socket. On a stream socket each accepted peer
+// runs the handler as its own coroutine; on a datagram socket each sender
+// does, the first time one of its datagrams arrives.
 type listener struct {
 	d       *Device
-	ln      net.Listener
+	ln      net.Listener   // stream transports
+	pc      net.PacketConn // datagram transports
+	peers   map[string]*conn
 	addr    link.Addr
 	handler *lua.LFunction
 	opts    connOpts
@@ -535,7 +553,12 @@ var listenerMethods = map[string]lua.LGFunction{
 		return 0
 	},
 	"addr": func(L *lua.LState) int {
-		L.Push(lua.LString(checkListener(L).ln.Addr().String()))
+		l := checkListener(L)
+		if l.pc != nil {
+			L.Push(lua.LString(l.pc.LocalAddr().String()))
+		} else {
+			L.Push(lua.LString(l.ln.Addr().String()))
+		}
 		return 1
 	},
 }
@@ -554,7 +577,14 @@ func (l *listener) close() {
 		return
 	}
 	l.closed = true
-	l.ln.Close()
+	if l.pc != nil {
+		l.pc.Close()
+		for _, c := range l.peers { // they share the socket
+			c.shut(true)
+		}
+	} else {
+		l.ln.Close()
+	}
 	delete(l.d.lsts, l)
 	l.d.keep--
 }
@@ -578,18 +608,25 @@ func netListen(L *lua.LState) int {
 	if err != nil {
 		return pushErr(L, err.Error())
 	}
-	if !a.Stream() {
-		return pushErr(L, fmt.Sprintf("net.listen %s: only stream transports (tcp, tls, unix) are supported", a))
-	}
 	o := d.parseOpts(L, opts)
-	ln, err := link.Listen(d.ctx, a, &o.link)
-	if err != nil {
-		return pushErr(L, link.Cause(err))
+	l := &listener{d: d, addr: a, handler: handler, opts: o, origin: "in net.listen handler started at " + where(L)}
+	if a.Packet() {
+		pc, err := link.ListenPacket(d.ctx, a, &o.link)
+		if err != nil {
+			return pushErr(L, link.Cause(err))
+		}
+		l.pc, l.peers = pc, map[string]*conn{}
+		go l.readDatagrams()
+	} else {
+		ln, err := link.Listen(d.ctx, a, &o.link)
+		if err != nil {
+			return pushErr(L, link.Cause(err))
+		}
+		l.ln = ln
+		go l.accept()
 	}
-	l := &listener{d: d, ln: ln, addr: a, handler: handler, opts: o, origin: "in net.listen handler started at " + where(L)}
 	d.lsts[l] = struct{}{}
 	d.keep++
-	go l.accept()
 	u := L.NewUserData()
 	u.Value = l
 	u.Metatable = libs().lst
@@ -624,3 +661,80 @@ func (l *listener) accept() {
 		}
 	}
 }
+
+// maxQueued bounds the datagrams a sender may have waiting for its handler;
+// more are dropped, as a full socket buffer would.
+const maxQueued = 256
+
+// readDatagrams runs on its own goroutine while the listener is open.
+func (l *listener) readDatagrams() {
+	buf := make([]byte, 64<<10)
+	for {
+		n, from, err := l.pc.ReadFrom(buf)
+		if err != nil {
+			l.d.post(func() {
+				if !l.closed {
+					l.d.env.stats().ConnErrors.Add(1)
+					l.close()
+				}
+			})
+			return
+		}
+		b := bytes.Clone(buf[:n])
+		if !l.d.post(func() { l.datagram(from, b) }) {
+			return
+		}
+	}
+}
+
+// datagram hands b to its sender's conn, starting a handler for a new sender.
+func (l *listener) datagram(from net.Addr, b []byte) {
+	if l.closed {
+		return
+	}
+	key := addrString(from)
+	c := l.peers[key]
+	if c == nil {
+		c = l.d.newConn(&peerConn{pc: l.pc, to: from}, l.addr.Transport(), event.Server, true, l.opts.codec)
+		c.pushed = true
+		c.onShut = func() { delete(l.peers, key) }
+		l.peers[key] = c
+		l.serveDatagrams(c)
+	}
+	if len(c.msgs) >= maxQueued {
+		return
+	}
+	c.onRead(b, nil)
+}
+
+// serveDatagrams runs the handler for a sender. When it returns, the sender
+// is forgotten (its next datagram starts a new handler), unless datagrams
+// it has not received are waiting: then a new handler starts for them.
+func (l *listener) serveDatagrams(c *conn) {
+	t := l.d.spawn(l.handler, l.origin, c.userdata(l.d.L))
+	t.onDone = func() {
+		switch {
+		case c.closed:
+		case len(c.msgs) > 0 && !l.closed:
+			l.serveDatagrams(c)
+		default:
+			c.shut(true)
+		}
+	}
+}
+
+// peerConn is one sender of a datagram listener as a net.Conn: writes go
+// to it through the listener's socket. Reads come from the listener.
+type peerConn struct {
+	pc net.PacketConn
+	to net.Addr
+}
+
+func (p *peerConn) Read([]byte) (int, error)           { return 0, net.ErrClosed }
+func (p *peerConn) Write(b []byte) (int, error)        { return p.pc.WriteTo(b, p.to) }
+func (p *peerConn) Close() error                       { return nil } // the socket is the listener's
+func (p *peerConn) LocalAddr() net.Addr                { return p.pc.LocalAddr() }
+func (p *peerConn) RemoteAddr() net.Addr               { return p.to }
+func (p *peerConn) SetDeadline(time.Time) error        { return nil }
+func (p *peerConn) SetReadDeadline(time.Time) error    { return nil }
+func (p *peerConn) SetWriteDeadline(t time.Time) error { return p.pc.SetWriteDeadline(t) }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/ast"
 	"github.com/yuin/gopher-lua/parse"
 )
 
@@ -39,9 +40,14 @@ func (e *SyntaxError) Unwrap() error { return ErrSyntax }
 
 // Program is a compiled script, shared read-only by every device that runs it.
 type Program struct {
-	Name  string // chunk name used in error messages (the file's base name)
-	Path  string // file it came from, if any
-	proto *lua.FunctionProto
+	Name string // chunk name used in error messages (the file's base name)
+	Path string // file it came from, if any
+	// Frame is the script's own framing, from a top-level FRAME = "spec"
+	// (FrameLine is where): the default of its connections and of the
+	// built-in sink. A lua:FILE in it is relative to the script's directory.
+	Frame     string
+	FrameLine int
+	proto     *lua.FunctionProto
 }
 
 // Load reads and compiles a script file.
@@ -55,6 +61,9 @@ func Load(path string) (*Program, error) {
 		return nil, err
 	}
 	p.Path = path
+	if f, ok := strings.CutPrefix(p.Frame, "lua:"); ok && !filepath.IsAbs(f) {
+		p.Frame = "lua:" + filepath.Join(filepath.Dir(path), f)
+	}
 	return p, nil
 }
 
@@ -85,7 +94,37 @@ func Compile(name string, src []byte) (*Program, error) {
 		}
 		return nil, &SyntaxError{Name: name, Msg: err.Error()}
 	}
-	return &Program{Name: name, proto: proto}, nil
+	p := &Program{Name: name, proto: proto}
+	if err := p.declared(chunk); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// declared reads what a script declares for wirecat before any device runs
+// it: a FRAME assigned a string literal at the top level. FRAME assigned
+// anything else there is an error, since wirecat could not read it.
+func (p *Program) declared(chunk []ast.Stmt) error {
+	for _, st := range chunk {
+		as, ok := st.(*ast.AssignStmt)
+		if !ok {
+			continue
+		}
+		for i, lhs := range as.Lhs {
+			if id, ok := lhs.(*ast.IdentExpr); !ok || id.Value != "FRAME" {
+				continue
+			}
+			var lit *ast.StringExpr
+			if i < len(as.Rhs) {
+				lit, _ = as.Rhs[i].(*ast.StringExpr)
+			}
+			if lit == nil || len(as.Rhs) != len(as.Lhs) {
+				return &SyntaxError{Name: p.Name, Line: st.Line(), Msg: `FRAME must be a framing spec in quotes, as in FRAME = "line": wirecat reads it before the script runs`}
+			}
+			p.Frame, p.FrameLine = lit.Value, st.Line()
+		}
+	}
+	return nil
 }
 
 // skipShebang blanks a leading #! line, keeping line numbers right.

@@ -134,7 +134,7 @@ func ud(L *lua.LState, v any) *lua.LUserData {
 
 // where is the script position of the Lua code calling the current function.
 func where(L *lua.LState) string {
-	w := strings.TrimSuffix(L.Where(1), ": ")
+	w := strings.TrimRight(L.Where(1), ": ")
 	if w == "" {
 		return "?"
 	}

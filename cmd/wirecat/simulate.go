@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/script"
 	"github.com/wirecat-dev/wirecat/script/sim"
 	"github.com/wirecat-dev/wirecat/units"
@@ -32,8 +33,9 @@ type SimulateCmd struct {
 func (c *SimulateCmd) Help() string {
 	return `Runs a device written in Lua (see docs/lua.md); --count runs a fleet. Client
 devices connect to TARGET: the --connect address, or else a sink that wirecat
-itself listens on, whose received messages are printed to stdout. A summary
-goes to stderr at the end.
+itself listens on, whose received messages are printed to stdout, one a line
+when the script declares its framing (FRAME = "delim:,") or --frame is given.
+A summary goes to stderr at the end.
 
 Examples:
 
@@ -67,7 +69,16 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 			}
 		}
 	}
-	p, err := plumb(app, g, &c.DataFlags, false)
+	// The script's FRAME stands in for --frame: its connections, the
+	// sink, and -o lines by default.
+	df := c.DataFlags
+	if df.Frame == "" && prog.Frame != "" {
+		if _, err := proto.Parse(prog.Frame, loadFramer); err != nil {
+			return usage(fmt.Errorf("%s:%d: FRAME: %w", prog.Name, prog.FrameLine, err))
+		}
+		df.Frame = prog.Frame
+	}
+	p, err := plumb(app, g, &df, false)
 	if err != nil {
 		return err
 	}
@@ -75,7 +86,7 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	stopFlush := flushEvery(p, 100*time.Millisecond)
 	sum, err := sim.Run(app.Ctx, sim.Config{
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
-		Connect: c.Connect, Listen: c.Listen, Frame: c.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
+		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
 		Load: loadFramer, Sink: p.cfg.Sink, Stdout: app.Stdout, Stderr: app.Stderr, Verbose: g.Verbose,
 		Progress: app.StderrTerminal && !g.Quiet,
 	})

@@ -36,7 +36,7 @@ type Config struct {
 	// Listen, when set, is where every net.listen binds, whatever address
 	// the script gives.
 	Listen   string
-	Frame    string // default framing of device connections and of the sink
+	Frame    string // default framing of device connections and of the sink; "" takes the script's FRAME
 	TLS      link.TLSOptions
 	MaxFrame int
 	Load     proto.LoadFunc // lua:FILE framings; nil uses script.LoadFunc
@@ -71,11 +71,22 @@ const keepErrors = 10
 // String is the closing summary shown on stderr.
 func (s Summary) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d devices started in %v, %d failed, %d stopped at the deadline, ran %v\n",
-		s.Devices, s.StartUp.Round(time.Millisecond), s.Failed, s.Stopped, s.Elapsed.Round(time.Millisecond))
-	fmt.Fprintf(&b, "sent %d messages (%d bytes), received %d messages (%d bytes), %d connections, %d connection errors",
-		s.MsgsSent, s.BytesSent, s.MsgsRecv, s.BytesRecv, s.Conns, s.ConnErrs)
+	fmt.Fprintf(&b, "%s started in %v", plural(int64(s.Devices), "device"), s.StartUp.Round(time.Millisecond))
+	if s.Conns > 0 {
+		fmt.Fprintf(&b, " (connected after %v)", s.Connected.Round(time.Millisecond))
+	}
+	fmt.Fprintf(&b, ", %d failed, %d stopped at the deadline, ran %v\n", s.Failed, s.Stopped, s.Elapsed.Round(time.Millisecond))
+	fmt.Fprintf(&b, "sent %s (%s), received %s (%s), %s, %s",
+		plural(s.MsgsSent, "message"), plural(s.BytesSent, "byte"), plural(s.MsgsRecv, "message"), plural(s.BytesRecv, "byte"),
+		plural(s.Conns, "connection"), plural(s.ConnErrs, "connection error"))
 	return b.String()
+}
+
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // Run runs the fleet until every device is done, the duration passes or ctx
@@ -87,6 +98,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	if cfg.Count <= 0 {
 		cfg.Count = 1
+	}
+	if cfg.Frame == "" && cfg.Program.Frame != "" {
+		if _, err := proto.Parse(cfg.Program.Frame, loadOr(cfg.Load)); err != nil {
+			return Summary{}, fmt.Errorf("%s:%d: FRAME: %w", cfg.Program.Name, cfg.Program.FrameLine, err)
+		}
+		cfg.Frame = cfg.Program.Frame
 	}
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
@@ -300,7 +317,9 @@ func (s *sink) serve(c net.Conn, f proto.Framer, cfg Config) {
 				}
 				break
 			}
-			emit(event.Data, event.Client, m, nil)
+			if m != nil { // nil: filler skipped
+				emit(event.Data, event.Client, m, nil)
+			}
 			buf = buf[used:]
 		}
 		if rerr != nil {
