@@ -241,3 +241,26 @@ func TestDatagramFaultsUDPToUDP(t *testing.T) {
 		t.Fatalf("udp round trip %v with an 80ms delay down", rtt)
 	}
 }
+
+func FuzzParseFaults(f *testing.F) {
+	for _, s := range []string{"100ms", "up:1s", "down:0.5", "50%", "10KiB/s", "1MB", "up:", "down:-1", "1e400", "NaN"} {
+		f.Add(s, s, s, s, s)
+	}
+	f.Fuzz(func(t *testing.T, delay, jitter, drop, rate, cut string) {
+		got, err := ParseFaults(FaultSpecs{Delay: []string{delay}, Jitter: []string{jitter}, Drop: []string{drop}, Rate: []string{rate}, CutAfter: []string{cut}})
+		if err != nil {
+			if !errors.Is(err, ErrBadFault) {
+				t.Fatalf("error %v is not an ErrBadFault", err)
+			}
+			return
+		}
+		for _, d := range []DirFaults{got.Up, got.Down} {
+			if d.Drop < 0 || d.Drop > 1 || d.Delay < 0 || d.Jitter > d.Delay || d.Rate != 0 && d.Rate < 1 || d.CutBytes < 0 {
+				t.Fatalf("accepted out-of-range faults %+v", got)
+			}
+		}
+		if got.CutTime < 0 || got.CutBytes < 0 {
+			t.Fatalf("accepted a negative cut %+v", got)
+		}
+	})
+}
