@@ -76,6 +76,9 @@ func New(cfg Config) *Relay {
 	if proto.IsRaw(cfg.Framer) {
 		cfg.Framer = nil
 	}
+	if cfg.Sink == nil {
+		cfg.Flush = nil // nothing to flush: spare every read the lock
+	}
 	return &Relay{cfg: cfg}
 }
 
