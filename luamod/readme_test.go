@@ -5,8 +5,8 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/wirecat-dev/wirecat/internal/luatest"
 	"github.com/wirecat-dev/wirecat/luamod/bit"
-	"github.com/wirecat-dev/wirecat/luamod/internal/luatest"
 	"github.com/wirecat-dev/wirecat/luamod/json"
 	"github.com/wirecat-dev/wirecat/luamod/pack"
 )

@@ -6,7 +6,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
-	"github.com/wirecat-dev/wirecat/luamod/internal/luatest"
+	"github.com/wirecat-dev/wirecat/internal/luatest"
 	"github.com/wirecat-dev/wirecat/luamod/json"
 )
 
