@@ -2,7 +2,8 @@
 //
 // A Lua test file defines global functions whose names start with "Test";
 // each runs as its own subtest and fails when it raises an error (usually
-// from assert).
+// from assert). Run calls them in a plain Lua state; a host with its own way
+// of running Lua (a device and its scheduler) lists them with Funcs instead.
 package luatest
 
 import (
@@ -15,6 +16,8 @@ import (
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/ast"
+	"github.com/yuin/gopher-lua/parse"
 )
 
 // Run loads file into L and runs each global Test* function as a subtest.
@@ -48,6 +51,46 @@ func Run(t *testing.T, L *lua.LState, file string) {
 			}
 		})
 	}
+}
+
+// Funcs lists, sorted, the global Test* functions a Lua file defines at its
+// top level (function TestX() or TestX = function()), without running it:
+// for files whose code only works inside a host that calls each test itself.
+func Funcs(file string) ([]string, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read lua tests: %w", err)
+	}
+	chunk, err := parse.Parse(bytes.NewReader(src), file)
+	if err != nil {
+		return nil, fmt.Errorf("parse lua tests: %w", err)
+	}
+	var names []string
+	add := func(target, fn ast.Expr) {
+		id, ok := target.(*ast.IdentExpr)
+		if _, isFn := fn.(*ast.FunctionExpr); ok && isFn && strings.HasPrefix(id.Value, "Test") {
+			names = append(names, id.Value)
+		}
+	}
+	for _, st := range chunk {
+		switch st := st.(type) {
+		case *ast.FuncDefStmt:
+			if st.Name.Receiver == nil {
+				add(st.Name.Func, st.Func)
+			}
+		case *ast.AssignStmt:
+			for i, lhs := range st.Lhs {
+				if i < len(st.Rhs) {
+					add(lhs, st.Rhs[i])
+				}
+			}
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%s defines no Test* functions", file)
+	}
+	sort.Strings(names)
+	return names, nil
 }
 
 // Example is one fenced lua block from a Markdown file, with the text block

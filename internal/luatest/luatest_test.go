@@ -1,6 +1,7 @@
 package luatest
 
 import (
+	"strings"
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
@@ -30,4 +31,17 @@ func TestRun(t *testing.T) {
 	L := lua.NewState()
 	defer L.Close()
 	Run(t, L, "testdata/sample_test.lua") // runs TestOne before TestTwo, skips helper
+}
+
+func TestFuncs(t *testing.T) {
+	got, err := Funcs("testdata/sample_test.lua")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "TestOne TestThree TestTwo"; strings.Join(got, " ") != want {
+		t.Errorf("Funcs = %v, want %s", got, want)
+	}
+	if _, err := Funcs("testdata/sample.md"); err == nil {
+		t.Error("Funcs of a file that is not Lua: no error")
+	}
 }
