@@ -185,9 +185,15 @@ func (o *Writer) json(e *event.Event) error {
 		j.Transport, j.Local, j.Role = e.Transport, e.Local, e.Role.String()
 	case event.Data:
 		j.From = e.From.String()
-		j.Dir = "out"
-		if e.Received() {
+		switch {
+		case e.Role == event.Relay && e.From == event.Client:
+			j.Dir = "up" // client → server, as the relay's fault flags name it
+		case e.Role == event.Relay:
+			j.Dir = "down"
+		case e.Received():
 			j.Dir = "in"
+		default:
+			j.Dir = "out"
 		}
 		n := len(e.Data)
 		j.Len = &n

@@ -49,12 +49,16 @@ LISTEN is not tls).
 
 Examples:
 
-    wirecat relay tls://:8883 127.0.0.1:1883             # TLS in front of a plain broker
-    wirecat relay :1883 tls://broker:8883 --ca ca.pem    # a plain board to a TLS broker
-    wirecat relay -u :5005 tcp://127.0.0.1:7000 --frame line   # UDP board to a TCP server
-    wirecat relay :7000 127.0.0.1:7001 --frame line -o text    # watch both directions
-    wirecat relay :7000 127.0.0.1:7001 --delay up:200ms --drop 0.1 --frame line
-    wirecat relay :7000 127.0.0.1:7001 --script scripts/hooks-upper.lua --frame line`
+    # TLS in front of a plain broker, and a plain board to a TLS broker:
+    wirecat relay tls://:8883 127.0.0.1:1883
+    wirecat relay :1883 tls://broker:8883 --ca ca.pem
+    # a UDP board to a TCP server; watch both directions:
+    wirecat relay -u :5005 tcp://127.0.0.1:7000 --frame line
+    wirecat relay :7000 127.0.0.1:7001 --frame line -o text
+    # a bad network, and a Lua hook rewriting messages:
+    wirecat relay :7000 127.0.0.1:7001 --delay up:200ms --drop 0.1
+    wirecat relay :7000 127.0.0.1:7001 --frame line \
+        --script scripts/hooks-upper.lua`
 }
 
 func (c *RelayCmd) Run(app *App, g *Globals) error {

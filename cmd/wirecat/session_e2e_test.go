@@ -198,7 +198,7 @@ func TestShowModes(t *testing.T) {
 	port := startLED(t, false)
 	file := recordLED(t, port, "connect")
 	out, _, code := runWirecat(t, "", 10*time.Second, "show", file)
-	if code != 0 || !strings.Contains(out, "→ LED ON") || !strings.Contains(out, "← LED is OFF") || !strings.HasPrefix(out, "session "+file+": wirecat connect") {
+	if code != 0 || !strings.Contains(out, "→ LED ON") || !strings.Contains(out, "← LED is OFF") || !strings.HasPrefix(out, "session "+file+": connect") {
 		t.Fatalf("show: exit %d\n%s", code, out)
 	}
 	out, _, _ = runWirecat(t, "", 10*time.Second, "show", file, "-o", "hex")
