@@ -49,13 +49,13 @@ type Env struct {
 	framer   map[string]proto.Framer
 }
 
-// Stats counts what a fleet did. Fields are updated atomically.
+// Stats counts the traffic of a fleet's devices, updated atomically. How
+// each device ended is Run's result, which the caller counts.
 type Stats struct {
-	Started, Failed, Stopped  atomic.Int64
-	MsgsSent, BytesSent       atomic.Int64
-	MsgsRecv, BytesRecv       atomic.Int64
-	Conns, ConnErrors, Errors atomic.Int64
-	LastConn                  atomic.Int64 // unix nanoseconds of the latest connection opened
+	MsgsSent, BytesSent atomic.Int64
+	MsgsRecv, BytesRecv atomic.Int64
+	Conns, ConnErrors   atomic.Int64
+	LastConn            atomic.Int64 // unix nanoseconds of the latest connection opened
 }
 
 func (e *Env) stats() *Stats {
