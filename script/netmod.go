@@ -533,8 +533,9 @@ func (c *conn) userdata(L *lua.LState) *lua.LUserData {
 }
 
 // listener is a net.listen socket. On a stream socket each accepted peer
-// runs the handler as its own coroutine; on a datagram socket each sender
-// does, the first time one of its datagrams arrives.
+// runs the handler as its own coroutine, and is closed when it returns; on
+// a datagram socket each sender does, the first time one of its datagrams
+// arrives.
 type listener struct {
 	d       *Device
 	ln      net.Listener   // stream transports
@@ -653,7 +654,11 @@ func (l *listener) accept() {
 				return
 			}
 			c := l.d.newConn(nc, l.addr.Transport(), event.Server, false, l.opts.codec)
-			l.d.spawn(l.handler, l.origin, c.userdata(l.d.L))
+			t := l.d.spawn(l.handler, l.origin, c.userdata(l.d.L))
+			// A handler that returns is done with its peer, as a datagram
+			// handler is with its sender: hang up rather than hold the
+			// socket until the device ends.
+			t.onDone = func() { c.shut(true) }
 		})
 		if !posted {
 			nc.Close()

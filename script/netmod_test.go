@@ -280,3 +280,58 @@ func TestUDPListenPython(t *testing.T) {
 		})
 	}
 }
+
+// A TCP handler that returns hangs up on its peer at once, while the device
+// runs on; the close is the server's doing.
+func TestListenHandlerReturnHangsUp(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // the device binds it again through Env.Listen
+	p, err := Compile("test.lua", []byte(`
+		local l = assert(net.listen("127.0.0.1:0", function(c) c:send("bye") end))
+		sleep(1)
+		l:close()
+	`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	ctx, cancel := contextTimeout(3 * time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, 1, &Env{Count: 1, Listen: addr, Sink: rec}) }()
+
+	var c net.Conn
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if c, err = net.Dial("tcp", addr); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(500 * time.Millisecond)) // well before the device ends
+	got, err := io.ReadAll(c)
+	if err != nil || string(got) != "bye" {
+		t.Fatalf("read %q, %v; want bye then the end", got, err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var kinds []string
+	for _, e := range rec.ev {
+		kinds = append(kinds, e.Kind.String())
+		if e.Kind == event.Close && e.From != event.Server {
+			t.Errorf("close from %v, want the server (the handler's side)", e.From)
+		}
+	}
+	if strings.Join(kinds, " ") != "open data close" {
+		t.Errorf("events %v, want open data close", kinds)
+	}
+}

@@ -146,3 +146,13 @@ function TestBadFramerFailsItsConnection()
   assert(m == nil and err == "closed", err)
   srv:close()
 end
+
+function TestReturningHandlerHangsUp()
+  local srv = assert(net.listen("127.0.0.1:0", function(c) c:send("bye") end))
+  local c = assert(net.connect(srv:addr()))
+  assert(c:recv(2) == "bye")
+  local m, err = c:recv(2) -- the handler returned: its end is closed, not left open
+  assert(m == nil and err == "closed", err)
+  c:close()
+  srv:close()
+end
