@@ -95,10 +95,17 @@ type feed struct {
 // Queued reports how many messages wait for this peer.
 func (f *feed) Queued() int { return len(f.ch) }
 
+// Next waits for the next message; it reports io.EOF when the input ended
+// or the peer is gone, so a peer's sender never outlives it waiting on a
+// stdin that says nothing.
 func (f *feed) Next() (Message, error) {
-	msg, ok := <-f.ch
-	if !ok {
+	select {
+	case msg, ok := <-f.ch:
+		if !ok {
+			return Message{}, io.EOF
+		}
+		return msg, nil
+	case <-f.gone:
 		return Message{}, io.EOF
 	}
-	return msg, nil
 }
