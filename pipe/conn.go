@@ -70,12 +70,20 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 	}
 	var sent atomic.Bool // the input is done
 	sendErr := make(chan error, 1)
+	var inputErr error // set before cancel, read once ctx is done
 	if src != nil {
 		go func() {
 			err := pump(c, src, m, cfg, t, datagram)
 			sent.Store(true)
 			if err == nil && datagram && cfg.Linger > 0 {
 				c.SetReadDeadline(time.Now().Add(cfg.Linger))
+			}
+			if err != nil && !isGone(err) {
+				// The input failed (a bad hex line, a read error): the
+				// connection ends with that error rather than waiting on a
+				// peer that may never close.
+				inputErr = err
+				cancel(err)
 			}
 			sendErr <- err
 		}()
@@ -90,7 +98,7 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 	by := m.Role.Other()
 	switch {
 	case ctx.Err() != nil:
-		by, err = m.Role, nil // idle or interrupted: our choice, not a failure
+		by, err = m.Role, inputErr // idle or interrupted: our choice, not a failure
 		cfg.Log.Debugf("conn %d: %v", m.ID, context.Cause(ctx))
 	case rerr == nil && src != nil && !idle(src):
 		// The peer is done sending; let what we still have to say go out.

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"errors"
+	"net"
+	"syscall"
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
@@ -13,6 +16,7 @@ import (
 type ConnFlags struct {
 	UDP       bool           `short:"u" help:"Read a scheme-less address as UDP."`
 	Broadcast bool           `help:"Allow sending to broadcast addresses."`
+	Interface string         `placeholder:"NAME" help:"Multicast: the network interface a group is joined on and sent out of (default: the system's choice)."`
 	RecvOnly  bool           `help:"Never read stdin and never half-close."`
 	SendOnly  bool           `help:"Ignore what arrives."`
 	Idle      units.Duration `placeholder:"DUR" help:"End a connection silent for this long."`
@@ -55,7 +59,9 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	start := time.Now()
-	conn, err := link.Dial(app.Ctx, addr, linkOptions(&c.TLSFlags, c.Broadcast, p.log))
+	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
+	opts.Interface = c.Interface
+	conn, err := link.Dial(app.Ctx, addr, opts)
 	if err != nil {
 		return netError(err)
 	}
@@ -64,10 +70,32 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		Remote: conn.RemoteAddr().String(), Role: event.Client}
 	c.ConnFlags.configure(p, addr)
 	if c.Exec != "" {
-		return pipe.ServeExec(app.Ctx, conn, m, p.cfg, c.Exec)
+		return connError(addr.String(), pipe.ServeExec(app.Ctx, conn, m, p.cfg, c.Exec))
 	}
-	return pipe.Serve(app.Ctx, conn, m, p.cfg, src)
+	return connError(addr.String(), pipe.Serve(app.Ctx, conn, m, p.cfg, src))
 }
+
+// connError names the connection an established session failed on, with
+// the cause in a few words: "tcp://127.0.0.1:5000: connection reset by
+// peer", "tls://...: the server requires a client certificate (...)".
+// Other errors (a bad stdin line, a frame over --max-frame) say
+// enough on their own.
+func connError(name string, err error) error {
+	var ne net.Error
+	var errno syscall.Errno
+	if err == nil || !(errors.As(err, &ne) || errors.As(err, &errno)) {
+		return err
+	}
+	return &connErr{name: name, err: err}
+}
+
+type connErr struct {
+	name string
+	err  error
+}
+
+func (e *connErr) Error() string { return e.name + ": " + link.Cause(e.err) }
+func (e *connErr) Unwrap() error { return e.err }
 
 // configure applies the connection flags to the pipe.
 func (c *ConnFlags) configure(p *plumbing, addr link.Addr) {

@@ -72,6 +72,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
+	opts.Interface = c.Interface
 
 	if addr.Packet() {
 		if c.Exec != "" {
@@ -147,7 +148,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 			return err
 		}
 		ln.Close() // one peer only: nobody else should connect and hang
-		return serve(conn, src)
+		return connError("peer "+conn.RemoteAddr().String(), serve(conn, src))
 	}
 
 	hub := pipe.NewHub()
@@ -189,7 +190,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 				return
 			}
 			if err := serve(conn, feed); err != nil {
-				p.log.Notef("conn %s: %v", conn.RemoteAddr(), err)
+				p.log.Notef("peer %s: %s", conn.RemoteAddr(), link.Cause(err))
 			}
 		}()
 	}

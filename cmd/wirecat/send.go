@@ -27,6 +27,7 @@ type SendCmd struct {
 	Repeat    int            `default:"1" placeholder:"N" help:"Send the messages N times."`
 	UDP       bool           `short:"u" help:"Read a scheme-less address as UDP."`
 	Broadcast bool           `help:"Allow sending to broadcast addresses."`
+	Interface string         `placeholder:"NAME" help:"Multicast: the network interface datagrams to a group leave by (default: the system's choice)."`
 	DataFlags
 	TLSFlags
 }
@@ -71,7 +72,9 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	conn, err := link.Dial(app.Ctx, addr, linkOptions(&c.TLSFlags, c.Broadcast, p.log))
+	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
+	opts.Interface = c.Interface
+	conn, err := link.Dial(app.Ctx, addr, opts)
 	if err != nil {
 		return netError(err)
 	}
@@ -81,7 +84,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	start := time.Now()
 	out, err := pipe.Send(app.Ctx, conn, m, p.cfg, src, x)
 	if err != nil {
-		return err
+		return connError(addr.String(), err)
 	}
 	p.log.Debugf("%d replies, %d bytes in %v", out.Replies, out.Bytes, time.Since(start).Round(time.Millisecond))
 	switch {
