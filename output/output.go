@@ -145,7 +145,11 @@ func (o *Writer) hex(e *event.Event) error {
 		return o.text(e)
 	}
 	b := o.prefix(e)
-	b = append(b, o.pal.in(arrow(e))...)
+	if e.Received() {
+		b = append(b, o.pal.in(arrow(e))...)
+	} else {
+		b = append(b, o.pal.out(arrow(e))...)
+	}
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(len(e.Data)), 10)
 	b = append(b, " bytes\n"...)
@@ -246,7 +250,8 @@ func errText(err error) string {
 }
 
 // Printable reports whether b reads as text: valid UTF-8 with no control
-// characters but tab, newline and carriage return.
+// characters but tab, newline and carriage return (C0, DEL and C1 are
+// controls, as in the session format, so both choose text or b64 alike).
 func Printable(b []byte) bool {
 	for len(b) > 0 {
 		c := b[0]
@@ -258,7 +263,7 @@ func Printable(b []byte) bool {
 			continue
 		}
 		r, n := utf8.DecodeRune(b)
-		if r == utf8.RuneError && n <= 1 {
+		if r == utf8.RuneError && n <= 1 || isC1(r) {
 			return false
 		}
 		b = b[n:]
@@ -274,7 +279,7 @@ func AppendEscaped(b, p []byte) []byte {
 		c := p[0]
 		if c >= utf8.RuneSelf {
 			r, n := utf8.DecodeRune(p)
-			if r != utf8.RuneError || n > 1 {
+			if (r != utf8.RuneError || n > 1) && !isC1(r) {
 				b = append(b, p[:n]...)
 				p = p[n:]
 				continue
@@ -300,6 +305,10 @@ func AppendEscaped(b, p []byte) []byte {
 	}
 	return b
 }
+
+// isC1 reports a C1 control (U+0080..U+009F): a terminal may act on one
+// (U+009B starts a control sequence), so it is escaped like C0.
+func isC1(r rune) bool { return r >= 0x80 && r <= 0x9f }
 
 // palette colours the text view; without colour every function returns its input.
 type palette struct {
