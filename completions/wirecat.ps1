@@ -12,9 +12,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
     # Every flag each command understands.
     $flags = @{
         '' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
-        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--udp', '-u', '--broadcast', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--broadcast', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--udp', '-u', '--broadcast', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--udp', '-u', '--broadcast', '--interface', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
@@ -29,6 +29,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'listen --max-conns' = ''
         'listen --allow' = ''
         'listen --deny' = ''
+        'listen --interface' = ''
         'listen --idle' = ''
         'listen --exec' = ''
         'listen --frame' = 'p1'
@@ -46,6 +47,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'listen --pin' = ''
         'listen --client-ca' = 'p5'
         'connect --color' = 'p0'
+        'connect --interface' = ''
         'connect --idle' = ''
         'connect --exec' = ''
         'connect --frame' = 'p1'
@@ -70,6 +72,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'send --until' = ''
         'send --interval' = ''
         'send --repeat' = ''
+        'send --interface' = ''
         'send --frame' = 'p1'
         'send --output' = 'p2'
         'send -o' = 'p2'

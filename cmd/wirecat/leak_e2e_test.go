@@ -51,6 +51,8 @@ func TestListenKeepOpenNoLeaks(t *testing.T) {
 	// With stdin open (a terminal, a pipe that has said nothing yet) every
 	// peer is subscribed to it, and must be unsubscribed when it leaves.
 	t.Run("stdin open", func(t *testing.T) { leakRun(t, 10000) })
+	// A process per peer: fewer of them, each with its pipes and reaper.
+	t.Run("exec", func(t *testing.T) { leakRun(t, 1000, "--exec", "cat") })
 }
 
 func leakRun(t *testing.T, total int, args ...string) {
@@ -105,8 +107,8 @@ func leakRun(t *testing.T, total int, args ...string) {
 	if n := failed.Load(); n > 0 {
 		t.Fatalf("%d of %d connections failed", n, total)
 	}
-	waitFor(t, 20*time.Second, "10,000 lines on stdout", func() bool {
-		return strings.Count(wc.stdout.String(), "\n") >= total+20
+	waitFor(t, 20*time.Second, "every line on stdout", func() bool {
+		return strings.Count(wc.stdout.String(), "line ") >= total
 	})
 	rate := float64(total) / time.Since(begin).Seconds()
 	seen := make([]bool, total)
