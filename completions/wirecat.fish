@@ -272,6 +272,7 @@ complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'replies' -x -d 'Exit as soo
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'until' -x -d 'Exit as soon as TEXT was received (escapes allowed); exit 3 if it was not.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'interval' -x -d 'Pause between messages.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'repeat' -x -d 'Send the messages N times.'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'half-close' -d 'Shut down the write side (TCP half-close) after the last message, for servers that answer at the end of input.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'udp' -s 'u' -d 'Read a scheme-less address as UDP.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'broadcast' -d 'Allow sending to broadcast addresses.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'interface' -x -d 'Multicast: the network interface datagrams to a group leave by (default: the system\'s choice).'

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
 )
 
 // Expect is what `send` waits for once its messages are out.
@@ -17,6 +18,9 @@ type Expect struct {
 	Wait     time.Duration // give up after this long with nothing arriving (0: do not wait)
 	Replies  int           // stop once this many messages arrived
 	Until    []byte        // stop once this text arrived
+	// HalfClose shuts down the write side after the last message, for a
+	// server that answers once the client's input ends.
+	HalfClose bool
 }
 
 // Outcome is what arrived.
@@ -110,6 +114,9 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 			return finish(err, m.Role)
 		}
 		t.out.Add(int64(len(msg.Wire)))
+	}
+	if x.HalfClose && !datagram {
+		link.CloseWrite(c)
 	}
 	if !x.waits() {
 		return finish(nil, m.Role)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"io"
 	"net"
 	"syscall"
 	"time"
@@ -49,7 +50,7 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	p, err := plumb(app, g, &c.DataFlags, false)
+	p, err := plumb(c.ConnFlags.execApp(app, &c.DataFlags), g, &c.DataFlags, false)
 	if err != nil {
 		return err
 	}
@@ -96,6 +97,18 @@ type connErr struct {
 
 func (e *connErr) Error() string { return e.name + ": " + link.Cause(e.err) }
 func (e *connErr) Unwrap() error { return e.err }
+
+// execApp is the App a data command prints with: with --exec the command
+// answers the peer and stdout stays quiet, as with ncat -e, unless -o asks
+// to watch the traffic.
+func (c *ConnFlags) execApp(app *App, d *DataFlags) *App {
+	if c.Exec == "" || d.Output != "" {
+		return app
+	}
+	quiet := *app
+	quiet.Stdout = io.Discard
+	return &quiet
+}
 
 // configure applies the connection flags to the pipe.
 func (c *ConnFlags) configure(p *plumbing, addr link.Addr) {

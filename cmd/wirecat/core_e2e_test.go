@@ -339,4 +339,27 @@ c.close()
 	if code != 0 || strings.TrimSpace(out) != "5" {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
 	}
+
+	// send --half-close gets the same answer, without waiting out --wait.
+	port = freePort(t)
+	srv = start(t, "python3", "-c", py, strconv.Itoa(port))
+	srv.waitOutput("ready", 10*time.Second)
+	begin := time.Now()
+	out, stderr, code = runWirecat(t, "", 10*time.Second, "send", fmt.Sprintf("127.0.0.1:%d", port), "abc", "--half-close", "--wait", "5s")
+	if code != 0 || out != "3\n" || time.Since(begin) > 4*time.Second {
+		t.Fatalf("send --half-close: exit %d, stdout %q, stderr %q after %v", code, out, stderr, time.Since(begin))
+	}
+}
+
+func TestExecKeepsStdoutQuiet(t *testing.T) {
+	port := freePort(t)
+	wc := startIn(t, strings.NewReader(""), "wirecat", "listen", fmt.Sprintf("127.0.0.1:%d", port), "--exec", "tr a-z A-Z")
+	waitListen(t, port)
+	out, stderr, code := runWirecat(t, "shout\n", 10*time.Second, "connect", fmt.Sprintf("127.0.0.1:%d", port))
+	if code != 0 || out != "SHOUT\n" {
+		t.Fatalf("connect: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	if code := wc.wait(10 * time.Second); code != 0 || wc.stdout.String() != "" {
+		t.Fatalf("listen --exec: exit %d, stdout %q (should be empty without -o)", code, wc.stdout)
+	}
 }

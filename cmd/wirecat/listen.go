@@ -58,7 +58,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	if c.MaxConns < 0 {
 		return usage(fmt.Errorf("--max-conns must be 0 (no limit) or more"))
 	}
-	p, err := plumb(app, g, &c.DataFlags, false)
+	p, err := plumb(c.ConnFlags.execApp(app, &c.DataFlags), g, &c.DataFlags, false)
 	if err != nil {
 		return err
 	}

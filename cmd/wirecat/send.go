@@ -25,6 +25,7 @@ type SendCmd struct {
 	Until     string         `placeholder:"TEXT" help:"Exit as soon as TEXT was received (escapes allowed); exit 3 if it was not."`
 	Interval  units.Duration `placeholder:"DUR" help:"Pause between messages."`
 	Repeat    int            `default:"1" placeholder:"N" help:"Send the messages N times."`
+	HalfClose bool           `help:"Shut down the write side (TCP half-close) after the last message, for servers that answer at the end of input."`
 	UDP       bool           `short:"u" help:"Read a scheme-less address as UDP."`
 	Broadcast bool           `help:"Allow sending to broadcast addresses."`
 	Interface string         `placeholder:"NAME" help:"Multicast: the network interface datagrams to a group leave by (default: the system's choice)."`
@@ -80,7 +81,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	}
 	m := pipe.Meta{ID: pipe.NextID(), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 		Remote: conn.RemoteAddr().String(), Role: event.Client}
-	x := pipe.Expect{Interval: c.Interval.D(), Wait: c.Wait.D(), Replies: c.Replies, Until: until}
+	x := pipe.Expect{Interval: c.Interval.D(), Wait: c.Wait.D(), Replies: c.Replies, Until: until, HalfClose: c.HalfClose}
 	start := time.Now()
 	out, err := pipe.Send(app.Ctx, conn, m, p.cfg, src, x)
 	if err != nil {
