@@ -51,15 +51,9 @@ func plainWord(x uint64) bool {
 	return (x&hi8)|less|(zero&hi8) == 0
 }
 
-// Printable reports whether p is stored as text rather than base64: valid
-// UTF-8 with no control character other than tab, newline and carriage
-// return (C0, DEL and C1 controls are not printable).
-func Printable(p []byte) bool {
-	_, ok := appendText(nil, p)
-	return ok
-}
-
-// appendText appends p as a JSON string if it is printable; otherwise it
+// appendText appends p as a JSON string if it is printable (valid UTF-8
+// with no control character but tab, newline and carriage return; C0, DEL
+// and C1 controls are not printable, as in output.Printable); otherwise it
 // reports false and what it appended is garbage to cut off.
 func appendText(dst, p []byte) ([]byte, bool) {
 	dst = append(dst, '"')
