@@ -134,7 +134,10 @@ func leakRun(t *testing.T, total int, args ...string) {
 	if th := maxThreads.Load(); th > 64 {
 		t.Fatalf("%d threads at peak: goroutines blocked in system calls pile up", th)
 	}
-	// Every goroutine left is listed by the dump SIGQUIT prints.
+	// Every goroutine left is listed by the dump SIGQUIT prints. A peer's
+	// goroutine may still be running its deferred cleanup just after its
+	// descriptor closed (slowly, under the race detector): give it a moment.
+	time.Sleep(time.Second)
 	wc.cmd.Process.Signal(syscall.SIGQUIT)
 	wc.wait(10 * time.Second)
 	dump := wc.stderr.String()
