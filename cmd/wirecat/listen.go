@@ -1,23 +1,14 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"net"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"github.com/wirecat-dev/wirecat/access"
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/pipe"
 )
-
-// handshakeTimeout bounds a TLS handshake, so a silent peer cannot hold a
-// listener.
-const handshakeTimeout = 10 * time.Second
 
 // ListenCmd is `wirecat listen`.
 type ListenCmd struct {
@@ -95,12 +86,12 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	if err != nil {
 		return netError(err)
 	}
-	defer ln.Close()
-	stop := context.AfterFunc(app.Ctx, func() { ln.Close() })
-	defer stop()
 	p.log.Debugf("listening on %s", addr.Scheme+"://"+ln.Addr().String())
-
+	var peer string // without -k, the one peer an error is about
 	serve := func(conn net.Conn, src pipe.Source) error {
+		if !c.KeepOpen {
+			peer = "peer " + conn.RemoteAddr().String()
+		}
 		m := pipe.Meta{ID: pipe.NextID(), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 			Remote: conn.RemoteAddr().String(), Role: event.Server}
 		p.log.Debugf("conn %d: accepted %s", m.ID, m.Remote)
@@ -109,89 +100,6 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		}
 		return pipe.Serve(app.Ctx, conn, m, p.cfg, src)
 	}
-	// A TLS peer counts once its handshake succeeds: one refused for its
-	// certificate (or refusing ours) is reported, and the listener goes on
-	// waiting, as for --allow.
-	handshake := func(conn net.Conn) bool {
-		hctx, cancel := context.WithTimeout(app.Ctx, handshakeTimeout)
-		defer cancel()
-		if err := link.Handshake(hctx, conn); err != nil {
-			p.log.Notef("refused %s: %v", conn.RemoteAddr(), err)
-			conn.Close()
-			return false
-		}
-		return true
-	}
-	accept := func() (net.Conn, error) {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				if app.Ctx.Err() != nil {
-					return nil, nil
-				}
-				return nil, err
-			}
-			if !acl.Permit(conn.RemoteAddr()) {
-				p.log.Notef("refused %s: not allowed by --allow/--deny", conn.RemoteAddr())
-				conn.Close()
-				continue
-			}
-			if c.KeepOpen || handshake(conn) { // -k handshakes in the peer's goroutine
-				return conn, nil
-			}
-		}
-	}
-
-	if !c.KeepOpen {
-		conn, err := accept()
-		if conn == nil {
-			return err
-		}
-		ln.Close() // one peer only: nobody else should connect and hang
-		return connError("peer "+conn.RemoteAddr().String(), serve(conn, src))
-	}
-
-	hub := pipe.NewHub()
-	if src != nil {
-		go func() {
-			if err := hub.Run(src); err != nil {
-				p.log.Errorf("stdin: %v", err)
-			}
-		}()
-	}
-	var wg sync.WaitGroup
-	var active atomic.Int64
-	defer wg.Wait()
-	for {
-		conn, err := accept()
-		if conn == nil {
-			if errors.Is(err, net.ErrClosed) {
-				err = nil
-			}
-			return err
-		}
-		if c.MaxConns > 0 && active.Load() >= int64(c.MaxConns) {
-			p.log.Notef("refused %s: --max-conns %d reached", conn.RemoteAddr(), c.MaxConns)
-			conn.Close()
-			continue
-		}
-		active.Add(1)
-		wg.Add(1)
-		var feed pipe.Source
-		done := func() {}
-		if src != nil {
-			feed, done = hub.Subscribe()
-		}
-		go func() {
-			defer wg.Done()
-			defer active.Add(-1)
-			defer done()
-			if !handshake(conn) {
-				return
-			}
-			if err := serve(conn, feed); err != nil {
-				p.log.Notef("peer %s: %s", conn.RemoteAddr(), link.Cause(err))
-			}
-		}()
-	}
+	peers := pipe.Peers{KeepOpen: c.KeepOpen, MaxConns: c.MaxConns, Permit: acl.Permit, Log: p.log}
+	return connError(peer, pipe.ServeListener(app.Ctx, ln, peers, src, serve))
 }
