@@ -30,14 +30,14 @@ __wirecat_subs() {
 __wirecat_flags() {
     case $1 in
     '') echo '--help -h --verbose -v --quiet -q --color' ;;
-    'listen') echo '--help -h --verbose -v --quiet -q --color --keep-open -k --max-conns --allow --deny --udp -u --broadcast --interface --recv-only --send-only --idle --exec --frame --output -o --input -i --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
-    'connect') echo '--help -h --verbose -v --quiet -q --color --udp -u --broadcast --interface --recv-only --send-only --idle --exec --frame --output -o --input -i --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
-    'send') echo '--help -h --verbose -v --quiet -q --color --file -f --literal --hex --wait --replies --until --interval --repeat --half-close --udp -u --broadcast --interface --frame --output -o --input -i --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
-    'relay') echo '--help -h --verbose -v --quiet -q --color --udp -u --script --idle --max-conns --allow --deny --delay --jitter --drop --rate --cut-after --frame --output -o --input -i --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
-    'simulate') echo '--help -h --verbose -v --quiet -q --color --count -n --ramp --duration --seed --arg --connect --listen --frame --output -o --input -i --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
+    'listen') echo '--help -h --verbose -v --quiet -q --color --keep-open -k --max-conns --allow --deny --udp -u --broadcast --interface --recv-only --send-only --idle --exec --frame --output -o --record --max-frame --input -i --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
+    'connect') echo '--help -h --verbose -v --quiet -q --color --udp -u --broadcast --interface --recv-only --send-only --idle --exec --frame --output -o --record --max-frame --input -i --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
+    'send') echo '--help -h --verbose -v --quiet -q --color --file -f --literal --hex --wait --replies --until --interval --repeat --half-close --udp -u --broadcast --interface --frame --output -o --record --max-frame --input -i --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
+    'relay') echo '--help -h --verbose -v --quiet -q --color --udp -u --script --idle --max-conns --allow --deny --delay --jitter --drop --rate --cut-after --frame --output -o --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
+    'simulate') echo '--help -h --verbose -v --quiet -q --color --count -n --ramp --duration --seed --arg --connect --listen --frame --output -o --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
     'completion') echo '--help -h --verbose -v --quiet -q --color' ;;
     'show') echo '--help -h --verbose -v --quiet -q --color --output -o --pcap' ;;
-    'replay') echo '--help -h --verbose -v --quiet -q --color --as --to --listen --speed --check --timeout --conn --once --frame --output -o --input -i --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
+    'replay') echo '--help -h --verbose -v --quiet -q --color --as --to --listen --speed --check --timeout --conn --once --frame --output -o --record --max-frame --insecure --ca --cert --key --sni --alpn --pin --client-ca' ;;
     'version') echo '--help -h --verbose -v --quiet -q --color' ;;
     esac
 }
@@ -45,7 +45,7 @@ __wirecat_flags() {
 # __wirecat_takes PATH FLAG: whether FLAG takes the next word as its value.
 __wirecat_takes() {
     case "$1/$2" in
-    '/--color'|'listen/--color'|'listen/--max-conns'|'listen/--allow'|'listen/--deny'|'listen/--interface'|'listen/--idle'|'listen/--exec'|'listen/--frame'|'listen/--output'|'listen/-o'|'listen/--input'|'listen/-i'|'listen/--record'|'listen/--max-frame'|'listen/--ca'|'listen/--cert'|'listen/--key'|'listen/--sni'|'listen/--alpn'|'listen/--pin'|'listen/--client-ca'|'connect/--color'|'connect/--interface'|'connect/--idle'|'connect/--exec'|'connect/--frame'|'connect/--output'|'connect/-o'|'connect/--input'|'connect/-i'|'connect/--record'|'connect/--max-frame'|'connect/--ca'|'connect/--cert'|'connect/--key'|'connect/--sni'|'connect/--alpn'|'connect/--pin'|'connect/--client-ca'|'send/--color'|'send/--file'|'send/-f'|'send/--wait'|'send/--replies'|'send/--until'|'send/--interval'|'send/--repeat'|'send/--interface'|'send/--frame'|'send/--output'|'send/-o'|'send/--input'|'send/-i'|'send/--record'|'send/--max-frame'|'send/--ca'|'send/--cert'|'send/--key'|'send/--sni'|'send/--alpn'|'send/--pin'|'send/--client-ca'|'relay/--color'|'relay/--script'|'relay/--idle'|'relay/--max-conns'|'relay/--allow'|'relay/--deny'|'relay/--delay'|'relay/--jitter'|'relay/--drop'|'relay/--rate'|'relay/--cut-after'|'relay/--frame'|'relay/--output'|'relay/-o'|'relay/--input'|'relay/-i'|'relay/--record'|'relay/--max-frame'|'relay/--ca'|'relay/--cert'|'relay/--key'|'relay/--sni'|'relay/--alpn'|'relay/--pin'|'relay/--client-ca'|'simulate/--color'|'simulate/--count'|'simulate/-n'|'simulate/--ramp'|'simulate/--duration'|'simulate/--seed'|'simulate/--arg'|'simulate/--connect'|'simulate/--listen'|'simulate/--frame'|'simulate/--output'|'simulate/-o'|'simulate/--input'|'simulate/-i'|'simulate/--record'|'simulate/--max-frame'|'simulate/--ca'|'simulate/--cert'|'simulate/--key'|'simulate/--sni'|'simulate/--alpn'|'simulate/--pin'|'simulate/--client-ca'|'completion/--color'|'show/--color'|'show/--output'|'show/-o'|'show/--pcap'|'replay/--color'|'replay/--as'|'replay/--to'|'replay/--listen'|'replay/--speed'|'replay/--timeout'|'replay/--conn'|'replay/--frame'|'replay/--output'|'replay/-o'|'replay/--input'|'replay/-i'|'replay/--record'|'replay/--max-frame'|'replay/--ca'|'replay/--cert'|'replay/--key'|'replay/--sni'|'replay/--alpn'|'replay/--pin'|'replay/--client-ca'|'version/--color') return 0 ;;
+    '/--color'|'listen/--color'|'listen/--max-conns'|'listen/--allow'|'listen/--deny'|'listen/--interface'|'listen/--idle'|'listen/--exec'|'listen/--frame'|'listen/--output'|'listen/-o'|'listen/--record'|'listen/--max-frame'|'listen/--input'|'listen/-i'|'listen/--ca'|'listen/--cert'|'listen/--key'|'listen/--sni'|'listen/--alpn'|'listen/--pin'|'listen/--client-ca'|'connect/--color'|'connect/--interface'|'connect/--idle'|'connect/--exec'|'connect/--frame'|'connect/--output'|'connect/-o'|'connect/--record'|'connect/--max-frame'|'connect/--input'|'connect/-i'|'connect/--ca'|'connect/--cert'|'connect/--key'|'connect/--sni'|'connect/--alpn'|'connect/--pin'|'connect/--client-ca'|'send/--color'|'send/--file'|'send/-f'|'send/--wait'|'send/--replies'|'send/--until'|'send/--interval'|'send/--repeat'|'send/--interface'|'send/--frame'|'send/--output'|'send/-o'|'send/--record'|'send/--max-frame'|'send/--input'|'send/-i'|'send/--ca'|'send/--cert'|'send/--key'|'send/--sni'|'send/--alpn'|'send/--pin'|'send/--client-ca'|'relay/--color'|'relay/--script'|'relay/--idle'|'relay/--max-conns'|'relay/--allow'|'relay/--deny'|'relay/--delay'|'relay/--jitter'|'relay/--drop'|'relay/--rate'|'relay/--cut-after'|'relay/--frame'|'relay/--output'|'relay/-o'|'relay/--record'|'relay/--max-frame'|'relay/--ca'|'relay/--cert'|'relay/--key'|'relay/--sni'|'relay/--alpn'|'relay/--pin'|'relay/--client-ca'|'simulate/--color'|'simulate/--count'|'simulate/-n'|'simulate/--ramp'|'simulate/--duration'|'simulate/--seed'|'simulate/--arg'|'simulate/--connect'|'simulate/--listen'|'simulate/--frame'|'simulate/--output'|'simulate/-o'|'simulate/--record'|'simulate/--max-frame'|'simulate/--ca'|'simulate/--cert'|'simulate/--key'|'simulate/--sni'|'simulate/--alpn'|'simulate/--pin'|'simulate/--client-ca'|'completion/--color'|'show/--color'|'show/--output'|'show/-o'|'show/--pcap'|'replay/--color'|'replay/--as'|'replay/--to'|'replay/--listen'|'replay/--speed'|'replay/--timeout'|'replay/--conn'|'replay/--frame'|'replay/--output'|'replay/-o'|'replay/--record'|'replay/--max-frame'|'replay/--ca'|'replay/--cert'|'replay/--key'|'replay/--sni'|'replay/--alpn'|'replay/--pin'|'replay/--client-ca'|'version/--color') return 0 ;;
     esac
     return 1
 }
@@ -56,8 +56,8 @@ __wirecat_value() {
     '/--color'|'listen/--color'|'connect/--color'|'send/--color'|'relay/--color'|'simulate/--color'|'completion/--color'|'show/--color'|'replay/--color'|'version/--color') __wirecat_p0 ;;
     'listen/--frame'|'connect/--frame'|'send/--frame'|'relay/--frame'|'simulate/--frame'|'replay/--frame') __wirecat_p1 ;;
     'listen/--output'|'listen/-o'|'connect/--output'|'connect/-o'|'send/--output'|'send/-o'|'relay/--output'|'relay/-o'|'simulate/--output'|'simulate/-o'|'replay/--output'|'replay/-o') __wirecat_p2 ;;
-    'listen/--input'|'listen/-i'|'connect/--input'|'connect/-i'|'send/--input'|'send/-i'|'relay/--input'|'relay/-i'|'simulate/--input'|'simulate/-i'|'replay/--input'|'replay/-i') __wirecat_p3 ;;
-    'listen/--record'|'connect/--record'|'send/--record'|'relay/--record'|'simulate/--record'|'replay/--record') __wirecat_p4 ;;
+    'listen/--record'|'connect/--record'|'send/--record'|'relay/--record'|'simulate/--record'|'replay/--record') __wirecat_p3 ;;
+    'listen/--input'|'listen/-i'|'connect/--input'|'connect/-i'|'send/--input'|'send/-i') __wirecat_p4 ;;
     'listen/--ca'|'listen/--cert'|'listen/--key'|'listen/--client-ca'|'connect/--ca'|'connect/--cert'|'connect/--key'|'connect/--client-ca'|'send/--file'|'send/-f'|'send/--ca'|'send/--cert'|'send/--key'|'send/--client-ca'|'relay/--ca'|'relay/--cert'|'relay/--key'|'relay/--client-ca'|'simulate/--ca'|'simulate/--cert'|'simulate/--key'|'simulate/--client-ca'|'show/--pcap'|'replay/--ca'|'replay/--cert'|'replay/--key'|'replay/--client-ca') __wirecat_p5 ;;
     'relay/--script') __wirecat_p7 ;;
     'simulate/--connect'|'simulate/--listen'|'replay/--to'|'replay/--listen') __wirecat_p6 ;;
@@ -77,8 +77,8 @@ __wirecat_arg() {
     'relay/1') __wirecat_p6 ;;
     'simulate/0') __wirecat_p7 ;;
     'completion/0') __wirecat_p8 ;;
-    'show/0') __wirecat_p4 ;;
-    'replay/0') __wirecat_p4 ;;
+    'show/0') __wirecat_p3 ;;
+    'replay/0') __wirecat_p3 ;;
     *) return 1 ;;
     esac
 }
@@ -100,12 +100,12 @@ __wirecat_p2() {
 }
 
 __wirecat_p3() {
-    __wirecat_words 'raw lines hex'
+    __wirecat_files '*.jsonl' ''
     return 0
 }
 
 __wirecat_p4() {
-    __wirecat_files '*.jsonl' ''
+    __wirecat_words 'raw lines hex'
     return 0
 }
 

@@ -32,7 +32,7 @@ end
 # __wirecat_takes PATH FLAG: whether FLAG takes the next token as its value.
 function __wirecat_takes
     switch "$argv[1]/$argv[2]"
-        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--input' 'listen/-i' 'listen/--record' 'listen/--max-frame' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--input' 'connect/-i' 'connect/--record' 'connect/--max-frame' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--frame' 'send/--output' 'send/-o' 'send/--input' 'send/-i' 'send/--record' 'send/--max-frame' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--input' 'relay/-i' 'relay/--record' 'relay/--max-frame' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--input' 'simulate/-i' 'simulate/--record' 'simulate/--max-frame' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--input' 'replay/-i' 'replay/--record' 'replay/--max-frame' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'version/--color'
+        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'version/--color'
             return 0
     end
     return 1
@@ -138,12 +138,12 @@ end
 
 function __wirecat_p3
     set -l tok (__wirecat_token)
-    printf '%s\n' 'raw' 'lines' 'hex'
+    __wirecat_files '*.jsonl' ''
 end
 
 function __wirecat_p4
     set -l tok (__wirecat_token)
-    __wirecat_files '*.jsonl' ''
+    printf '%s\n' 'raw' 'lines' 'hex'
 end
 
 function __wirecat_p5
@@ -219,9 +219,9 @@ complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'idle' -x -d 'End a connec
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'exec' -x -d 'Run CMD per connection with its stdin/stdout wired to the peer.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'input' -s 'i' -x -a '(__wirecat_p3)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'record' -x -a '(__wirecat_p4)' -d 'Record every event to FILE (JSON Lines session).'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'input' -s 'i' -x -a '(__wirecat_p4)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'insecure' -d 'TLS client: accept any server certificate.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'ca' -x -a '(__wirecat_p5)' -d 'TLS client: trust the CAs in FILE (PEM).'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'cert' -x -a '(__wirecat_p5)' -d 'TLS certificate (PEM): the server\'s, or the client\'s for mTLS.'
@@ -246,9 +246,9 @@ complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'idle' -x -d 'End a conne
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'exec' -x -d 'Run CMD per connection with its stdin/stdout wired to the peer.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'input' -s 'i' -x -a '(__wirecat_p3)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'record' -x -a '(__wirecat_p4)' -d 'Record every event to FILE (JSON Lines session).'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'input' -s 'i' -x -a '(__wirecat_p4)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'insecure' -d 'TLS client: accept any server certificate.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'ca' -x -a '(__wirecat_p5)' -d 'TLS client: trust the CAs in FILE (PEM).'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'cert' -x -a '(__wirecat_p5)' -d 'TLS certificate (PEM): the server\'s, or the client\'s for mTLS.'
@@ -278,9 +278,9 @@ complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'broadcast' -d 'Allow sendin
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'interface' -x -d 'Multicast: the network interface datagrams to a group leave by (default: the system\'s choice).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'input' -s 'i' -x -a '(__wirecat_p3)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'record' -x -a '(__wirecat_p4)' -d 'Record every event to FILE (JSON Lines session).'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'input' -s 'i' -x -a '(__wirecat_p4)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'insecure' -d 'TLS client: accept any server certificate.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'ca' -x -a '(__wirecat_p5)' -d 'TLS client: trust the CAs in FILE (PEM).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'cert' -x -a '(__wirecat_p5)' -d 'TLS certificate (PEM): the server\'s, or the client\'s for mTLS.'
@@ -309,8 +309,7 @@ complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'rate' -x -d 'Limit the thr
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'cut-after' -x -d 'Close the pair that long after it opened, or after that many bytes (both ways, or one).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'input' -s 'i' -x -a '(__wirecat_p3)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'record' -x -a '(__wirecat_p4)' -d 'Record every event to FILE (JSON Lines session).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'insecure' -d 'TLS client: accept any server certificate.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'ca' -x -a '(__wirecat_p5)' -d 'TLS client: trust the CAs in FILE (PEM).'
@@ -337,8 +336,7 @@ complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'connect' -x -a '(__wire
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'listen' -x -a '(__wirecat_p6)' -d 'Every net.listen binds here, whatever the script says.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'input' -s 'i' -x -a '(__wirecat_p3)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'record' -x -a '(__wirecat_p4)' -d 'Record every event to FILE (JSON Lines session).'
+complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'insecure' -d 'TLS client: accept any server certificate.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'ca' -x -a '(__wirecat_p5)' -d 'TLS client: trust the CAs in FILE (PEM).'
@@ -364,7 +362,7 @@ complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'quiet' -s 'q' -d 'Print not
 complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
 complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'output' -s 'o' -x -a '(__wirecat_p9)' -d 'How to print it: text, hex or json.'
 complete -c 'wirecat' -n '__wirecat_is \'show\'' -l 'pcap' -x -a '(__wirecat_p5)' -d 'Write the session as a pcapng capture for Wireshark and tshark instead of printing it.'
-complete -c 'wirecat' -n '__wirecat_arg \'show\' 0' -a '(__wirecat_p4)'
+complete -c 'wirecat' -n '__wirecat_arg \'show\' 0' -a '(__wirecat_p3)'
 
 # wirecat replay
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
@@ -381,8 +379,7 @@ complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'conn' -x -d 'Replay only 
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'once' -d 'As server: stop after one connection (default: serve until Ctrl-C).'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'input' -s 'i' -x -a '(__wirecat_p3)' -d 'How stdin becomes messages: raw, lines, hex. Default raw, or lines with --frame.'
-complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'record' -x -a '(__wirecat_p4)' -d 'Record every event to FILE (JSON Lines session).'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'insecure' -d 'TLS client: accept any server certificate.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'ca' -x -a '(__wirecat_p5)' -d 'TLS client: trust the CAs in FILE (PEM).'
@@ -392,7 +389,7 @@ complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'sni' -x -d 'TLS client: s
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'alpn' -x -d 'ALPN protocols to offer.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'pin' -x -d 'TLS client: accept exactly the certificate with this SHA-256 fingerprint.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'client-ca' -x -a '(__wirecat_p5)' -d 'TLS server: require client certificates signed by the CAs in FILE.'
-complete -c 'wirecat' -n '__wirecat_arg \'replay\' 0' -a '(__wirecat_p4)'
+complete -c 'wirecat' -n '__wirecat_arg \'replay\' 0' -a '(__wirecat_p3)'
 
 # wirecat version
 complete -c 'wirecat' -n '__wirecat_is \'version\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'

@@ -12,14 +12,14 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
     # Every flag each command understands.
     $flags = @{
         '' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
-        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--frame', '--output', '-o', '--record', '--max-frame', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--frame', '--output', '-o', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--frame', '--output', '-o', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
-        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--frame', '--output', '-o', '--input', '-i', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--frame', '--output', '-o', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
     }
     # Flags taking a value: 'command flag' -> predictor ('' for none).
@@ -35,10 +35,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'listen --frame' = 'p1'
         'listen --output' = 'p2'
         'listen -o' = 'p2'
-        'listen --input' = 'p3'
-        'listen -i' = 'p3'
-        'listen --record' = 'p4'
+        'listen --record' = 'p3'
         'listen --max-frame' = ''
+        'listen --input' = 'p4'
+        'listen -i' = 'p4'
         'listen --ca' = 'p5'
         'listen --cert' = 'p5'
         'listen --key' = 'p5'
@@ -53,10 +53,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'connect --frame' = 'p1'
         'connect --output' = 'p2'
         'connect -o' = 'p2'
-        'connect --input' = 'p3'
-        'connect -i' = 'p3'
-        'connect --record' = 'p4'
+        'connect --record' = 'p3'
         'connect --max-frame' = ''
+        'connect --input' = 'p4'
+        'connect -i' = 'p4'
         'connect --ca' = 'p5'
         'connect --cert' = 'p5'
         'connect --key' = 'p5'
@@ -76,10 +76,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'send --frame' = 'p1'
         'send --output' = 'p2'
         'send -o' = 'p2'
-        'send --input' = 'p3'
-        'send -i' = 'p3'
-        'send --record' = 'p4'
+        'send --record' = 'p3'
         'send --max-frame' = ''
+        'send --input' = 'p4'
+        'send -i' = 'p4'
         'send --ca' = 'p5'
         'send --cert' = 'p5'
         'send --key' = 'p5'
@@ -101,9 +101,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay --frame' = 'p1'
         'relay --output' = 'p2'
         'relay -o' = 'p2'
-        'relay --input' = 'p3'
-        'relay -i' = 'p3'
-        'relay --record' = 'p4'
+        'relay --record' = 'p3'
         'relay --max-frame' = ''
         'relay --ca' = 'p5'
         'relay --cert' = 'p5'
@@ -124,9 +122,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'simulate --frame' = 'p1'
         'simulate --output' = 'p2'
         'simulate -o' = 'p2'
-        'simulate --input' = 'p3'
-        'simulate -i' = 'p3'
-        'simulate --record' = 'p4'
+        'simulate --record' = 'p3'
         'simulate --max-frame' = ''
         'simulate --ca' = 'p5'
         'simulate --cert' = 'p5'
@@ -150,9 +146,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay --frame' = 'p1'
         'replay --output' = 'p2'
         'replay -o' = 'p2'
-        'replay --input' = 'p3'
-        'replay -i' = 'p3'
-        'replay --record' = 'p4'
+        'replay --record' = 'p3'
         'replay --max-frame' = ''
         'replay --ca' = 'p5'
         'replay --cert' = 'p5'
@@ -171,15 +165,15 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay' = @('p6', 'p6')
         'simulate' = @('p7')
         'completion' = @('p8')
-        'show' = @('p4')
-        'replay' = @('p4')
+        'show' = @('p3')
+        'replay' = @('p3')
     }
     $predictors = @{
         'p0' = @{ Words = @('auto', 'always', 'never'); Files = ''; Prefixes = @() }
         'p1' = @{ Words = @('raw', 'line', 'crlf', 'delim:', 'len:u8', 'len:u16be', 'len:u16le', 'len:u32be', 'len:u32le', 'len:varint', 'fixed:', 'slip', 'cobs', 'lua:'); Files = ''; Prefixes = @(@('lua:', '*.lua')) }
         'p2' = @{ Words = @('raw', 'lines', 'text', 'hex', 'json'); Files = ''; Prefixes = @() }
-        'p3' = @{ Words = @('raw', 'lines', 'hex'); Files = ''; Prefixes = @() }
-        'p4' = @{ Words = @(); Files = '*.jsonl'; Prefixes = @() }
+        'p3' = @{ Words = @(); Files = '*.jsonl'; Prefixes = @() }
+        'p4' = @{ Words = @('raw', 'lines', 'hex'); Files = ''; Prefixes = @() }
         'p5' = @{ Words = @(); Files = '*'; Prefixes = @() }
         'p6' = @{ Words = @('tcp://', 'tcp4://', 'tcp6://', 'udp://', 'udp4://', 'udp6://', 'tls://', 'unix://', 'unixgram://'); Files = ''; Prefixes = @(@('unix://', '*'), @('unixgram://', '*')) }
         'p7' = @{ Words = @(); Files = '*.lua'; Prefixes = @() }

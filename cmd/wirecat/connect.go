@@ -29,6 +29,7 @@ type ConnectCmd struct {
 	Addr string `arg:"" placeholder:"ADDR" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...)."`
 	ConnFlags
 	DataFlags
+	InputFlags
 	TLSFlags
 }
 
@@ -55,7 +56,7 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	src, err := stdinSource(app, &c.DataFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
+	src, err := stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
 	if err != nil {
 		return err
 	}

@@ -26,9 +26,13 @@ var helpVars = map[string]string{
 type DataFlags struct {
 	Frame    string     `placeholder:"SPEC" predictor:"frame" help:"How a byte stream is cut into messages: ${frames}. Default raw."`
 	Output   string     `short:"o" placeholder:"MODE" enum:",raw,lines,text,hex,json" default:"" help:"How received messages are written to stdout: ${outputs}. Default raw, or lines with --frame."`
-	Input    string     `short:"i" placeholder:"MODE" enum:",raw,lines,hex" default:"" help:"How stdin becomes messages: ${inputs}. Default raw, or lines with --frame."`
 	Record   string     `placeholder:"FILE" type:"path" predictor:"session" help:"Record every event to FILE (JSON Lines session)."`
 	MaxFrame units.Size `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted (default 1MiB); a larger one is an error for its connection."`
+}
+
+// InputFlags say how stdin becomes messages, for the commands that read it.
+type InputFlags struct {
+	Input string `short:"i" placeholder:"MODE" enum:",raw,lines,hex" default:"" help:"How stdin becomes messages: ${inputs}. Default raw, or lines with --frame."`
 }
 
 // TLSFlags configure TLS on either side.
@@ -77,9 +81,9 @@ func (d *DataFlags) outputMode() string {
 	return "raw"
 }
 
-func (d *DataFlags) inputMode() string {
-	if d.Input != "" {
-		return d.Input
+func (in *InputFlags) mode(d *DataFlags) string {
+	if in.Input != "" {
+		return in.Input
 	}
 	if d.Frame != "" && d.Frame != "raw" {
 		return "lines"
@@ -202,15 +206,15 @@ func parseAddr(s string, udp bool) (link.Addr, error) {
 }
 
 // stdinSource is what stdin contributes: nil when it must not be read.
-func stdinSource(app *App, d *DataFlags, f proto.Framer, recvOnly bool) (pipe.Source, error) {
+func stdinSource(app *App, d *DataFlags, in *InputFlags, f proto.Framer, recvOnly bool) (pipe.Source, error) {
 	if recvOnly || app.StdinNull {
 		return nil, nil
 	}
-	in, err := pipe.NewInput(app.Stdin, d.inputMode(), f)
+	src, err := pipe.NewInput(app.Stdin, in.mode(d), f)
 	if err != nil {
 		return nil, usage(err)
 	}
-	return in, nil
+	return src, nil
 }
 
 // netError classifies a transport error: a bad TLS option is the user's

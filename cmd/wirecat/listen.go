@@ -19,6 +19,7 @@ type ListenCmd struct {
 	Deny     []string `placeholder:"CIDR" help:"Refuse peers in these networks."`
 	ConnFlags
 	DataFlags
+	InputFlags
 	TLSFlags
 }
 
@@ -58,7 +59,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	if c.Exec != "" && !link.IsLoopback(addr) {
 		p.log.Warnf("--exec on %s: anyone who can reach it runs %q; listen on 127.0.0.1 to keep it local", addr, c.Exec)
 	}
-	src, err := stdinSource(app, &c.DataFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
+	src, err := stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ type SendCmd struct {
 	Broadcast bool           `help:"Allow sending to broadcast addresses."`
 	Interface string         `placeholder:"NAME" help:"Multicast: the network interface datagrams to a group leave by (default: the system's choice)."`
 	DataFlags
+	InputFlags
 	TLSFlags
 }
 
@@ -143,7 +144,7 @@ func (c *SendCmd) source(app *App, f proto.Framer) (pipe.Source, error) {
 		}
 		r = file // closed at exit
 	}
-	in, err := pipe.NewInput(r, c.DataFlags.inputMode(), f)
+	in, err := pipe.NewInput(r, c.InputFlags.mode(&c.DataFlags), f)
 	if err != nil {
 		return nil, usage(err)
 	}
