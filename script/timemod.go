@@ -60,13 +60,13 @@ func checkHandle(L *lua.LState) *handle {
 	return h
 }
 
-func (d *Device) newHandle(L *lua.LState, h *handle) int {
+// newHandle counts h as keeping the device alive and makes its userdata.
+func (d *Device) newHandle(L *lua.LState, h *handle) *lua.LUserData {
 	d.keep++
-	ud := L.NewUserData()
-	ud.Value = h
-	ud.Metatable = libs().timer
-	L.Push(ud)
-	return 1
+	u := L.NewUserData()
+	u.Value = h
+	u.Metatable = libs().timer
+	return u
 }
 
 // every(sec, fn): run fn each sec seconds as its own coroutine. A tick that
@@ -79,6 +79,7 @@ func luaEvery(L *lua.LState) int {
 		L.ArgError(1, "interval must be positive")
 	}
 	h := &handle{d: d}
+	u := d.newHandle(L, h) // each call gets the handle every returned
 	origin := "in every() callback started at " + where(L)
 	var tick func()
 	tick = func() {
@@ -86,14 +87,15 @@ func luaEvery(L *lua.LState) int {
 			return
 		}
 		if h.running == nil {
-			t := d.spawn(fn, origin, ud(L, h))
+			t := d.spawn(fn, origin, u)
 			h.running = t
 			t.onDone = func() { h.running = nil }
 		}
 		h.t = d.addTimer(sec, tick)
 	}
 	h.t = d.addTimer(sec, tick)
-	return d.newHandle(L, h)
+	L.Push(u)
+	return 1
 }
 
 // after(sec, fn): run fn once, sec seconds from now, as its own coroutine.
@@ -108,7 +110,8 @@ func luaAfter(L *lua.LState) int {
 		h.stop()
 		d.spawn(fn, origin)
 	})
-	return d.newHandle(L, h)
+	L.Push(d.newHandle(L, h))
+	return 1
 }
 
 // spawn(fn, ...): run fn(...) now as its own coroutine.
@@ -121,15 +124,6 @@ func luaSpawn(L *lua.LState) int {
 	}
 	d.spawn(fn, "in spawn() started at "+where(L), args...)
 	return 0
-}
-
-func ud(L *lua.LState, v any) *lua.LUserData {
-	u := L.NewUserData()
-	u.Value = v
-	if _, ok := v.(*handle); ok {
-		u.Metatable = libs().timer
-	}
-	return u
 }
 
 // where is the script position of the Lua code calling the current function.

@@ -46,6 +46,14 @@ function TestEveryStopsFromItsCallback()
   assert(ticks == 3, ticks)
 end
 
+function TestEveryPassesItsOwnHandle()
+  local seen
+  local h
+  h = every(0.01, function(arg) seen = arg; arg:stop() end)
+  sleep(0.05)
+  assert(seen == h, "callback got another handle")
+end
+
 function TestEverySkipsATickWhileBusy()
   local calls = 0
   local h = every(0.01, function() calls = calls + 1; sleep(0.3) end)
