@@ -28,7 +28,7 @@ func (g goCodec) encode(_ *lua.LState, msg []byte) ([]byte, error)      { return
 func (g goCodec) finish(_ *lua.LState, rest []byte) ([]byte, error)     { return finishRest(g.f, rest) }
 func (g goCodec) split(L *lua.LState, p []byte) ([][]byte, error)       { return splitWith(L, g, p) }
 
-func finishRest(f any, rest []byte) ([]byte, error) {
+func finishRest(f proto.Framer, rest []byte) ([]byte, error) {
 	if len(rest) == 0 {
 		return nil, nil
 	}
@@ -64,14 +64,8 @@ func splitWith(L *lua.LState, c codec, p []byte) ([][]byte, error) {
 	return out, nil
 }
 
-// luaFuncs are a framer table's functions.
-type luaFuncs struct {
-	name          string // for errors: the file, or "framer"
-	dec, enc, fin *lua.LFunction
-}
-
 func tableCodec(t *lua.LTable, name string) (*tableFramer, error) {
-	f := &tableFramer{luaFuncs: luaFuncs{name: name}}
+	f := &tableFramer{name: name}
 	var ok bool
 	if f.dec, ok = t.RawGetString("decode").(*lua.LFunction); !ok {
 		return nil, fmt.Errorf("%s: no decode function", name)
@@ -91,7 +85,8 @@ func tableCodec(t *lua.LTable, name string) (*tableFramer, error) {
 
 // tableFramer calls a framer table's functions in whatever state runs it.
 type tableFramer struct {
-	luaFuncs
+	name          string // for errors: the file, or "framer"
+	dec, enc, fin *lua.LFunction
 	// the last buffer handed to decode, as a Lua string: when the next buffer
 	// is a strict tail of it (the caller consumed a message), it is a
 	// substring, not a copy. A buffer of the same length at the same address
@@ -170,7 +165,7 @@ func (f *tableFramer) encode(L *lua.LState, msg []byte) ([]byte, error) {
 	return []byte(s), nil
 }
 
-func (f *tableFramer) finishL(L *lua.LState, rest []byte) ([]byte, error) {
+func (f *tableFramer) finish(L *lua.LState, rest []byte) ([]byte, error) {
 	if len(rest) == 0 {
 		return nil, nil
 	}
@@ -190,8 +185,6 @@ func (f *tableFramer) finishL(L *lua.LState, rest []byte) ([]byte, error) {
 	}
 	return nil, fmt.Errorf("%s: finish returned a %s, want a string or nil", f.name, v.Type())
 }
-
-func (f *tableFramer) finish(L *lua.LState, rest []byte) ([]byte, error) { return f.finishL(L, rest) }
 
 func (f *tableFramer) split(L *lua.LState, p []byte) ([][]byte, error) { return splitWith(L, f, p) }
 
@@ -296,7 +289,7 @@ func (lf *LuaFramer) Encode(dst, msg []byte) ([]byte, error) {
 func (lf *LuaFramer) Finish(rest []byte) ([]byte, error) {
 	lf.mu.Lock()
 	defer lf.mu.Unlock()
-	return lf.f.finishL(lf.L, rest)
+	return lf.f.finish(lf.L, rest)
 }
 
 // String names the framer in session headers.
