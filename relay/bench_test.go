@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 )
 
 // The zero-copy claim, measured: one TCP stream through the relay's plain
@@ -136,13 +138,13 @@ func BenchmarkRelayRoundTrip(b *testing.B) {
 		slices.Sort(times)
 		b.ReportMetric(float64(times[len(times)/2])/1e3, "p50-µs")
 	}
-	b.Run("direct", func(b *testing.B) { run(b, echoServer(b)) })
+	b.Run("direct", func(b *testing.B) { run(b, testpeer.TCP(b, testpeer.Echo)) })
 	b.Run("zero-copy", func(b *testing.B) {
-		addr, _ := startRelay(b, "tcp://127.0.0.1:0", Config{Target: mustParse(b, "tcp://"+echoServer(b))})
+		addr, _ := startRelay(b, "tcp://127.0.0.1:0", Config{Target: mustParse(b, "tcp://"+testpeer.TCP(b, testpeer.Echo))})
 		run(b, addr)
 	})
 	b.Run("inspected", func(b *testing.B) {
-		addr, _ := startRelay(b, "tcp://127.0.0.1:0", Config{Target: mustParse(b, "tcp://"+echoServer(b)), Sink: &countSink{}})
+		addr, _ := startRelay(b, "tcp://127.0.0.1:0", Config{Target: mustParse(b, "tcp://"+testpeer.TCP(b, testpeer.Echo)), Sink: &countSink{}})
 		run(b, addr)
 	})
 }

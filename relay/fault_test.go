@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 	"github.com/wirecat-dev/wirecat/proto"
 )
 
@@ -64,28 +65,7 @@ func TestParseFaults(t *testing.T) {
 
 // lineServer answers each line with the same line.
 func lineServer(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					fmt.Fprintf(c, "%s\n", sc.Text())
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testpeer.TCP(t, testpeer.Lines(func(s string) string { return s }))
 }
 
 func lineFramer(t testing.TB) proto.Framer {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/diag"
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 	"github.com/wirecat-dev/wirecat/link"
 )
 
@@ -44,19 +45,7 @@ func echoAt(t *testing.T, scheme string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	testpeer.Serve(t, ln, testpeer.Echo)
 	return addrString(scheme, ln.Addr())
 }
 

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -17,58 +16,19 @@ import (
 	"github.com/wirecat-dev/wirecat/access"
 	"github.com/wirecat-dev/wirecat/diag"
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/proto"
 )
 
-// echoServer echoes every connection until the test ends. With upper set
-// it answers in upper case.
-func echoServer(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // tcpSink accepts connections and hands what each one sent to got.
 func tcpSink(t testing.TB) (string, chan []byte) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	got := make(chan []byte, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				b, _ := io.ReadAll(c)
-				got <- b
-			}()
-		}
-	}()
-	return ln.Addr().String(), got
+	return testpeer.TCP(t, func(c net.Conn) {
+		b, _ := io.ReadAll(c)
+		got <- b
+	}), got
 }
 
 func mustParse(t testing.TB, s string) link.Addr {
@@ -152,7 +112,7 @@ func roundTrip(t testing.TB, c net.Conn, payload []byte) []byte {
 }
 
 func TestZeroCopyPathEchoesAndHalfCloses(t *testing.T) {
-	target := echoServer(t)
+	target := testpeer.TCP(t, testpeer.Echo)
 	addr, r := startRelay(t, "tcp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+target)})
 	for _, size := range []int{0, 1, 64<<10 - 1, 64 << 10, 64<<10 + 1, 3 << 20} {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
@@ -218,7 +178,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 }
 
 func TestInspectionTagsBothDirectionsMessageByMessage(t *testing.T) {
-	target := echoServer(t)
+	target := testpeer.TCP(t, testpeer.Echo)
 	rec := &recorder{}
 	framer, _ := proto.Parse("line", nil)
 	addr, r := startRelay(t, "tcp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+target), Framer: framer, Sink: rec})
@@ -250,30 +210,13 @@ func TestInspectionTagsBothDirectionsMessageByMessage(t *testing.T) {
 
 func TestUDPSessionsToTCPServer(t *testing.T) {
 	// A TCP server that answers each line with "ack " + line.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	conns := make(chan string, 4)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns <- c.RemoteAddr().String()
-			go func() {
-				defer c.Close()
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					fmt.Fprintf(c, "ack %s\n", sc.Text())
-				}
-			}()
-		}
-	}()
+	target := testpeer.TCP(t, func(c net.Conn) {
+		conns <- c.RemoteAddr().String()
+		testpeer.Lines(func(s string) string { return "ack " + s })(c)
+	})
 	framer, _ := proto.Parse("line", nil)
-	addr, r := startRelay(t, "udp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+ln.Addr().String()), Framer: framer})
+	addr, r := startRelay(t, "udp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+target), Framer: framer})
 	ask := func(c net.Conn, msg string) string {
 		if _, err := c.Write([]byte(msg)); err != nil {
 			t.Fatal(err)
@@ -303,7 +246,7 @@ func TestUDPSessionsToTCPServer(t *testing.T) {
 }
 
 func TestUDPSessionEndsWhenIdle(t *testing.T) {
-	target := echoServer(t)
+	target := testpeer.TCP(t, testpeer.Echo)
 	addr, r := startRelay(t, "udp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+target), Idle: 200 * time.Millisecond})
 	c := dial(t, "udp", addr)
 	c.Write([]byte("hi"))
@@ -406,7 +349,7 @@ func (s *syncBuf) String() string {
 }
 
 func TestMaxConnsAndAccess(t *testing.T) {
-	target := echoServer(t)
+	target := testpeer.TCP(t, testpeer.Echo)
 	var log syncBuf
 	addr, r := startRelay(t, "tcp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+target), MaxConns: 2, Log: &diag.Log{W: &log}})
 	a, b := dial(t, "tcp", addr), dial(t, "tcp", addr)
@@ -433,7 +376,7 @@ func TestMaxConnsAndAccess(t *testing.T) {
 }
 
 func TestShutdownClosesEveryPair(t *testing.T) {
-	target := echoServer(t)
+	target := testpeer.TCP(t, testpeer.Echo)
 	rec := &recorder{}
 	r := New(Config{Target: mustParse(t, "tcp://"+target), Sink: rec, Log: &diag.Log{W: io.Discard}})
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -471,7 +414,7 @@ func TestShutdownClosesEveryPair(t *testing.T) {
 }
 
 func TestConcurrentPairsVerified(t *testing.T) {
-	target := echoServer(t)
+	target := testpeer.TCP(t, testpeer.Echo)
 	for _, mode := range []string{"zero-copy", "inspected"} {
 		t.Run(mode, func(t *testing.T) {
 			cfg := Config{Target: mustParse(t, "tcp://"+target)}

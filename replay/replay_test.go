@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/session"
@@ -70,31 +71,7 @@ func conv(id uint64, transport string, server string, open float64, msgs ...any)
 // lineServer answers each line with reply(line), then closes when the
 // client half-closes.
 func lineServer(t *testing.T, reply func(string) string) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					if r := reply(sc.Text()); r != "" {
-						io.WriteString(c, r+"\n")
-					}
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testpeer.TCP(t, testpeer.Lines(reply))
 }
 
 func ledReply(s string) string { return "LED is " + s[strings.LastIndex(s, " ")+1:] }

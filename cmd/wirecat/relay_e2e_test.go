@@ -21,60 +21,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 )
 
 // goEcho is an echo server in the test process, stopped with the test.
-func goEcho(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(time.Minute))
-				io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
+func goEcho(t testing.TB) string { return testpeer.TCP(t, testpeer.Echo) }
 
 // goLines is a TCP server in the test process that hands every line it
 // receives to lines and answers each with "ok " + line.
 func goLines(t testing.TB) (string, chan string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	lines := make(chan string, 2000)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(time.Minute))
-				sc := bufio.NewScanner(c)
-				for sc.Scan() {
-					lines <- sc.Text()
-					fmt.Fprintf(c, "ok %s\n", sc.Text())
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String(), lines
+	return testpeer.TCP(t, testpeer.Lines(func(s string) string {
+		lines <- s
+		return "ok " + s
+	})), lines
 }
 
 // startRelay runs `wirecat relay` on a free loopback port and waits for it.
