@@ -233,18 +233,7 @@ func NewFramer(name string, src []byte) (*LuaFramer, error) {
 	if err != nil {
 		return nil, err
 	}
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
-	for _, lib := range []struct {
-		name string
-		fn   lua.LGFunction
-	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}} {
-		L.Push(L.NewFunction(lib.fn))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	for _, open := range extraOpeners {
-		open(L)
-	}
+	L := newLibState()
 	L.Push(L.NewFunctionFromProto(p.proto))
 	if err := L.PCall(0, 1, nil); err != nil {
 		L.Close()

@@ -39,25 +39,35 @@ var (
 // extraOpeners add wirecat's Lua modules to a fresh state's globals.
 var extraOpeners = []func(L *lua.LState){pack.Open, bit.Open, json.Open}
 
-func libs() *sharedLibs {
-	sharedOnce.Do(func() { shared = buildLibs() })
-	return shared
+type stdLib struct {
+	name string
+	open lua.LGFunction
 }
 
-func buildLibs() *sharedLibs {
+// newLibState is a state with the base, table, string and math libraries,
+// the more given, and wirecat's pack, bit and json.
+func newLibState(more ...stdLib) *lua.LState {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true})
-	for _, lib := range []struct {
-		name string
-		fn   lua.LGFunction
-	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString},
-		{lua.MathLibName, lua.OpenMath}, {lua.CoroutineLibName, lua.OpenCoroutine}, {lua.OsLibName, lua.OpenOs}} {
-		L.Push(L.NewFunction(lib.fn))
+	std := []stdLib{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}}
+	for _, lib := range append(std, more...) {
+		L.Push(L.NewFunction(lib.open))
 		L.Push(lua.LString(lib.name))
 		L.Call(1, 0)
 	}
 	for _, open := range extraOpeners {
 		open(L)
 	}
+	return L
+}
+
+func libs() *sharedLibs {
+	sharedOnce.Do(func() { shared = buildLibs() })
+	return shared
+}
+
+func buildLibs() *sharedLibs {
+	L := newLibState(stdLib{lua.CoroutineLibName, lua.OpenCoroutine}, stdLib{lua.OsLibName, lua.OpenOs})
 	g := L.G.Global
 	s := &sharedLibs{base: L.NewTable(), libs: map[string]*lua.LTable{}, metas: map[string]*lua.LTable{}}
 
