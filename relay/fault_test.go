@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,4 +245,10 @@ func FuzzParseFaults(f *testing.F) {
 			t.Fatalf("accepted a negative cut %+v", got)
 		}
 	})
+}
+
+// isGone reports a write to or read from a peer that already left.
+func isGone(err error) bool {
+	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
 }

@@ -2,15 +2,13 @@ package relay
 
 import (
 	"container/heap"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
-	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
@@ -339,20 +337,7 @@ func reserve(counter *atomic.Int64, limit int64, n int) int {
 type cutError struct{ n int64 }
 
 func (e *cutError) Error() string {
-	return "cut after " + itoa(e.n) + " bytes (--cut-after)"
-}
-
-func itoa(n int64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			return string(b[i:])
-		}
-	}
+	return "cut after " + strconv.FormatInt(e.n, 10) + " bytes (--cut-after)"
 }
 
 // queue holds one direction's delayed messages in due order. For a stream
@@ -493,10 +478,4 @@ func (h *itemHeap) Pop() any {
 	it := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return it
-}
-
-// isGone reports a write to or read from a peer that already left.
-func isGone(err error) bool {
-	return errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed)
 }

@@ -342,13 +342,10 @@ func (p *pair) serve(ctx context.Context) {
 	if second.err != nil {
 		p.end(second.from, second.err)
 	}
-	by := first.from
-	p.end(by, nil)
+	p.end(first.from, nil)
 	by, err := p.endBy, p.endErr
 	switch {
-	case errors.Is(err, errStopped):
-		by, err = event.Relay, nil
-	case errors.Is(err, errIdle):
+	case errors.Is(err, errStopped), errors.Is(err, errIdle):
 		by, err = event.Relay, nil
 	case errors.Is(err, net.ErrClosed):
 		err = nil // torn down by the other direction
