@@ -99,11 +99,17 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	if cfg.Count <= 0 {
 		cfg.Count = 1
 	}
-	if cfg.Frame == "" && cfg.Program.Frame != "" {
-		if _, err := proto.Parse(cfg.Program.Frame, loadOr(cfg.Load)); err != nil {
-			return Summary{}, fmt.Errorf("%s:%d: FRAME: %w", cfg.Program.Name, cfg.Program.FrameLine, err)
-		}
+	// Frame errors are usage errors: find them before any device starts.
+	fromScript := cfg.Frame == "" && cfg.Program.Frame != ""
+	if fromScript {
 		cfg.Frame = cfg.Program.Frame
+	}
+	frame, err := proto.Parse(orRaw(cfg.Frame), loadOr(cfg.Load))
+	if err != nil {
+		if fromScript {
+			err = fmt.Errorf("%s:%d: FRAME: %w", cfg.Program.Name, cfg.Program.FrameLine, err)
+		}
+		return Summary{}, err
 	}
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
@@ -118,17 +124,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	var sum Summary
 	if cfg.Connect == "" && !cfg.NoSink {
-		sk, err := startSink(ctx, cfg)
+		sk, err := startSink(cfg, frame)
 		if err != nil {
 			return sum, err
 		}
 		defer sk.close()
 		env.Target = sk.addr
 		sum.SinkAddr = sk.addr
-	}
-	// Frame errors are usage errors: find them before any device starts.
-	if _, err := proto.Parse(orRaw(cfg.Frame), loadOr(cfg.Load)); err != nil {
-		return sum, err
 	}
 
 	start := time.Now()
@@ -245,11 +247,7 @@ type sink struct {
 	conns map[net.Conn]struct{}
 }
 
-func startSink(ctx context.Context, cfg Config) (*sink, error) {
-	f, err := proto.Parse(orRaw(cfg.Frame), loadOr(cfg.Load))
-	if err != nil {
-		return nil, err
-	}
+func startSink(cfg Config, f proto.Framer) (*sink, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("built-in sink: %w", err)
@@ -304,14 +302,15 @@ func (s *sink) serve(c net.Conn, f proto.Framer, cfg Config) {
 	for {
 		n, rerr := c.Read(chunk)
 		buf = append(buf, chunk[:n]...)
-		for len(buf) > 0 {
-			m, used, err := f.Decode(buf)
+		rest := buf
+		for len(rest) > 0 {
+			m, used, err := f.Decode(rest)
 			if err != nil {
 				emit(event.Error, 0, nil, err)
 				return
 			}
 			if used == 0 {
-				if len(buf) > max {
+				if len(rest) > max {
 					emit(event.Error, 0, nil, fmt.Errorf("message larger than the maximum of %d bytes", max))
 					return
 				}
@@ -320,20 +319,20 @@ func (s *sink) serve(c net.Conn, f proto.Framer, cfg Config) {
 			if m != nil { // nil: filler skipped
 				emit(event.Data, event.Client, m, nil)
 			}
-			buf = buf[used:]
+			rest = rest[used:]
 		}
 		if rerr != nil {
-			if fin, ok := f.(proto.Finisher); ok && len(buf) > 0 {
-				if m, err := fin.Finish(buf); err == nil && m != nil {
+			if fin, ok := f.(proto.Finisher); ok && len(rest) > 0 {
+				if m, err := fin.Finish(rest); err == nil && m != nil {
 					emit(event.Data, event.Client, m, nil)
 				}
 			}
 			emit(event.Close, event.Client, nil, nil)
 			return
 		}
-		if len(buf) == 0 {
-			buf = buf[:0]
-		}
+		// Keep the partial message at the front: the buffer is reused, not
+		// reallocated on every read.
+		buf = append(buf[:0], rest...)
 	}
 }
 
