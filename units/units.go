@@ -4,6 +4,7 @@ package units
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -96,6 +97,10 @@ type Duration time.Duration
 func ParseDuration(s string) (time.Duration, error) {
 	t := strings.TrimSpace(s)
 	if f, err := strconv.ParseFloat(t, 64); err == nil && f >= 0 {
+		// "inf" and 1e300 parse as floats but overflow into a negative Duration.
+		if f*float64(time.Second) >= math.MaxInt64 {
+			return 0, fmt.Errorf("bad duration %q (too long)", s)
+		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(t)

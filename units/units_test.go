@@ -51,7 +51,7 @@ func TestParseDuration(t *testing.T) {
 			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "-1s", "soon", "-2"} {
+	for _, in := range []string{"", "-1s", "soon", "-2", "inf", "1e300"} {
 		if _, err := ParseDuration(in); err == nil {
 			t.Errorf("ParseDuration(%q): want error", in)
 		}
