@@ -1,65 +1,14 @@
 package script
 
 import (
-	"bufio"
 	"io"
 	"net"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/luatest"
 )
-
-type docExample struct {
-	line       int
-	code, want string
-}
-
-// docExamples reads every ```lua block of a Markdown file and the ```text
-// block right after it.
-func docExamples(t *testing.T, path string) []docExample {
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var out []docExample
-	var cur *docExample
-	var block strings.Builder
-	in, kind, n := false, "", 0
-	pendingText := false
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		n++
-		l := sc.Text()
-		switch {
-		case !in && strings.HasPrefix(l, "```"):
-			in, kind = true, strings.TrimPrefix(l, "```")
-			block.Reset()
-			if kind == "lua" {
-				out = append(out, docExample{line: n})
-				cur = &out[len(out)-1]
-				pendingText = true
-			} else if kind != "text" {
-				pendingText = false
-			}
-		case in && l == "```":
-			in = false
-			if kind == "lua" {
-				cur.code = block.String()
-			} else if kind == "text" && pendingText {
-				cur.want = block.String()
-				pendingText = false
-			}
-		case in:
-			block.WriteString(l + "\n")
-		case strings.TrimSpace(l) != "":
-			pendingText = false
-		}
-	}
-	return out
-}
 
 // echoServer sends back whatever it receives.
 func echoServer(t *testing.T) string {
@@ -85,14 +34,17 @@ func echoServer(t *testing.T) string {
 }
 
 func TestDocExamples(t *testing.T) {
-	exs := docExamples(t, "../docs/lua.md")
+	exs, err := luatest.Examples("../docs/lua.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(exs) < 10 {
 		t.Fatalf("found only %d examples", len(exs))
 	}
 	target := echoServer(t)
 	for _, ex := range exs {
-		t.Run("line"+strconv.Itoa(ex.line), func(t *testing.T) {
-			p, err := Compile("example.lua", []byte(ex.code))
+		t.Run("line"+strconv.Itoa(ex.Line), func(t *testing.T) {
+			p, err := Compile("example.lua", []byte(ex.Code))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,8 +55,8 @@ func TestDocExamples(t *testing.T) {
 			if err := p.Run(ctx, 1, env); err != nil {
 				t.Fatalf("%v\nstderr: %s", err, errOut.String())
 			}
-			if out.String() != ex.want {
-				t.Errorf("printed:\n%s\nwant:\n%s", out.String(), ex.want)
+			if out.String() != ex.Output {
+				t.Errorf("printed:\n%s\nwant:\n%s", out.String(), ex.Output)
 			}
 		})
 	}
