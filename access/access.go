@@ -55,11 +55,10 @@ func (l *List) Permit(addr net.Addr) bool {
 	if l == nil || len(l.allow)+len(l.deny) == 0 {
 		return true
 	}
-	ap, err := netip.ParseAddrPort(addr.String())
-	if err != nil {
+	ip, ok := ipOf(addr)
+	if !ok {
 		return true
 	}
-	ip := ap.Addr().Unmap()
 	for _, p := range l.deny {
 		if p.Contains(ip) {
 			return false
@@ -74,4 +73,23 @@ func (l *List) Permit(addr net.Addr) bool {
 		}
 	}
 	return false
+}
+
+// ipOf is the peer's IP without its zone (a prefix never contains a zoned
+// address, so fe80::1%eth0 would slip past --deny fe80::/10). It reads the
+// address types directly: a datagram listener asks once per datagram.
+func ipOf(addr net.Addr) (netip.Addr, bool) {
+	var ap netip.AddrPort
+	switch a := addr.(type) {
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	default:
+		var err error
+		if ap, err = netip.ParseAddrPort(addr.String()); err != nil {
+			return netip.Addr{}, false
+		}
+	}
+	return ap.Addr().Unmap().WithZone(""), ap.Addr().IsValid()
 }

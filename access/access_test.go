@@ -21,6 +21,8 @@ func TestPermit(t *testing.T) {
 		{[]string{"::1"}, nil, "[::1]:80", true},
 		{[]string{"127.0.0.1,::1"}, nil, "[::1]:80", true},
 		{[]string{"127.0.0.1/32"}, nil, "[::ffff:127.0.0.1]:80", true},
+		{nil, []string{"fe80::/10"}, "[fe80::1%lo]:80", false},
+		{[]string{"fe80::/10"}, nil, "[fe80::1%lo]:80", true},
 	}
 	for _, c := range cases {
 		l, err := Parse(c.allow, c.deny)
@@ -30,6 +32,10 @@ func TestPermit(t *testing.T) {
 		if got := l.Permit(tcp(c.addr)); got != c.want {
 			t.Errorf("allow %v deny %v: Permit(%s) = %v, want %v", c.allow, c.deny, c.addr, got, c.want)
 		}
+	}
+	udp, _ := net.ResolveUDPAddr("udp", "10.0.0.1:5")
+	if l, _ := Parse(nil, []string{"10.0.0.0/8"}); l.Permit(udp) {
+		t.Error("a denied UDP sender was permitted")
 	}
 	u, _ := net.ResolveUnixAddr("unix", "/tmp/x.sock")
 	l, _ := Parse([]string{"127.0.0.1"}, nil)
