@@ -253,13 +253,16 @@ func (c *conn) shut(byScript bool) {
 	}
 }
 
-func checkConn(L *lua.LState) *conn {
-	ud := L.CheckUserData(1)
-	c, ok := ud.Value.(*conn)
+func checkConn(L *lua.LState) *conn { return checkSelf[*conn](L, "connection") }
+
+// checkSelf is the method receiver (argument 1) as a T, else an error
+// naming what was expected.
+func checkSelf[T any](L *lua.LState, what string) T {
+	v, ok := L.CheckUserData(1).Value.(T)
 	if !ok {
-		L.ArgError(1, "connection expected")
+		L.ArgError(1, what+" expected")
 	}
-	return c
+	return v
 }
 
 var connMethods = map[string]lua.LGFunction{
@@ -564,14 +567,7 @@ var listenerMethods = map[string]lua.LGFunction{
 	},
 }
 
-func checkListener(L *lua.LState) *listener {
-	ud := L.CheckUserData(1)
-	l, ok := ud.Value.(*listener)
-	if !ok {
-		L.ArgError(1, "listener expected")
-	}
-	return l
-}
+func checkListener(L *lua.LState) *listener { return checkSelf[*listener](L, "listener") }
 
 func (l *listener) close() {
 	if l.closed {
@@ -635,17 +631,20 @@ func netListen(L *lua.LState) int {
 	return 1
 }
 
+// broke closes a listener whose socket failed under it (not by close).
+func (l *listener) broke() {
+	if !l.closed {
+		l.d.env.stats().ConnErrors.Add(1)
+		l.close()
+	}
+}
+
 // accept runs on its own goroutine while the listener is open.
 func (l *listener) accept() {
 	for {
 		nc, err := l.ln.Accept()
 		if err != nil {
-			l.d.post(func() {
-				if !l.closed {
-					l.d.env.stats().ConnErrors.Add(1)
-					l.close()
-				}
-			})
+			l.d.post(l.broke)
 			return
 		}
 		posted := l.d.post(func() {
@@ -677,12 +676,7 @@ func (l *listener) readDatagrams() {
 	for {
 		n, from, err := l.pc.ReadFrom(buf)
 		if err != nil {
-			l.d.post(func() {
-				if !l.closed {
-					l.d.env.stats().ConnErrors.Add(1)
-					l.close()
-				}
-			})
+			l.d.post(l.broke)
 			return
 		}
 		b := bytes.Clone(buf[:n])

@@ -51,14 +51,7 @@ var timerMethods = map[string]lua.LGFunction{
 	},
 }
 
-func checkHandle(L *lua.LState) *handle {
-	ud := L.CheckUserData(1)
-	h, ok := ud.Value.(*handle)
-	if !ok {
-		L.ArgError(1, "timer expected")
-	}
-	return h
-}
+func checkHandle(L *lua.LState) *handle { return checkSelf[*handle](L, "timer") }
 
 // newHandle counts h as keeping the device alive and makes its userdata.
 func (d *Device) newHandle(L *lua.LState, h *handle) *lua.LUserData {
