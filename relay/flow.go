@@ -186,7 +186,9 @@ func (fl *flow) run() error {
 			fl.q.close()
 			return <-writeErr
 		}
-		p.touch()
+		if p.timed {
+			p.touch()
+		}
 		p.emit(event.Data, fl.from, msg, nil)
 		if p.hooks != nil {
 			for _, m := range p.hooks.message(fl.from, msg) {

@@ -231,6 +231,7 @@ type pair struct {
 	client, server    *side
 	hooks             *hookConn
 	start             time.Time
+	timed             bool         // an idle limit may apply, so traffic is timed (last)
 	last              atomic.Int64 // unix nanoseconds of the latest traffic
 	idle              atomic.Int64 // current idle limit in nanoseconds; 0: none
 	sent              atomic.Int64 // bytes both ways, for --cut-after SIZE
@@ -307,6 +308,9 @@ func (p *pair) serve(ctx context.Context) {
 	if idle == 0 && !p.client.stream {
 		idle = DefaultIdle
 	}
+	// Without an idle limit, only a datagram side can bring one (linger,
+	// below); two streams spare every message the clock read.
+	p.timed = idle > 0 || !p.client.stream || !p.server.stream
 	p.setIdle(idle)
 
 	results := make(chan result, 2)
