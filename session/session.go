@@ -80,9 +80,7 @@ func Endpoints(role event.Side, local, remote string) (client, server string) {
 	switch role {
 	case event.Client:
 		return local, remote
-	case event.Server:
-		return remote, local
-	case event.Relay:
+	case event.Server, event.Relay:
 		return remote, local
 	}
 	return "", ""
