@@ -174,6 +174,8 @@ func (c *conn) onRead(b []byte, err error) {
 			if derr != nil && err == nil {
 				err = derr
 			}
+		} else if len(c.buf) == 0 {
+			c.buf = b // the read's own buffer: nothing to copy
 		} else {
 			c.buf = append(c.buf, b...)
 		}
