@@ -117,14 +117,14 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 	if listen.Packet() {
 		pc, err := link.ListenPacket(app.Ctx, listen, lopts)
 		if err != nil {
-			return err
+			return netError(err)
 		}
 		p.log.Debugf("relaying %s://%s to %s", listen.Scheme, pc.LocalAddr(), target)
 		return r.ServePacket(app.Ctx, pc, listen.Transport())
 	}
 	ln, err := link.Listen(app.Ctx, listen, lopts)
 	if err != nil {
-		return err
+		return netError(err)
 	}
 	p.log.Debugf("relaying %s://%s to %s", listen.Scheme, ln.Addr(), target)
 	return r.Serve(app.Ctx, ln, listen.Transport())
