@@ -116,6 +116,7 @@ type plumbing struct {
 	rec    *session.Writer // nil without --record
 	log    *diag.Log
 	closer []io.Closer
+	closed bool // replay closes early, before its diff, and again on return
 }
 
 // flush writes out what the output and the recording hold.
@@ -130,6 +131,10 @@ func (p *plumbing) flush() error {
 }
 
 func (p *plumbing) Close() {
+	if p.closed {
+		return
+	}
+	p.closed = true
 	p.meter.Done()
 	if sent, recv := p.meter.Bytes(); sent+recv > 0 {
 		p.log.Debugf("%s", p.meter.Totals())
