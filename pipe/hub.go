@@ -48,6 +48,7 @@ func (h *Hub) Peers() int {
 // At the end each peer's Source reports io.EOF.
 func (h *Hub) Run(src Source) error {
 	defer h.end()
+	var feeds []*feed // reused: the peers of one message
 	for {
 		msg, err := src.Next()
 		if err == io.EOF {
@@ -63,7 +64,7 @@ func (h *Hub) Run(src Source) error {
 			own.Wire = bytes.Clone(msg.Wire)
 		}
 		h.mu.Lock()
-		feeds := make([]*feed, 0, len(h.feeds))
+		feeds = feeds[:0]
 		for f := range h.feeds {
 			feeds = append(feeds, f)
 		}
