@@ -64,7 +64,6 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 			continue
 		}
 		t.touch()
-		t.in.Add(int64(n))
 		m, isNew := ps.saw(addr, transport, local)
 		if isNew {
 			cfg.Sink.Emit(m.event(event.Open, 0, nil, nil))
@@ -161,7 +160,6 @@ func (p *packetPeers) send(ctx context.Context, pc net.PacketConn, src Source, c
 				return fmt.Errorf("send to %s: %w", addr, err)
 			}
 		}
-		t.out.Add(int64(len(msg.Wire)))
 		t.touch()
 	}
 }
