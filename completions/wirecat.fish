@@ -267,7 +267,7 @@ complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'color' -x -a '(__wirecat_p0
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'file' -s 'f' -x -a '(__wirecat_p5)' -d 'Send the contents of FILE (read like stdin, with -i).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'literal' -d 'Send MSG arguments as written, without escapes.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'hex' -d 'MSG arguments are hex bytes: \'01 02 ff\' or 0102ff.'
-complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'wait' -x -d 'After the last message, read replies until this long passes with nothing arriving (0: exit right after sending).'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'wait' -x -d 'After the last message, read replies until this long passes with nothing arriving (default 1s; 0: exit right after sending, or wait 1s for --replies/--until).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'replies' -x -d 'Exit as soon as N messages arrived; exit 3 if they do not.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'until' -x -d 'Exit as soon as TEXT was received (escapes allowed); exit 3 if it was not.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'interval' -x -d 'Pause between messages.'

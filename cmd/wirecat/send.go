@@ -20,7 +20,7 @@ type SendCmd struct {
 	File      string         `short:"f" placeholder:"FILE" type:"existingfile" help:"Send the contents of FILE (read like stdin, with -i)."`
 	Literal   bool           `help:"Send MSG arguments as written, without escapes."`
 	Hex       bool           `help:"MSG arguments are hex bytes: '01 02 ff' or 0102ff."`
-	Wait      units.Duration `default:"1s" placeholder:"DUR" help:"After the last message, read replies until this long passes with nothing arriving (0: exit right after sending)."`
+	Wait      units.Duration `default:"1s" placeholder:"DUR" help:"After the last message, read replies until this long passes with nothing arriving (default 1s; 0: exit right after sending, or wait 1s for --replies/--until)."`
 	Replies   int            `placeholder:"N" help:"Exit as soon as N messages arrived; exit 3 if they do not."`
 	Until     string         `placeholder:"TEXT" help:"Exit as soon as TEXT was received (escapes allowed); exit 3 if it was not."`
 	Interval  units.Duration `placeholder:"DUR" help:"Pause between messages."`
