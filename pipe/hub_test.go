@@ -220,19 +220,36 @@ func TestHubWithNoPeersDropsNothingLater(t *testing.T) {
 	// Messages typed while nobody is connected go nowhere; a peer that
 	// subscribes afterwards gets what comes after.
 	h := NewHub()
-	in := make(chan Message)
-	src := chanSource(in)
+	src := &askingSource{in: make(chan Message), asked: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() { errc <- h.Run(src) }()
-	in <- Message{Payload: []byte("nobody"), Wire: []byte("nobody")}
+	<-src.asked
+	src.in <- Message{Payload: []byte("nobody"), Wire: []byte("nobody")}
+	<-src.asked // Run is done with "nobody" and waits for the next one
 	f, done := h.Subscribe()
 	defer done()
-	in <- Message{Payload: []byte("you"), Wire: []byte("you")}
-	close(in)
+	src.in <- Message{Payload: []byte("you"), Wire: []byte("you")}
+	<-src.asked
+	close(src.in)
 	if got := collect(t, f, 5*time.Second); !equal(got, []string{"you|you"}) {
 		t.Fatalf("got %q", got)
 	}
 	<-errc
+}
+
+// askingSource tells when the hub asks for its next message.
+type askingSource struct {
+	in    chan Message
+	asked chan struct{}
+}
+
+func (a *askingSource) Next() (Message, error) {
+	a.asked <- struct{}{} // the test takes every one
+	m, ok := <-a.in
+	if !ok {
+		return Message{}, io.EOF
+	}
+	return m, nil
 }
 
 type chanSource chan Message
