@@ -251,13 +251,3 @@ func (a *askingSource) Next() (Message, error) {
 	}
 	return m, nil
 }
-
-type chanSource chan Message
-
-func (c chanSource) Next() (Message, error) {
-	m, ok := <-c
-	if !ok {
-		return Message{}, io.EOF
-	}
-	return m, nil
-}
