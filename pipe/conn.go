@@ -34,7 +34,10 @@ type Config struct {
 	// Permit, when set, says whether a datagram listener hears a sender
 	// (--allow/--deny); the others' datagrams are dropped.
 	Permit func(net.Addr) bool
-	Log    *diag.Log
+	// MaxPeers, when set, is how many senders a datagram listener hears;
+	// datagrams from more are dropped (listen -u -k --max-conns).
+	MaxPeers int
+	Log      *diag.Log
 }
 
 // flush writes out the output and the recording, if there is anything to flush.

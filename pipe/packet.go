@@ -64,7 +64,11 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 			continue
 		}
 		t.touch()
-		m, isNew := ps.saw(addr, transport, local)
+		m, isNew := ps.saw(addr, transport, local, cfg.MaxPeers)
+		if m == nil {
+			cfg.Log.Debugf("dropped a datagram from %s: --max-conns %d senders reached", addr, cfg.MaxPeers)
+			continue
+		}
 		if isNew {
 			cfg.Sink.Emit(m.event(event.Open, 0, nil, nil))
 			cfg.Log.Debugf("conn %d: first datagram from %s", m.ID, m.Remote)
@@ -100,12 +104,17 @@ type packetPeers struct {
 	first  chan struct{}
 }
 
-func (p *packetPeers) saw(addr net.Addr, transport, local string) (*Meta, bool) {
+// saw records a datagram from addr: its sender's Meta, whether the sender
+// is new, and nil when a new sender is one more than max (0: no limit).
+func (p *packetPeers) saw(addr net.Addr, transport, local string, max int) (*Meta, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	key := addr.String()
 	m, ok := p.known[key]
 	if !ok {
+		if max > 0 && len(p.known) >= max {
+			return nil, false
+		}
 		m = &Meta{ID: NextID(), Transport: transport, Local: local, Remote: key, Role: event.Server}
 		p.known[key] = m
 		p.addrs = append(p.addrs, addr)

@@ -80,6 +80,9 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 			to = pipe.All
 		}
 		p.cfg.Permit = acl.Permit
+		if c.KeepOpen {
+			p.cfg.MaxPeers = c.MaxConns
+		}
 		return pipe.ServePacket(app.Ctx, pc, addr.Transport(), p.cfg, src, to)
 	}
 

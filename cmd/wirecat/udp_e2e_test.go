@@ -159,3 +159,30 @@ s.sendto(b'from python\n', (sys.argv[1], int(sys.argv[2])))
 		}
 	})
 }
+
+func TestUDPListenMaxConns(t *testing.T) {
+	port := freeUDPPort(t)
+	wc := start(t, "wirecat", "listen", "-u", "-k", fmt.Sprintf("127.0.0.1:%d", port), "--max-conns", "2", "--frame", "line")
+	waitUDP(t, port)
+	senders := make([]net.Conn, 3)
+	for i := range senders {
+		c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		senders[i] = c
+	}
+	for round := 0; round < 3; round++ { // datagrams may be lost: say it thrice
+		for i, c := range senders {
+			fmt.Fprintf(c, "sender %d\n", i)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	wc.waitOutput("sender 1\n", 10*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	out := wc.stdout.String()
+	if !strings.Contains(out, "sender 0\n") || strings.Contains(out, "sender 2") {
+		t.Fatalf("with --max-conns 2 the third sender must go unheard:\n%s", out)
+	}
+}
