@@ -209,6 +209,11 @@ func (r *Relay) run(ctx context.Context, id uint64, transport, local string, cli
 		return
 	}
 	p.server = server
+	if server.addr != "" {
+		// A relay's events name the two ends it joins, client and target,
+		// so a recording replays and exports as the real conversation.
+		p.local = server.addr
+	}
 	p.serve(ctx)
 }
 

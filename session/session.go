@@ -74,8 +74,7 @@ func parseSide(s string) (event.Side, error) {
 
 // Endpoints says which recorded address is the client's and which the
 // server's. For a relay, Event.Remote is the peer that connected to wirecat
-// (the client) and Event.Local the relay's listening address, where that
-// client connected, which stands for the server.
+// (the client) and Event.Local the target it was relayed to (the server).
 func Endpoints(role event.Side, local, remote string) (client, server string) {
 	switch role {
 	case event.Client:
