@@ -317,3 +317,23 @@ func TestReplayRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayRecordingReplaysAgainstTheServer: a relay recording names the
+// target as its server, so replaying its client side reaches the real board.
+func TestRelayRecordingReplaysAgainstTheServer(t *testing.T) {
+	board := startLED(t, false)
+	relayPort := freePort(t)
+	file := filepath.Join(t.TempDir(), "relay.jsonl")
+	rl := start(t, "wirecat", "relay", fmt.Sprintf("127.0.0.1:%d", relayPort), fmt.Sprintf("127.0.0.1:%d", board), "--frame", "line", "--record", file)
+	waitListen(t, relayPort)
+	out, stderr, code := runWirecat(t, "", 10*time.Second, "send", fmt.Sprintf("127.0.0.1:%d", relayPort), "--frame", "line", "--replies", "2", "LED ON", "LED OFF")
+	if code != 0 || out != "LED is ON\nLED is OFF\n" {
+		t.Fatalf("send through the relay: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	rl.cmd.Process.Signal(syscall.SIGTERM)
+	rl.wait(10 * time.Second)
+	out, stderr, code = runWirecat(t, "", 20*time.Second, "replay", file, "--as", "client", "--check")
+	if code != 0 || out != "LED is ON\nLED is OFF\n" {
+		t.Fatalf("replay --as client of a relay recording: exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+}
