@@ -276,11 +276,12 @@ func TestExitCodesAndErrors(t *testing.T) {
 			if code != c.code {
 				t.Fatalf("exit %d, want %d; stderr %q", code, c.code, stderr)
 			}
-			if !strings.Contains(stderr, c.msg) || !strings.HasPrefix(stderr, "wirecat: error: ") {
-				t.Fatalf("stderr %q should start with 'wirecat: error:' and name %q", stderr, c.msg)
+			if !strings.Contains(stderr, c.msg) || !strings.HasPrefix(stderr, "wirecat: ") {
+				t.Fatalf("stderr %q should start with 'wirecat: ' and name %q", stderr, c.msg)
 			}
-			if n := strings.Count(stderr, "error:"); n != 1 {
-				t.Fatalf("the error is printed %d times: %q", n, stderr)
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			if n := len(lines) - strings.Count(stderr, "wirecat: hint: "); n != 1 {
+				t.Fatalf("the error takes %d lines (want one, and maybe a hint): %q", n, stderr)
 			}
 		})
 	}

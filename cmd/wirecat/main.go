@@ -86,7 +86,7 @@ func run(app *App, args []string) int {
 		return exit
 	}
 	if err != nil {
-		fmt.Fprintf(app.Stderr, "wirecat: error: %v\n", err)
+		fmt.Fprintf(app.Stderr, "wirecat: %v\n", err)
 		if kctx != nil && len(args) > 0 {
 			fmt.Fprintf(app.Stderr, "wirecat: hint: see 'wirecat %s --help'\n", kctx.Command())
 		}
@@ -176,7 +176,7 @@ func report(w io.Writer, err error) int {
 	if errors.As(err, &s) {
 		return s.code
 	}
-	fmt.Fprintf(w, "wirecat: error: %v\n", err)
+	fmt.Fprintf(w, "wirecat: %v\n", err)
 	var h hinted
 	if errors.As(err, &h) && h.hint != "" {
 		fmt.Fprintf(w, "wirecat: hint: %s\n", h.hint)

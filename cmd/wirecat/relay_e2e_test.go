@@ -226,7 +226,7 @@ func TestRelayFaultValuesOutOfRangeAreUsageErrors(t *testing.T) {
 		{"--max-conns", "-1"},
 	} {
 		_, stderr, code := runWirecat(t, "", 10*time.Second, append([]string{"relay", "127.0.0.1:0", "127.0.0.1:9"}, args...)...)
-		if code != exitUsage || !strings.Contains(stderr, "wirecat: error: ") {
+		if code != exitUsage || !strings.HasPrefix(stderr, "wirecat: ") {
 			t.Errorf("relay %v exited %d, stderr %q; want a usage error (2)", args, code, stderr)
 		}
 	}
