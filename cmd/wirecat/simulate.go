@@ -72,14 +72,15 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	// The script's FRAME stands in for --frame: its connections, the
 	// sink, and -o lines by default.
 	df := c.DataFlags
-	if df.Frame == "" && prog.Frame != "" {
-		if _, err := proto.Parse(prog.Frame, loadFramer); err != nil {
-			return usage(fmt.Errorf("%s:%d: FRAME: %w", prog.Name, prog.FrameLine, err))
-		}
+	fromScript := df.Frame == "" && prog.Frame != ""
+	if fromScript {
 		df.Frame = prog.Frame
 	}
 	p, err := plumb(app, g, &df, false)
 	if err != nil {
+		if fromScript && errors.Is(err, proto.ErrBadSpec) {
+			return usage(fmt.Errorf("%s:%d: FRAME: %w", prog.Name, prog.FrameLine, err))
+		}
 		return err
 	}
 	defer p.Close()
