@@ -32,7 +32,7 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	defer stop()
 
 	growReadBuffer(pc)
-	ps := &packetPeers{known: map[string]*Meta{}, first: make(chan struct{})}
+	ps := &packetPeers{known: map[any]*Meta{}, first: make(chan struct{})}
 	t := &traffic{}
 	t.touch()
 	if cfg.Idle > 0 {
@@ -98,10 +98,19 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 
 type packetPeers struct {
 	mu     sync.Mutex
-	known  map[string]*Meta
+	known  map[any]*Meta // by peerKey
 	addrs  []net.Addr
 	latest net.Addr
 	first  chan struct{}
+}
+
+// peerKey identifies a sender without formatting its address, which would
+// cost an allocation per datagram: UDP senders by their AddrPort.
+func peerKey(a net.Addr) any {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.AddrPort()
+	}
+	return a.String()
 }
 
 // saw records a datagram from addr: its sender's Meta, whether the sender
@@ -109,13 +118,13 @@ type packetPeers struct {
 func (p *packetPeers) saw(addr net.Addr, transport, local string, max int) (*Meta, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key := addr.String()
+	key := peerKey(addr)
 	m, ok := p.known[key]
 	if !ok {
 		if max > 0 && len(p.known) >= max {
 			return nil, false
 		}
-		m = &Meta{ID: NextID(), Transport: transport, Local: local, Remote: key, Role: event.Server}
+		m = &Meta{ID: NextID(), Transport: transport, Local: local, Remote: addr.String(), Role: event.Server}
 		p.known[key] = m
 		p.addrs = append(p.addrs, addr)
 		if p.latest == nil {
@@ -131,7 +140,7 @@ func (p *packetPeers) all() []*Meta {
 	defer p.mu.Unlock()
 	ms := make([]*Meta, 0, len(p.known))
 	for _, a := range p.addrs {
-		ms = append(ms, p.known[a.String()])
+		ms = append(ms, p.known[peerKey(a)])
 	}
 	return ms
 }
@@ -161,7 +170,7 @@ func (p *packetPeers) send(ctx context.Context, pc net.PacketConn, src Source, c
 		}
 		for _, addr := range p.targets(to) {
 			p.mu.Lock()
-			m := p.known[addr.String()]
+			m := p.known[peerKey(addr)]
 			p.mu.Unlock()
 			cfg.Sink.Emit(m.event(event.Data, event.Server, msg.Payload, nil))
 			cfg.flush()
