@@ -17,6 +17,7 @@ import (
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/script/guard"
 )
 
 // Env is what every device of a run shares: the fleet's size, its settings,
@@ -113,6 +114,7 @@ type Device struct {
 	prog *Program
 	L    *lua.LState
 	ctx  context.Context
+	slot *guard.Slot
 
 	events chan func()
 	done   chan struct{}
@@ -152,15 +154,19 @@ func (p *Program) Run(ctx context.Context, id int, env *Env) error {
 		conns: map[*conn]struct{}{}, lsts: map[*listener]struct{}{}, start: time.Now()}
 	d.pcg = rand.NewPCG(env.Seed, uint64(id))
 	d.rng = rand.New(d.pcg)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	d.ctx = ctx
+	// The device's context is its slot's: the guard cancels it when a run
+	// between two waits goes over --lua-timeout (when set for devices) or
+	// when the device is the likely cause of a heap over --lua-memory.
+	d.slot = guard.NewDeviceSlot(ctx, p.Name)
+	defer d.slot.Close()
+	d.ctx = d.slot.Context()
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, RegistrySize: 128, RegistryMaxSize: 1 << 20,
 		CallStackSize: 200, MinimizeStackMemory: true})
 	d.L = L
 	defer d.close()
-	L.SetContext(ctx)
+	L.SetContext(d.ctx)
 	newDeviceGlobals(L)
+	guard.Attach(L, d.slot)
 	ud := L.NewUserData()
 	ud.Value = d
 	L.G.Registry.RawSet(deviceKey, ud)
@@ -179,10 +185,22 @@ func (p *Program) Run(ctx context.Context, id int, env *Env) error {
 	}
 	d.spawn(L.NewFunctionFromProto(p.proto), "in main chunk")
 	err := d.loop()
-	if err == nil && ctx.Err() != nil {
+	if err == nil && d.ctx.Err() != nil {
 		err = ErrStopped
+		if le := d.limit(); le != nil { // stopped while it waited: over the memory cap
+			err = &DeviceError{ID: id, Msg: le.Error(), Trace: "while it waited"}
+		}
 	}
 	return err
+}
+
+// limit is the bound that stopped the device, if one did.
+func (d *Device) limit() *guard.LimitError {
+	var le *guard.LimitError
+	if errors.As(d.slot.Err(), &le) {
+		return le
+	}
+	return nil
 }
 
 func devOf(L *lua.LState) *Device {
@@ -263,7 +281,9 @@ func (d *Device) resume(t *task) error {
 	d.cur = t
 	args := t.args
 	t.args = nil
+	d.slot.Enter()
 	st, err, _ := d.L.Resume(t.th, t.fn, args...)
+	d.slot.Leave()
 	d.cur = nil
 	switch st {
 	case lua.ResumeYield:
@@ -272,6 +292,11 @@ func (d *Device) resume(t *task) error {
 		}
 		return nil
 	case lua.ResumeError:
+		if le := d.limit(); le != nil {
+			trace := traceback(t.th, "", t.origin)
+			d.finish(t)
+			return &DeviceError{ID: d.ID, Msg: le.Error(), Trace: trace}
+		}
 		if d.ctx.Err() != nil {
 			return nil
 		}

@@ -1,8 +1,10 @@
 package script
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"path/filepath"
 	"sync"
 	"unsafe"
@@ -10,6 +12,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/script/guard"
 )
 
 // codec frames a device connection: a Go framer, or a framer table whose
@@ -188,12 +191,28 @@ func (f *tableFramer) finish(L *lua.LState, rest []byte) ([]byte, error) {
 
 func (f *tableFramer) split(L *lua.LState, p []byte) ([][]byte, error) { return splitWith(L, f, p) }
 
-// LuaFramer is a proto.Framer defined by a framer script. It owns one Lua
-// state, used under a mutex, so it is safe for concurrent use.
+// LuaFramer is a proto.Framer defined by a framer script. Each call runs
+// in a Lua state of its own while it runs, taken from a small pool, so one
+// connection's runaway decode holds one state and not the others'
+// connections; it is safe for concurrent use. Every call runs under the
+// guard's budget: a call over it fails (its connection ends) and its state
+// is thrown away.
 type LuaFramer struct {
-	mu sync.Mutex
-	L  *lua.LState
-	f  *tableFramer
+	name  string
+	proto *lua.FunctionProto
+	mu    sync.Mutex
+	idle  []*framerState
+}
+
+// maxIdleFramers is how many idle states a framer keeps: about as many as
+// calls that run at once on a few cores; more would be memory for nothing.
+const maxIdleFramers = 8
+
+// framerState is one Lua state running the framer script.
+type framerState struct {
+	L    *lua.LState
+	f    *tableFramer
+	slot *guard.Slot
 }
 
 // LoadFunc is a proto.LoadFunc that handles lua:FILE framing specs. Its
@@ -233,41 +252,144 @@ func NewFramer(name string, src []byte) (*LuaFramer, error) {
 	if err != nil {
 		return nil, err
 	}
+	lf := &LuaFramer{name: name, proto: p.proto}
+	st, err := lf.newState()
+	if err != nil {
+		return nil, err
+	}
+	lf.put(st)
+	return lf, nil
+}
+
+// newState runs the script in a fresh state and checks what it returns.
+func (lf *LuaFramer) newState() (*framerState, error) {
 	L := newLibState()
-	L.Push(L.NewFunctionFromProto(p.proto))
-	if err := L.PCall(0, 1, nil); err != nil {
-		L.Close()
-		return nil, fmt.Errorf("%s: %s", name, luaErrMsg(err))
+	slot := guard.NewSlot(nil, lf.name)
+	guard.Attach(L, slot)
+	L.SetContext(slot.Context())
+	L.SetGlobal("print", L.NewFunction(lf.print))
+	st := &framerState{L: L, slot: slot}
+	L.Push(L.NewFunctionFromProto(lf.proto))
+	if err := st.run(func() error { return L.PCall(0, 1, nil) }); err != nil {
+		st.close()
+		return nil, fmt.Errorf("%s: %s", lf.name, reason(err))
 	}
 	t, ok := L.Get(-1).(*lua.LTable)
 	L.Pop(1)
 	if !ok {
-		L.Close()
-		return nil, fmt.Errorf("%s: the script must return a table with decode and encode functions", name)
+		st.close()
+		return nil, fmt.Errorf("%s: the script must return a table with decode and encode functions", lf.name)
 	}
-	f, err := tableCodec(t, name)
+	f, err := tableCodec(t, lf.name)
 	if err != nil {
-		L.Close()
+		st.close()
 		return nil, err
 	}
-	return &LuaFramer{L: L, f: f}, nil
+	st.f = f
+	return st, nil
+}
+
+// print writes to stderr: stdout is where a framer's messages go.
+func (lf *LuaFramer) print(L *lua.LState) int {
+	parts := make([]string, L.GetTop())
+	for i := range parts {
+		parts[i] = L.ToStringMeta(L.Get(i + 1)).String()
+	}
+	fmt.Fprintf(os.Stderr, "wirecat: %s: %s\n", lf.name, strings.Join(parts, "\t"))
+	return 0
+}
+
+// run runs one call under the guard; a bound it hit is its error.
+func (st *framerState) run(call func() error) error {
+	st.slot.Enter()
+	err := call()
+	if lerr := st.slot.Leave(); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+func (st *framerState) close() {
+	st.L.Close()
+	st.slot.Close()
+}
+
+// reason is what a failed call says: the bound it hit, or its Lua error.
+func reason(err error) string {
+	var le *guard.LimitError
+	if errors.As(err, &le) {
+		return le.Reason()
+	}
+	return luaErrMsg(err)
+}
+
+// get takes an idle state, or makes one.
+func (lf *LuaFramer) get() (*framerState, error) {
+	lf.mu.Lock()
+	if n := len(lf.idle); n > 0 {
+		st := lf.idle[n-1]
+		lf.idle = lf.idle[:n-1]
+		lf.mu.Unlock()
+		return st, nil
+	}
+	lf.mu.Unlock()
+	return lf.newState()
+}
+
+// put gives a state back, unless a bound stopped it (its stack and globals
+// are whatever the runaway left) or enough are idle.
+func (lf *LuaFramer) put(st *framerState) {
+	if st.slot.Err() == nil {
+		lf.mu.Lock()
+		if len(lf.idle) < maxIdleFramers {
+			lf.idle = append(lf.idle, st)
+			lf.mu.Unlock()
+			return
+		}
+		lf.mu.Unlock()
+	}
+	st.close()
+}
+
+// with runs fn with a state of the pool.
+func (lf *LuaFramer) with(fn func(st *framerState) error) error {
+	st, err := lf.get()
+	if err != nil {
+		return err
+	}
+	defer lf.put(st)
+	return fn(st)
+}
+
+// limited turns a call's error into the bound it hit, when it hit one.
+func (st *framerState) limited(what string, err error) error {
+	if lerr := st.slot.Leave(); lerr != nil {
+		return fmt.Errorf("%s: %s: %s", st.f.name, what, reason(lerr))
+	}
+	return err
 }
 
 // Decode calls the script's decode with buf.
-func (lf *LuaFramer) Decode(buf []byte) ([]byte, int, error) {
+func (lf *LuaFramer) Decode(buf []byte) (msg []byte, n int, err error) {
 	if len(buf) == 0 {
 		return nil, 0, nil
 	}
-	lf.mu.Lock()
-	defer lf.mu.Unlock()
-	return lf.f.decode(lf.L, buf)
+	err = lf.with(func(st *framerState) error {
+		st.slot.Enter()
+		msg, n, err = st.f.decode(st.L, buf)
+		return st.limited("decode", err)
+	})
+	return msg, n, err
 }
 
 // Encode appends msg framed by the script's encode to dst.
 func (lf *LuaFramer) Encode(dst, msg []byte) ([]byte, error) {
-	lf.mu.Lock()
-	defer lf.mu.Unlock()
-	b, err := lf.f.encode(lf.L, msg)
+	var b []byte
+	err := lf.with(func(st *framerState) (err error) {
+		st.slot.Enter()
+		b, err = st.f.encode(st.L, msg)
+		return st.limited("encode", err)
+	})
 	if err != nil {
 		return dst, err
 	}
@@ -275,11 +397,14 @@ func (lf *LuaFramer) Encode(dst, msg []byte) ([]byte, error) {
 }
 
 // Finish calls the script's finish, if it has one, with bytes left at the end.
-func (lf *LuaFramer) Finish(rest []byte) ([]byte, error) {
-	lf.mu.Lock()
-	defer lf.mu.Unlock()
-	return lf.f.finish(lf.L, rest)
+func (lf *LuaFramer) Finish(rest []byte) (msg []byte, err error) {
+	err = lf.with(func(st *framerState) error {
+		st.slot.Enter()
+		msg, err = st.f.finish(st.L, rest)
+		return st.limited("finish", err)
+	})
+	return msg, err
 }
 
 // String names the framer in session headers.
-func (lf *LuaFramer) String() string { return "lua:" + lf.f.name }
+func (lf *LuaFramer) String() string { return "lua:" + lf.name }

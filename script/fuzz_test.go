@@ -40,7 +40,8 @@ func FuzzLuaFramer(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, mkind uint8, s string, n float64, nkind uint8, rel bool, buf []byte) {
-		L := lf.L
+		st := lf.idle[len(lf.idle)-1] // sequential calls reuse this one state
+		L := st.L
 		var m, nv lua.LValue = lua.LNil, lua.LNumber(n)
 		raise := lua.LValue(lua.LNil)
 		switch mkind % 6 {
@@ -84,7 +85,7 @@ func FuzzLuaFramer(f *testing.F) {
 		}
 
 		// The datagram path loops while decode uses bytes: it must stop.
-		msgs, _ := lf.f.split(L, append([]byte(nil), buf...))
+		msgs, _ := st.f.split(L, append([]byte(nil), buf...))
 		if len(msgs) > len(buf)+1 {
 			t.Fatalf("%d messages from %d bytes", len(msgs), len(buf))
 		}

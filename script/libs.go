@@ -9,6 +9,7 @@ import (
 	"github.com/wirecat-dev/wirecat/luamod/bit"
 	"github.com/wirecat-dev/wirecat/luamod/json"
 	"github.com/wirecat-dev/wirecat/luamod/pack"
+	"github.com/wirecat-dev/wirecat/script/guard"
 )
 
 // Opening the standard libraries costs ~40 KiB per Lua state, too much for
@@ -32,29 +33,19 @@ type sharedLibs struct {
 }
 
 var (
-	sharedOnce sync.Once
-	shared     *sharedLibs
+	// the templates, [1] with --lua-unsafe
+	sharedOnce [2]sync.Once
+	shared     [2]*sharedLibs
 )
 
 // extraOpeners add wirecat's Lua modules to a fresh state's globals.
 var extraOpeners = []func(L *lua.LState){pack.Open, bit.Open, json.Open}
 
-type stdLib struct {
-	name string
-	open lua.LGFunction
-}
-
-// newLibState is a state with the base, table, string and math libraries,
-// the more given, and wirecat's pack, bit and json.
-func newLibState(more ...stdLib) *lua.LState {
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
-	std := []stdLib{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable},
-		{lua.StringLibName, lua.OpenString}, {lua.MathLibName, lua.OpenMath}}
-	for _, lib := range append(std, more...) {
-		L.Push(L.NewFunction(lib.open))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
+// newLibState is a state with the libraries every script gets (see
+// package guard: restricted unless --lua-unsafe, bounded) and wirecat's
+// pack, bit and json.
+func newLibState() *lua.LState {
+	L := guard.NewState()
 	for _, open := range extraOpeners {
 		open(L)
 	}
@@ -62,22 +53,18 @@ func newLibState(more ...stdLib) *lua.LState {
 }
 
 func libs() *sharedLibs {
-	sharedOnce.Do(func() { shared = buildLibs() })
-	return shared
+	i := 0
+	if guard.Current().Unsafe {
+		i = 1
+	}
+	sharedOnce[i].Do(func() { shared[i] = buildLibs() })
+	return shared[i]
 }
 
 func buildLibs() *sharedLibs {
-	L := newLibState(stdLib{lua.CoroutineLibName, lua.OpenCoroutine}, stdLib{lua.OsLibName, lua.OpenOs})
+	L := newLibState()
 	g := L.G.Global
 	s := &sharedLibs{base: L.NewTable(), libs: map[string]*lua.LTable{}, metas: map[string]*lua.LTable{}}
-
-	// A device may read the clock, not run commands or touch files.
-	osFull := g.RawGetString("os").(*lua.LTable)
-	osT := L.NewTable()
-	for _, k := range []string{"time", "clock", "date", "difftime"} {
-		osT.RawSetString(k, osFull.RawGetString(k))
-	}
-	g.RawSetString("os", osT)
 
 	math := g.RawGetString("math").(*lua.LTable)
 	math.RawSetString("random", L.NewFunction(mathRandom))
@@ -104,7 +91,9 @@ func buildLibs() *sharedLibs {
 			}
 		}
 	})
-	for _, k := range []string{"_G", "dofile", "loadfile", "require", "module"} {
+	// _G is each device's own; io and require keep state in their Lua state
+	// (file handles, loaded modules): with --lua-unsafe each device opens its own.
+	for _, k := range []string{"_G", "io", "package", "require", "module"} {
 		s.base.RawSetString(k, lua.LNil)
 	}
 	for k, f := range map[string]lua.LGFunction{
@@ -167,4 +156,14 @@ func newDeviceGlobals(L *lua.LState) {
 	}
 	// string.pack keeps a scratch buffer in its closure: each device needs its own.
 	pack.Open(L)
+	if guard.Current().Unsafe {
+		for _, lib := range []struct {
+			name string
+			open lua.LGFunction
+		}{{lua.LoadLibName, lua.OpenPackage}, {lua.IoLibName, lua.OpenIo}} {
+			L.Push(L.NewFunction(lib.open))
+			L.Push(lua.LString(lib.name))
+			L.Call(1, 0)
+		}
+	}
 }
