@@ -100,12 +100,12 @@ var ErrStopped = errors.New("stopped")
 
 // LimitError says which bound stopped a script.
 type LimitError struct {
-	Script  string
-	Memory  bool          // the memory cap; otherwise the time budget
-	Budget  time.Duration // the time budget that ran out
-	Cap     int64         // the memory cap
-	Heap    int64         // the heap when the cap was crossed
-	Device  bool          // a device's run between two waits
+	Script string
+	Memory bool          // the memory cap; otherwise the time budget
+	Budget time.Duration // the time budget that ran out
+	Cap    int64         // the memory cap
+	Heap   int64         // the heap when the cap was crossed
+	Device bool          // a device's run between two waits
 }
 
 func (e *LimitError) Error() string { return e.Script + ": " + e.Reason() }
