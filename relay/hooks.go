@@ -2,14 +2,12 @@ package relay
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
@@ -19,6 +17,7 @@ import (
 	"github.com/wirecat-dev/wirecat/luamod/bit"
 	"github.com/wirecat-dev/wirecat/luamod/json"
 	"github.com/wirecat-dev/wirecat/luamod/pack"
+	"github.com/wirecat-dev/wirecat/script/guard"
 )
 
 // ErrBadScript is matched (errors.Is) by the errors of LoadHooks that mean
@@ -26,20 +25,22 @@ import (
 // The CLI turns them into usage errors.
 var ErrBadScript = errors.New("bad hook script")
 
-// HookTimeout is how long one hook call may run before it is stopped.
-const HookTimeout = 5 * time.Second
-
 // Hooks runs a hook script's on_open(conn), on_message(conn, dir, msg) and
 // on_close(conn). One Lua state serves every connection and calls take turns
 // (a mutex), so a script's globals are shared by all connections while no
-// state is ever touched by two goroutines at once.
+// state is ever touched by two goroutines at once. Every call runs under the
+// guard (package script/guard): over the --lua-timeout budget it is stopped
+// and that connection's hooks with it; over the --lua-memory cap the state
+// itself is dropped, since what a shared state holds cannot be pinned on one
+// connection, and every connection goes on unmodified.
 type Hooks struct {
 	mu                         sync.Mutex
 	L                          *lua.LState
+	slot                       *guard.Slot
 	name                       string
 	onOpen, onMessage, onClose *lua.LFunction
 	log                        *diag.Log
-	timeout                    time.Duration
+	off                        error // why the state was dropped: no hook runs any more
 }
 
 // LoadHooks reads, compiles and runs the script at path, which defines the
@@ -59,24 +60,19 @@ func NewHooks(name string, src []byte, log *diag.Log) (*Hooks, error) {
 	if err != nil {
 		return nil, err
 	}
-	L := lua.NewState(lua.Options{SkipOpenLibs: true})
-	for _, lib := range []struct {
-		name string
-		fn   lua.LGFunction
-	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString},
-		{lua.MathLibName, lua.OpenMath}, {lua.OsLibName, lua.OpenOs}} {
-		L.Push(L.NewFunction(lib.fn))
-		L.Push(lua.LString(lib.name))
-		L.Call(1, 0)
-	}
+	// The libraries of a device script: no os.execute, os.exit, io or
+	// dofile unless --lua-unsafe.
+	L := guard.NewState()
 	pack.Open(L)
 	bit.Open(L)
 	json.Open(L)
-	h := &Hooks{L: L, name: name, log: log, timeout: HookTimeout}
+	h := &Hooks{L: L, name: name, log: log, slot: guard.NewSlot(nil, name)}
+	guard.Attach(L, h.slot)
+	L.SetContext(h.slot.Context())
 	L.SetGlobal("print", L.NewFunction(h.print))
 	L.Push(L.NewFunctionFromProto(fn))
 	if err := h.protect(func() error { return L.PCall(0, 0, nil) }); err != nil {
-		L.Close()
+		h.Close()
 		return nil, fmt.Errorf("hook script %s", err)
 	}
 	get := func(n string) *lua.LFunction {
@@ -85,7 +81,7 @@ func NewHooks(name string, src []byte, log *diag.Log) (*Hooks, error) {
 	}
 	h.onOpen, h.onMessage, h.onClose = get("on_open"), get("on_message"), get("on_close")
 	if h.onOpen == nil && h.onMessage == nil && h.onClose == nil {
-		L.Close()
+		h.Close()
 		return nil, fmt.Errorf("%w: %s defines none of on_open, on_message, on_close", ErrBadScript, name)
 	}
 	return h, nil
@@ -125,7 +121,21 @@ func compile(name string, src []byte) (*lua.FunctionProto, error) {
 func (h *Hooks) Close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.L.Close()
+	if h.off == nil {
+		h.off = errors.New("closed")
+	}
+	h.drop()
+	h.slot.Close()
+}
+
+// drop closes the state once it is off, after the call that turned it off
+// has unwound.
+func (h *Hooks) drop() {
+	if h.off != nil && h.L != nil {
+		h.L.Close()
+		h.L = nil
+		h.onOpen, h.onMessage, h.onClose = nil, nil, nil
+	}
 }
 
 func (h *Hooks) print(L *lua.LState) int {
@@ -137,19 +147,25 @@ func (h *Hooks) print(L *lua.LState) int {
 	return 0
 }
 
-// protect runs call with the hook deadline and turns a Lua error into
-// "script:line: message".
+// protect runs call under the guard and turns a Lua error into
+// "script:line: message". A call over its time budget leaves the state
+// usable: the slot gets a fresh context for the next call. One over the
+// memory cap drops the state (see Hooks).
 func (h *Hooks) protect(call func() error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
-	defer cancel()
-	h.L.SetContext(ctx)
+	h.slot.Enter()
 	err := call()
-	h.L.RemoveContext()
+	if lerr := h.slot.Leave(); lerr != nil {
+		var le *guard.LimitError
+		if errors.As(lerr, &le) && le.Memory {
+			h.off = lerr
+			h.log.Notef("%v; hooks are off for every connection, which go on unmodified", lerr)
+			return lerr
+		}
+		h.L.SetContext(h.slot.Reset())
+		return lerr
+	}
 	if err == nil {
 		return nil
-	}
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: still running after %v", h.name, h.timeout)
 	}
 	var ae *lua.ApiError
 	if errors.As(err, &ae) && ae.Object != nil {
@@ -174,6 +190,10 @@ type hookConn struct {
 func (h *Hooks) open(p *pair) *hookConn {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	defer h.drop()
+	if h.off != nil {
+		return &hookConn{h: h, p: p, stopped: true}
+	}
 	t := h.L.NewTable()
 	t.RawSetString("id", lua.LNumber(p.id))
 	t.RawSetString("client", lua.LString(p.client.addr))
@@ -181,7 +201,7 @@ func (h *Hooks) open(p *pair) *hookConn {
 	t.RawSetString("transport", lua.LString(p.transport))
 	t.RawSetString("target", lua.LString(p.r.cfg.Target.String()))
 	hc := &hookConn{h: h, p: p, t: t}
-	if h.onOpen != nil {
+	if h.onOpen != nil && h.off == nil {
 		hc.call("on_open", h.onOpen, 0, t)
 	}
 	return hc
@@ -193,7 +213,15 @@ func (hc *hookConn) call(name string, fn *lua.LFunction, nret int, args ...lua.L
 	err := h.protect(func() error {
 		return h.L.CallByParam(lua.P{Fn: fn, NRet: nret, Protect: true}, args...)
 	})
-	if err != nil {
+	switch {
+	case errors.Is(err, guard.ErrStopped):
+		hc.stopped = true // wirecat is ending: no more hooks, nothing to report
+		return false
+	case h.off != nil && err != nil:
+		hc.stopped = true // reported once, by protect
+		hc.p.emit(event.Error, 0, nil, err)
+		return false
+	case err != nil:
 		hc.fail(fmt.Errorf("%s: %w", name, err))
 		return false
 	}
@@ -212,7 +240,8 @@ func (hc *hookConn) message(from event.Side, msg []byte) [][]byte {
 	h := hc.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if hc.stopped || h.onMessage == nil {
+	defer h.drop()
+	if hc.stopped || h.off != nil || h.onMessage == nil {
 		return [][]byte{msg}
 	}
 	L := h.L
@@ -264,7 +293,8 @@ func (hc *hookConn) close() {
 	h := hc.h
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if !hc.stopped && h.onClose != nil {
+	defer h.drop()
+	if !hc.stopped && h.off == nil && h.onClose != nil {
 		hc.call("on_close", h.onClose, 0, hc.t)
 	}
 }

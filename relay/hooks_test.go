@@ -7,7 +7,6 @@ import (
 	"net"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/wirecat-dev/wirecat/diag"
 )
@@ -122,7 +121,6 @@ end
 func TestHookRunawayIsStopped(t *testing.T) {
 	var log syncBuf
 	h := hooksFrom(t, `function on_message(conn, dir, msg) while true do end end`, &log)
-	h.timeout = 100 * time.Millisecond
 	target := lineServer(t)
 	addr, _ := startRelay(t, "tcp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+target), Framer: lineFramer(t), Hooks: h, Log: &diag.Log{W: &log}})
 	c := dial(t, "tcp", addr)

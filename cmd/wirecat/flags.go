@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"github.com/wirecat-dev/wirecat/pipe"
 	"github.com/wirecat-dev/wirecat/progress"
 	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/script/guard"
 	"github.com/wirecat-dev/wirecat/session"
 	"github.com/wirecat-dev/wirecat/units"
 )
@@ -28,6 +30,32 @@ type DataFlags struct {
 	Output   string     `short:"o" placeholder:"MODE" enum:",raw,lines,text,hex,json" default:"" help:"How received messages are written to stdout: ${outputs}. Default raw, or lines with --frame."`
 	Record   string     `placeholder:"FILE" type:"path" predictor:"session" help:"Record every event to FILE (JSON Lines session)."`
 	MaxFrame units.Size `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted (default 1MiB); a larger one is an error for its connection."`
+	LuaFlags
+}
+
+// LuaFlags bound the Lua scripts a command runs: lua: framers, relay hooks,
+// devices (docs/lua.md, "Limits").
+type LuaFlags struct {
+	LuaTimeout string     `group:"Lua" placeholder:"DUR" help:"Longest a hook or lua: framer call may run before it is stopped, and its connection with it (default 100ms; 0 for none). Given to simulate, also a device's run between two waits (default: none, --duration stops it). E.g. --lua-timeout 1s."`
+	LuaMemory  units.Size `group:"Lua" placeholder:"SIZE" default:"1GiB" help:"Memory cap: over it, the script that is filling the heap is stopped, the process goes on (default 1GiB; 0 for none)."`
+	LuaUnsafe  bool       `group:"Lua" help:"Give hooks, framers and devices the whole os and io libraries, dofile, loadfile and require (default: os clock functions only)."`
+}
+
+// apply sets the process's Lua limits; ctx ends every Lua call when done.
+func (l *LuaFlags) apply(ctx context.Context) error {
+	lim := guard.Limits{Timeout: guard.DefaultTimeout, Memory: int64(l.LuaMemory), Unsafe: l.LuaUnsafe, Context: ctx}
+	if l.LuaTimeout != "" {
+		d, err := units.ParseDuration(l.LuaTimeout)
+		if err != nil || d < 0 {
+			return usage(fmt.Errorf("--lua-timeout %q: want a duration such as 100ms or 2s, or 0 for none", l.LuaTimeout))
+		}
+		lim.Timeout, lim.DeviceTimeout = d, d
+	}
+	if l.LuaMemory < 0 {
+		return usage(fmt.Errorf("--lua-memory must not be negative"))
+	}
+	guard.Set(lim)
+	return nil
 }
 
 // InputFlags say how stdin becomes messages, for the commands that read it.
@@ -149,6 +177,9 @@ func (p *plumbing) Close() {
 
 // plumb builds the framing, the output and the recorder for a data command.
 func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error) {
+	if err := d.LuaFlags.apply(app.Ctx); err != nil {
+		return nil, err
+	}
 	f, err := d.framing()
 	if err != nil {
 		return nil, err

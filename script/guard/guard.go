@@ -40,6 +40,9 @@ type Limits struct {
 	// Unsafe opens the whole os and io libraries and dofile, loadfile and
 	// require to every script.
 	Unsafe bool
+	// Context ends every hook and framer call when it is done (SIGINT,
+	// SIGTERM); nil never ends them. Devices run under their own.
+	Context context.Context
 }
 
 const (
@@ -65,15 +68,19 @@ var (
 )
 
 // Set replaces the process's limits. Call it before any script is loaded.
-// A memory cap also becomes the Go runtime's soft memory limit (unless
-// GOMEMLIMIT is set), so the collector works harder as the heap nears the
-// cap instead of letting garbage reach it.
 func Set(l Limits) {
 	limitsMu.Lock()
 	limits = l
 	limitsMu.Unlock()
-	if l.Memory > 0 && os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(l.Memory)
+}
+
+// softLimit makes the memory cap the Go runtime's soft memory limit (unless
+// GOMEMLIMIT is set), so the collector works harder as the heap nears the
+// cap instead of letting garbage reach it. It is set when the first Lua
+// state is, so a command that runs no Lua is not touched.
+func softLimit() {
+	if m := Current().Memory; m > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(m)
 	}
 }
 
@@ -94,8 +101,8 @@ func MaxString() int {
 	return int(m / 4)
 }
 
-// ErrStopped is the cause of a call cancelled because the process is ending
-// (SIGINT, SIGTERM).
+// ErrStopped is the error of a call cancelled because its context ended
+// (the process is ending on SIGINT or SIGTERM, the device was stopped).
 var ErrStopped = errors.New("stopped")
 
 // LimitError says which bound stopped a script.
@@ -128,14 +135,6 @@ func mib(n int64) string {
 	return fmt.Sprintf("%d MiB", (n+1<<19)>>20)
 }
 
-// root is cancelled by Stop; every slot's context without a parent of its
-// own derives from it.
-var root, stopAll = context.WithCancelCause(context.Background())
-
-// Stop cancels every Lua call running now or started later, with cause
-// ErrStopped: the process is ending.
-func Stop() { stopAll(ErrStopped) }
-
 // A Slot is one Lua state's place under the watchdog. Its owner calls Enter
 // before running Lua and Leave after, on the state's own goroutine.
 type Slot struct {
@@ -158,11 +157,14 @@ var (
 )
 
 // NewSlot registers a state named name (the script, as messages show it).
-// Its context derives from parent, or from the process's when parent is
+// Its context derives from parent, or from Limits.Context when parent is
 // nil. Close it when the state is closed.
 func NewSlot(parent context.Context, name string) *Slot {
 	if parent == nil {
-		parent = root
+		parent = Current().Context
+	}
+	if parent == nil {
+		parent = context.Background()
 	}
 	s := &Slot{name: name, parent: parent}
 	s.ctx, s.cancel = context.WithCancelCause(parent)
@@ -170,6 +172,7 @@ func NewSlot(parent context.Context, name string) *Slot {
 	slots[s] = struct{}{}
 	if !running {
 		running = true
+		softLimit()
 		go watch()
 	}
 	slotsMu.Unlock()
@@ -195,7 +198,7 @@ func (s *Slot) Context() context.Context {
 func (s *Slot) Enter() { s.since.Store(time.Now().UnixNano()) }
 
 // Leave marks its end and returns why the slot was cancelled, if it was: a
-// *LimitError, ErrStopped, or the parent context's cause.
+// *LimitError or ErrStopped.
 func (s *Slot) Leave() error {
 	s.since.Store(0)
 	return s.Err()
@@ -208,7 +211,11 @@ func (s *Slot) Err() error {
 	if s.ctx.Err() == nil {
 		return nil
 	}
-	return context.Cause(s.ctx)
+	var le *LimitError
+	if errors.As(context.Cause(s.ctx), &le) {
+		return le
+	}
+	return ErrStopped
 }
 
 // Reset gives the slot a fresh context after a cancelled call, for a state
