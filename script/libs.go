@@ -93,8 +93,11 @@ func buildLibs() *sharedLibs {
 	})
 	// _G is each device's own; io and require keep state in their Lua state
 	// (file handles, loaded modules): with --lua-unsafe each device opens its own.
-	for _, k := range []string{"_G", "io", "package", "require", "module"} {
-		s.base.RawSetString(k, lua.LNil)
+	s.base.RawSetString("_G", lua.LNil)
+	if guard.Current().Unsafe {
+		for _, k := range []string{"io", "package"} {
+			s.base.RawSetString(k, lua.LNil)
+		}
 	}
 	for k, f := range map[string]lua.LGFunction{
 		"print": basePrint, "collectgarbage": func(*lua.LState) int { return 0 },

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"slices"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -55,13 +56,13 @@ func Restrict(L *lua.LState, g *lua.LTable, unsafe bool) {
 	osFull, _ := g.RawGetString("os").(*lua.LTable)
 	if osFull != nil {
 		osT := L.NewTable()
-		if unsafe {
-			osFull.ForEach(func(k, v lua.LValue) { osT.RawSet(k, v) })
-		} else {
-			for _, k := range osSafe {
-				osT.RawSetString(k, osFull.RawGetString(k))
+		osFull.ForEach(func(k, v lua.LValue) {
+			if unsafe || slices.Contains(osSafe, k.String()) {
+				osT.RawSet(k, v)
+			} else {
+				osT.RawSet(k, refuse(L, "os."+k.String()))
 			}
-		}
+		})
 		osT.RawSetString("exit", L.NewFunction(osExit))
 		g.RawSetString("os", osT)
 	}
@@ -69,10 +70,23 @@ func Restrict(L *lua.LState, g *lua.LTable, unsafe bool) {
 		return
 	}
 	for _, k := range closed {
-		g.RawSetString(k, lua.LNil)
+		g.RawSetString(k, refuse(L, k))
 	}
-	g.RawSetString("io", lua.LNil)
-	g.RawSetString("package", lua.LNil)
+	for _, k := range []string{"io", "package"} {
+		t := L.NewTable()
+		mt := L.NewTable()
+		mt.RawSetString("__index", refuse(L, k))
+		t.Metatable = mt
+		g.RawSetString(k, t)
+	}
+}
+
+// refuse stands in for a function a script may not call, saying so.
+func refuse(L *lua.LState, name string) *lua.LFunction {
+	return L.NewFunction(func(L *lua.LState) int {
+		L.RaiseError("%s is not available to wirecat scripts (--lua-unsafe opens it)", name)
+		return 0
+	})
 }
 
 func osExit(L *lua.LState) int {
