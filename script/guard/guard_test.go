@@ -1,0 +1,211 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// withLimits sets l for one test and puts the defaults back after it.
+func withLimits(t *testing.T, l Limits) {
+	t.Helper()
+	old := Current()
+	Set(l)
+	t.Cleanup(func() { Set(old) })
+}
+
+// state is a restricted state running under a fresh slot.
+func state(t *testing.T, parent context.Context) (*lua.LState, *Slot) {
+	t.Helper()
+	L := NewState()
+	s := NewSlot(parent, "t.lua")
+	Attach(L, s)
+	L.SetContext(s.Context())
+	t.Cleanup(func() { L.Close(); s.Close() })
+	return L, s
+}
+
+// call runs src in L as one guarded call.
+func call(L *lua.LState, s *Slot, src string) error {
+	s.Enter()
+	err := L.DoString(src)
+	if lerr := s.Leave(); lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+func TestTimeoutStopsASpinningCall(t *testing.T) {
+	withLimits(t, Limits{Timeout: 50 * time.Millisecond})
+	L, s := state(t, nil)
+	start := time.Now()
+	err := call(L, s, "while true do end")
+	took := time.Since(start)
+	var le *LimitError
+	if !errors.As(err, &le) || le.Memory || le.Budget != 50*time.Millisecond {
+		t.Fatalf("err = %v, want the time budget", err)
+	}
+	if took < 50*time.Millisecond || took > 50*time.Millisecond+5*tick {
+		t.Errorf("stopped after %v, want 50ms plus at most a few ticks", took)
+	}
+	if !strings.Contains(err.Error(), "t.lua: still running after 50ms, its budget (--lua-timeout)") {
+		t.Errorf("message %q", err)
+	}
+	// A state that goes on serving gets a fresh context.
+	L.SetContext(s.Reset())
+	if err := call(L, s, "x = 1 + 1"); err != nil {
+		t.Fatalf("after Reset: %v", err)
+	}
+}
+
+func TestPcallDoesNotCatchTheBudget(t *testing.T) {
+	withLimits(t, Limits{Timeout: 30 * time.Millisecond})
+	L, s := state(t, nil)
+	err := call(L, s, "while true do pcall(function() while true do end end) end")
+	var le *LimitError
+	if !errors.As(err, &le) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestQuickCallsAreNotStopped(t *testing.T) {
+	withLimits(t, Limits{Timeout: 20 * time.Millisecond})
+	L, s := state(t, nil)
+	// Many short calls add up to far more than the budget: each is alone.
+	for i := 0; i < 200; i++ {
+		if err := call(L, s, "local x = 0 for i = 1, 1000 do x = x + i end"); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+}
+
+func TestNoBudgetButTheContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	withLimits(t, Limits{Context: ctx})
+	L, s := state(t, nil)
+	time.AfterFunc(50*time.Millisecond, cancel)
+	if err := call(L, s, "while true do end"); !errors.Is(err, ErrStopped) {
+		t.Fatalf("err = %v, want ErrStopped", err)
+	}
+}
+
+func TestDeviceBudget(t *testing.T) {
+	withLimits(t, Limits{Timeout: 10 * time.Millisecond}) // devices: none
+	L := NewState()
+	defer L.Close()
+	s := NewDeviceSlot(context.Background(), "dev.lua")
+	defer s.Close()
+	L.SetContext(s.Context())
+	if err := call(L, s, "for i = 1, 3e5 do end"); err != nil {
+		t.Fatalf("a device has no budget by default: %v", err)
+	}
+	Set(Limits{DeviceTimeout: 30 * time.Millisecond})
+	err := call(L, s, "while true do end")
+	if err == nil || !strings.Contains(err.Error(), "dev.lua: ran 30ms without waiting") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestVictims(t *testing.T) {
+	a, b, c := &Slot{name: "a"}, &Slot{name: "b"}, &Slot{name: "c"}
+	now := time.Now()
+	a.since.Store(now.Add(-time.Second).UnixNano())
+	b.since.Store(now.Add(-3 * time.Second).UnixNano())
+	c.since.Store(now.UnixNano()) // just started: not a suspect yet
+	if v := longest([]*Slot{a, b, c}); v != b {
+		t.Errorf("longest = %v, want b", v.name)
+	}
+	a.since.Store(0)
+	b.since.Store(0)
+	if v := longest([]*Slot{a, b, c}); v != nil {
+		t.Errorf("longest of calls younger than a tick = %v", v.name)
+	}
+	a.made.Store(5 << 20)
+	c.made.Store(50 << 20)
+	if v := biggest([]*Slot{a, b, c}); v != c {
+		t.Errorf("biggest = %v, want c", v)
+	}
+	c.made.Store(100)
+	a.made.Store(100)
+	if v := biggest([]*Slot{a, b, c}); v != nil {
+		t.Errorf("nobody made a MiB, yet %v is blamed", v.name)
+	}
+}
+
+func TestMemoryCapStopsTheBomb(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates 256 MiB")
+	}
+	withLimits(t, Limits{Memory: Heap() + 128<<20})
+	L, s := state(t, nil)
+	// A quiet state beside it, idle, keeps running.
+	L2, s2 := state(t, nil)
+	err := call(L, s, "local t = {} while true do t[#t+1] = string.rep('x', 1e6) end")
+	var le *LimitError
+	if !errors.As(err, &le) || !le.Memory {
+		t.Fatalf("err = %v, want the memory cap", err)
+	}
+	if !strings.Contains(err.Error(), "over the Lua memory cap") {
+		t.Errorf("message %q", err)
+	}
+	if err := call(L2, s2, "y = string.rep('y', 10)"); err != nil {
+		t.Fatalf("the other state: %v", err)
+	}
+}
+
+func TestBoundedFunctions(t *testing.T) {
+	withLimits(t, Limits{Memory: 64 << 20}) // strings up to 16 MiB
+	L, s := state(t, nil)
+	for src, want := range map[string]string{
+		"string.rep('x', 2^40)":                                  "string.rep: the result would be",
+		"string.rep('ab', 9e6)":                                  "string.rep: the result would be 18000000 bytes",
+		"string.format('%099999d', 1)":                           "invalid format",
+		"string.format('%.123f', 1)":                             "invalid format",
+		"string.rep('x', 5000):gsub('x', string.rep('y', 5000))": "string.gsub: the result would be",
+		"local t = {} for i = 1, 20 do t[i] = string.rep('z', 1e6) end return table.concat(t)": "table.concat: the result would be",
+	} {
+		err := call(L, s, src)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", src, err, want)
+		}
+	}
+	for _, src := range []string{
+		"assert(string.rep('ab', 3) == 'ababab' and string.rep('x', 0) == '' and string.rep('x', -1) == '')",
+		"assert(string.format('%5.2f|%-3d|%s|%%', 1.5, 2, 'x') == ' 1.50|2  |x|%')",
+		"assert(('a,b'):gsub(',', ';') == 'a;b' and select(2, ('aaa'):gsub('a', '%0%0', 2)) == 2)",
+		"assert(table.concat({1, 'b', 3}, '-') == '1-b-3' and table.concat({}, 'x') == '')",
+	} {
+		if err := call(L, s, src); err != nil {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
+	if s.made.Load() < 9e6 {
+		t.Errorf("made = %d: big strings are not counted", s.made.Load())
+	}
+}
+
+func TestRestricted(t *testing.T) {
+	L, s := state(t, nil)
+	for _, src := range []string{"os.execute('true')", "os.exit(0)", "os.remove('x')", "os.getenv('HOME')",
+		"dofile('x')", "loadfile('x')", "require('x')", "io.open('x')", "package.loadlib('x')"} {
+		err := call(L, s, src)
+		if err == nil || !strings.Contains(err.Error(), "not available") {
+			t.Errorf("%s: err = %v", src, err)
+		}
+	}
+	if err := call(L, s, "assert(os.time() > 0 and os.clock() >= 0 and os.date('%Y') and coroutine.wrap)"); err != nil {
+		t.Error(err)
+	}
+	withLimits(t, Limits{Unsafe: true})
+	L2, s2 := state(t, nil)
+	if err := call(L2, s2, "assert(os.getenv('PATH') and io.open and dofile and require)"); err != nil {
+		t.Errorf("--lua-unsafe: %v", err)
+	}
+	if err := call(L2, s2, "os.exit(0)"); err == nil || !strings.Contains(err.Error(), "os.exit is not available") {
+		t.Errorf("os.exit under --lua-unsafe: %v", err)
+	}
+}
