@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestLoadFramerEnd(t *testing.T) {
@@ -141,5 +142,73 @@ func BenchmarkLuaDelimFramer(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A framer's runaway decode holds one state for its budget; the other
+// connections' calls run in other states meanwhile, and the runaway's state
+// is thrown away.
+func TestSpinningDecodeStopsOnlyItsCall(t *testing.T) {
+	lf, err := NewFramer("spin.lua", []byte(`return {decode = function(buf)
+		if buf:find("spin") then while true do end end
+		local i = buf:find("\n", 1, true)
+		if i then return buf:sub(1, i - 1), i end
+	end}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spun := make(chan error)
+	start := time.Now()
+	go func() {
+		_, _, err := lf.Decode([]byte("spin\n"))
+		spun <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	var slow time.Duration
+	for i := 0; i < 50; i++ { // meanwhile, another connection's messages
+		t0 := time.Now()
+		m, n, err := lf.Decode([]byte("hello\n"))
+		if err != nil || string(m) != "hello" || n != 6 {
+			t.Fatalf("decode beside the runaway: %q %d %v", m, n, err)
+		}
+		slow = max(slow, time.Since(t0))
+	}
+	if slow > 20*time.Millisecond {
+		t.Errorf("a decode beside the runaway took %v", slow)
+	}
+	err = <-spun
+	if err == nil || !strings.Contains(err.Error(), "spin.lua: decode: still running after 100ms, its budget (--lua-timeout)") {
+		t.Fatalf("runaway: %v", err)
+	}
+	if took := time.Since(start); took > 300*time.Millisecond {
+		t.Errorf("the runaway was stopped after %v", took)
+	}
+	lf.mu.Lock()
+	for _, st := range lf.idle {
+		if st.slot.Err() != nil {
+			t.Error("a stopped state went back to the pool")
+		}
+	}
+	lf.mu.Unlock()
+	if m, _, err := lf.Decode([]byte("again\n")); err != nil || string(m) != "again" {
+		t.Fatalf("after the runaway: %q %v", m, err)
+	}
+}
+
+func TestFramerSandbox(t *testing.T) {
+	for src, want := range map[string]string{
+		`dofile("/etc/passwd") return {decode = function() end}`: "dofile is not available",
+		`os.execute("true") return {decode = function() end}`:    "os.execute is not available",
+		`return {decode = function(b) os.exit(0) end}`:           "os.exit is not available",
+		`while true do end`: "still running after",
+		`return {decode = function(b) return string.rep(b, 2^40), 1 end}`: "string.rep: the result would be",
+	} {
+		lf, err := NewFramer("f.lua", []byte(src))
+		if err == nil {
+			_, _, err = lf.Decode([]byte("x"))
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", src, err, want)
+		}
 	}
 }
