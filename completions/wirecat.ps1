@@ -12,14 +12,14 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
     # Every flag each command understands.
     $flags = @{
         '' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
-        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--frame', '--output', '-o', '--record', '--max-frame', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--frame', '--output', '-o', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--frame', '--output', '-o', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
-        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--frame', '--output', '-o', '--record', '--max-frame', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
     }
     # Flags taking a value: 'command flag' -> predictor ('' for none).
@@ -37,6 +37,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'listen -o' = 'p2'
         'listen --record' = 'p3'
         'listen --max-frame' = ''
+        'listen --lua-timeout' = ''
+        'listen --lua-memory' = ''
         'listen --input' = 'p4'
         'listen -i' = 'p4'
         'listen --ca' = 'p5'
@@ -55,6 +57,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'connect -o' = 'p2'
         'connect --record' = 'p3'
         'connect --max-frame' = ''
+        'connect --lua-timeout' = ''
+        'connect --lua-memory' = ''
         'connect --input' = 'p4'
         'connect -i' = 'p4'
         'connect --ca' = 'p5'
@@ -78,6 +82,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'send -o' = 'p2'
         'send --record' = 'p3'
         'send --max-frame' = ''
+        'send --lua-timeout' = ''
+        'send --lua-memory' = ''
         'send --input' = 'p4'
         'send -i' = 'p4'
         'send --ca' = 'p5'
@@ -103,6 +109,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay -o' = 'p2'
         'relay --record' = 'p3'
         'relay --max-frame' = ''
+        'relay --lua-timeout' = ''
+        'relay --lua-memory' = ''
         'relay --ca' = 'p5'
         'relay --cert' = 'p5'
         'relay --key' = 'p5'
@@ -124,6 +132,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'simulate -o' = 'p2'
         'simulate --record' = 'p3'
         'simulate --max-frame' = ''
+        'simulate --lua-timeout' = ''
+        'simulate --lua-memory' = ''
         'simulate --ca' = 'p5'
         'simulate --cert' = 'p5'
         'simulate --key' = 'p5'
@@ -148,6 +158,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay -o' = 'p2'
         'replay --record' = 'p3'
         'replay --max-frame' = ''
+        'replay --lua-timeout' = ''
+        'replay --lua-memory' = ''
         'replay --ca' = 'p5'
         'replay --cert' = 'p5'
         'replay --key' = 'p5'
