@@ -25,6 +25,7 @@ import (
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/pipe"
 	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/script/guard"
 )
 
 const (
@@ -370,6 +371,9 @@ func (p *pair) serve(ctx context.Context) {
 	why := "closed by " + by.String()
 	if err != nil {
 		why += ": " + err.Error()
+	}
+	if le := (*guard.LimitError)(nil); errors.As(err, &le) {
+		log.Notef("conn %d: %v", p.id, err) // a script stopped by its bounds is always said
 	}
 	log.Debugf("conn %d: %s after %v, %d bytes up, %d bytes down", p.id, why,
 		time.Since(p.start).Round(time.Millisecond), p.upBytes.Load(), p.downByte.Load())

@@ -364,10 +364,20 @@ func (lf *LuaFramer) with(fn func(st *framerState) error) error {
 // limited turns a call's error into the bound it hit, when it hit one.
 func (st *framerState) limited(what string, err error) error {
 	if lerr := st.slot.Leave(); lerr != nil {
-		return fmt.Errorf("%s: %s: %s", st.f.name, what, reason(lerr))
+		return &boundError{msg: fmt.Sprintf("%s: %s: %s", st.f.name, what, reason(lerr)), err: lerr}
 	}
 	return err
 }
+
+// boundError is a framer call stopped by the guard: errors.As finds the
+// *guard.LimitError (or errors.Is guard.ErrStopped) behind its message.
+type boundError struct {
+	msg string
+	err error
+}
+
+func (e *boundError) Error() string { return e.msg }
+func (e *boundError) Unwrap() error { return e.err }
 
 // Decode calls the script's decode with buf.
 func (lf *LuaFramer) Decode(buf []byte) (msg []byte, n int, err error) {
