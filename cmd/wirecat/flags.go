@@ -37,8 +37,8 @@ type DataFlags struct {
 // devices (docs/lua.md, "Limits").
 type LuaFlags struct {
 	LuaTimeout string     `group:"Lua" placeholder:"DUR" help:"Longest a hook or lua: framer call may run before it is stopped, and its connection with it (default 100ms; 0 for none). Given to simulate, also a device's run between two waits (default: none, --duration stops it). E.g. --lua-timeout 1s."`
-	LuaMemory  units.Size `group:"Lua" placeholder:"SIZE" default:"1GiB" help:"Memory cap: over it, the script that is filling the heap is stopped, the process goes on (default 1GiB; 0 for none)."`
-	LuaUnsafe  bool       `group:"Lua" help:"Give hooks, framers and devices the whole os and io libraries, dofile, loadfile and require (default: os clock functions only)."`
+	LuaMemory  units.Size `group:"Lua" placeholder:"SIZE" default:"1GiB" help:"Memory cap: over it, the script that is filling the heap is stopped, the process goes on (default 1GiB; 0 for none). E.g. --lua-memory 256MiB."`
+	LuaUnsafe  bool       `group:"Lua" help:"Give hooks, framers and devices the whole os and io libraries, dofile, loadfile and require; os.exit stays closed (default: os clock functions only). E.g. relay ... --script audit.lua --lua-unsafe."`
 }
 
 // apply sets the process's Lua limits; ctx ends every Lua call when done.
