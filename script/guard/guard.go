@@ -168,23 +168,28 @@ type Slot struct {
 var (
 	slotsMu sync.Mutex
 	slots   = map[*Slot]struct{}{}
+	list    []*Slot // slots as a slice, rebuilt when they change
+	dirty   bool
 	running bool // the watchdog goroutine is running
 )
 
 // NewSlot registers a state named name (the script, as messages show it).
 // Its context derives from parent, or from Limits.Context when parent is
 // nil. Close it when the state is closed.
-func NewSlot(parent context.Context, name string) *Slot {
+func NewSlot(parent context.Context, name string) *Slot { return newSlot(parent, name, false) }
+
+func newSlot(parent context.Context, name string, device bool) *Slot {
 	if parent == nil {
 		parent = Current().Context
 	}
 	if parent == nil {
 		parent = context.Background()
 	}
-	s := &Slot{name: name, parent: parent}
+	s := &Slot{name: name, parent: parent, device: device}
 	s.ctx, s.cancel = newCtx(parent)
 	slotsMu.Lock()
 	slots[s] = struct{}{}
+	dirty = true
 	if !running {
 		running = true
 		softLimit()
@@ -197,9 +202,7 @@ func NewSlot(parent context.Context, name string) *Slot {
 // NewDeviceSlot is NewSlot for a device: its time budget is DeviceTimeout,
 // and it measures a run between two waits.
 func NewDeviceSlot(parent context.Context, name string) *Slot {
-	s := NewSlot(parent, name)
-	s.device = true
-	return s
+	return newSlot(parent, name, true)
 }
 
 // Context is what the state must run under (lua.LState.SetContext).
@@ -256,6 +259,7 @@ func (s *Slot) Made(n int) {
 func (s *Slot) Close() {
 	slotsMu.Lock()
 	delete(slots, s)
+	dirty = true
 	slotsMu.Unlock()
 	s.stop(context.Canceled)
 }
@@ -279,10 +283,14 @@ func watch() {
 			slotsMu.Unlock()
 			return
 		}
-		live := make([]*Slot, 0, len(slots))
-		for s := range slots {
-			live = append(live, s)
+		if dirty { // a fresh slice: the last one may still be read below
+			list = make([]*Slot, 0, len(slots))
+			for s := range slots {
+				list = append(list, s)
+			}
+			dirty = false
 		}
+		live := list
 		slotsMu.Unlock()
 		l := Current()
 		now := time.Now()
