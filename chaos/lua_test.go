@@ -211,7 +211,7 @@ func TestLuaSpinningHook(t *testing.T) {
 	p := e2e.Start(t, "wirecat", "relay", addr, "tcp://"+echoServer(t), "--frame", "line", "--script", hook)
 	e2e.WaitListen(t, port)
 	roundTrips(t, "spinning hook, relay", addr, p)
-	if !strings.Contains(p.Stderr.String(), "on_message: hooks.lua: still running after 100ms, its budget (--lua-timeout); hooks stopped for this connection") {
+	if !strings.Contains(p.Stderr.String(), "on_message: hooks.lua: still running after 20ms, its budget (--lua-timeout); hooks stopped for this connection") {
 		t.Errorf("stderr: %.500q", p.Stderr)
 	}
 }

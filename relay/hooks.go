@@ -66,7 +66,7 @@ func NewHooks(name string, src []byte, log *diag.Log) (*Hooks, error) {
 	pack.Open(L)
 	bit.Open(L)
 	json.Open(L)
-	h := &Hooks{L: L, name: name, log: log, slot: guard.NewSlot(nil, name)}
+	h := &Hooks{L: L, name: name, log: log, slot: guard.NewHookSlot(name)}
 	guard.Attach(L, h.slot)
 	L.SetContext(h.slot.Context())
 	L.SetGlobal("print", L.NewFunction(h.print))

@@ -128,7 +128,7 @@ func TestHookRunawayIsStopped(t *testing.T) {
 	if line, _ := bufio.NewReader(c).ReadString('\n'); line != "x\n" {
 		t.Fatalf("got %q", line)
 	}
-	if !strings.Contains(log.String(), "still running after 100ms") {
+	if !strings.Contains(log.String(), "still running after 20ms") {
 		t.Fatalf("log %q", log.String())
 	}
 }

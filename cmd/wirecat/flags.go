@@ -36,20 +36,20 @@ type DataFlags struct {
 // LuaFlags bound the Lua scripts a command runs: lua: framers, relay hooks,
 // devices (docs/lua.md, "Limits").
 type LuaFlags struct {
-	LuaTimeout string     `group:"Lua" placeholder:"DUR" help:"Longest a hook or lua: framer call may run before it is stopped, and its connection with it (default 100ms; 0 for none). Given to simulate, also a device's run between two waits (default: none, --duration stops it). E.g. --lua-timeout 1s."`
+	LuaTimeout string     `group:"Lua" placeholder:"DUR" help:"Longest one Lua call may run before it is stopped, and only what it served with it: a lua: framer call (default 100ms), a relay hook call (default 20ms: the hooks of every connection share one state), and given to simulate a device's run between two waits (default none). 0 for none. E.g. --lua-timeout 1s."`
 	LuaMemory  units.Size `group:"Lua" placeholder:"SIZE" default:"1GiB" help:"Memory cap: over it, the script that is filling the heap is stopped, the process goes on (default 1GiB; 0 for none). E.g. --lua-memory 256MiB."`
 	LuaUnsafe  bool       `group:"Lua" help:"Give hooks, framers and devices the whole os and io libraries, dofile, loadfile and require; os.exit stays closed (default: os clock functions only). E.g. relay ... --script audit.lua --lua-unsafe."`
 }
 
 // apply sets the process's Lua limits; ctx ends every Lua call when done.
 func (l *LuaFlags) apply(ctx context.Context) error {
-	lim := guard.Limits{Timeout: guard.DefaultTimeout, Memory: int64(l.LuaMemory), Unsafe: l.LuaUnsafe, Context: ctx}
+	lim := guard.Limits{Timeout: guard.DefaultTimeout, HookTimeout: guard.DefaultHookTimeout, Memory: int64(l.LuaMemory), Unsafe: l.LuaUnsafe, Context: ctx}
 	if l.LuaTimeout != "" {
 		d, err := units.ParseDuration(l.LuaTimeout)
 		if err != nil || d < 0 {
 			return usage(fmt.Errorf("--lua-timeout %q: want a duration such as 100ms or 2s, or 0 for none", l.LuaTimeout))
 		}
-		lim.Timeout, lim.DeviceTimeout = d, d
+		lim.Timeout, lim.HookTimeout, lim.DeviceTimeout = d, d, d
 	}
 	if l.LuaMemory < 0 {
 		return usage(fmt.Errorf("--lua-memory must not be negative"))

@@ -29,11 +29,13 @@ import (
 
 // Limits are the bounds of every Lua state of the process.
 type Limits struct {
-	// Timeout bounds one call into Lua (a hook, a framer's decode, a
-	// device's run between two waits); 0 means no budget.
+	// Timeout bounds one call of a lua: framer (decode, encode, finish); 0
+	// means no budget.
 	Timeout time.Duration
-	// DeviceTimeout is Timeout for a device's run between two waits; 0 means
-	// none: a device has a goroutine of its own and stops at --duration.
+	// HookTimeout bounds one relay hook call; 0 means no budget.
+	HookTimeout time.Duration
+	// DeviceTimeout bounds a device's run between two waits; 0 means none:
+	// a device has a goroutine of its own and stops at --duration.
 	DeviceTimeout time.Duration
 	// Memory caps the Go heap while Lua runs; 0 means no cap.
 	Memory int64
@@ -46,11 +48,16 @@ type Limits struct {
 }
 
 const (
-	// DefaultTimeout: a hook or a framer runs once per message, in the path of
-	// the traffic; 100ms is thousands of times what such a call needs (a few
-	// microseconds to a millisecond) and still short enough that a runaway
-	// call is a blip to the connections waiting behind it.
+	// DefaultTimeout: a framer runs once per message, in the path of the
+	// traffic; 100ms is thousands of times what such a call needs (a few
+	// microseconds to a millisecond). A framer call runs in a state of its
+	// own, so the others are not held up meanwhile.
 	DefaultTimeout = 100 * time.Millisecond
+	// DefaultHookTimeout is shorter: the hooks of every connection share one
+	// state, so while a call runs the other connections wait for it. 20ms
+	// (30 at worst with the watchdog's tick) keeps a runaway a blip for them,
+	// and is still hundreds of times what a hook needs.
+	DefaultHookTimeout = 20 * time.Millisecond
 	// DefaultMemory: 1 GiB holds 10,000 devices with room to spare and stops
 	// a memory bomb long before it takes a laptop's memory.
 	DefaultMemory = 1 << 30
@@ -64,7 +71,7 @@ const (
 
 var (
 	limitsMu sync.RWMutex
-	limits   = Limits{Timeout: DefaultTimeout, Memory: DefaultMemory}
+	limits   = Limits{Timeout: DefaultTimeout, HookTimeout: DefaultHookTimeout, Memory: DefaultMemory}
 )
 
 // Set replaces the process's limits. Call it before any script is loaded.
@@ -155,7 +162,7 @@ func newCtx(parent context.Context) (context.Context, context.CancelCauseFunc) {
 type Slot struct {
 	name   string
 	parent context.Context
-	device bool
+	kind   kind
 
 	mu     sync.Mutex // guards ctx and cancel against the watchdog
 	ctx    context.Context
@@ -176,16 +183,25 @@ var (
 // NewSlot registers a state named name (the script, as messages show it).
 // Its context derives from parent, or from Limits.Context when parent is
 // nil. Close it when the state is closed.
-func NewSlot(parent context.Context, name string) *Slot { return newSlot(parent, name, false) }
+func NewSlot(parent context.Context, name string) *Slot { return newSlot(parent, name, callKind) }
 
-func newSlot(parent context.Context, name string, device bool) *Slot {
+// kind is what a slot's state runs, which says its time budget.
+type kind int
+
+const (
+	callKind   kind = iota // a framer: Limits.Timeout
+	hookKind               // relay hooks: Limits.HookTimeout
+	deviceKind             // a device: Limits.DeviceTimeout, a run between two waits
+)
+
+func newSlot(parent context.Context, name string, k kind) *Slot {
 	if parent == nil {
 		parent = Current().Context
 	}
 	if parent == nil {
 		parent = context.Background()
 	}
-	s := &Slot{name: name, parent: parent, device: device}
+	s := &Slot{name: name, parent: parent, kind: k}
 	s.ctx, s.cancel = newCtx(parent)
 	slotsMu.Lock()
 	slots[s] = struct{}{}
@@ -199,10 +215,13 @@ func newSlot(parent context.Context, name string, device bool) *Slot {
 	return s
 }
 
+// NewHookSlot is NewSlot for relay hooks: its budget is HookTimeout.
+func NewHookSlot(name string) *Slot { return newSlot(nil, name, hookKind) }
+
 // NewDeviceSlot is NewSlot for a device: its time budget is DeviceTimeout,
 // and it measures a run between two waits.
 func NewDeviceSlot(parent context.Context, name string) *Slot {
-	return newSlot(parent, name, true)
+	return newSlot(parent, name, deviceKind)
 }
 
 // Context is what the state must run under (lua.LState.SetContext).
@@ -296,11 +315,14 @@ func watch() {
 		now := time.Now()
 		for _, s := range live {
 			budget := l.Timeout
-			if s.device {
+			switch s.kind {
+			case hookKind:
+				budget = l.HookTimeout
+			case deviceKind:
 				budget = l.DeviceTimeout
 			}
 			if since := s.since.Load(); since != 0 && budget > 0 && now.UnixNano()-since > int64(budget) {
-				s.stop(&LimitError{Script: s.name, Budget: budget, Device: s.device})
+				s.stop(&LimitError{Script: s.name, Budget: budget, Device: s.kind == deviceKind})
 			}
 		}
 		if l.Memory > 0 && now.After(cool) {

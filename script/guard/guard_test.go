@@ -209,3 +209,20 @@ func TestRestricted(t *testing.T) {
 		t.Errorf("os.exit under --lua-unsafe: %v", err)
 	}
 }
+
+func TestHookBudget(t *testing.T) {
+	withLimits(t, Limits{Timeout: time.Second, HookTimeout: 20 * time.Millisecond})
+	L := NewState()
+	defer L.Close()
+	s := NewHookSlot("hooks.lua")
+	defer s.Close()
+	L.SetContext(s.Context())
+	start := time.Now()
+	err := call(L, s, "while true do end")
+	if err == nil || !strings.Contains(err.Error(), "hooks.lua: still running after 20ms") {
+		t.Fatalf("err = %v", err)
+	}
+	if took := time.Since(start); took > 20*time.Millisecond+5*tick {
+		t.Errorf("stopped after %v", took)
+	}
+}
