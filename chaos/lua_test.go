@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -301,7 +302,7 @@ print("done " .. device.id)`)
 		capArg = "1GiB" // the default
 	}
 	p := e2e.Start(t, "wirecat", "simulate", bomb, "--count", "100", "--lua-memory", capArg)
-	var peak int64
+	var peak atomic.Int64
 	go func() {
 		for {
 			select {
@@ -309,7 +310,7 @@ print("done " .. device.id)`)
 				return
 			case <-time.After(20 * time.Millisecond):
 				if v := e2e.PeakRSS(p.Pid()); v > 0 {
-					peak = v
+					peak.Store(v)
 				}
 			}
 		}
@@ -317,7 +318,7 @@ print("done " .. device.id)`)
 	code := p.Wait(30 * time.Second)
 	out, errOut := p.Stdout.String(), p.Stderr.String()
 	done := strings.Count(out, "done ")
-	figure(t, "memory bomb, 1 of 100 devices", "cap %s: peak RSS %d MiB, %d devices finished, exit %d", capArg, peak>>20, done, code)
+	figure(t, "memory bomb, 1 of 100 devices", "cap %s: peak RSS %d MiB, %d devices finished, exit %d", capArg, peak.Load()>>20, done, code)
 	if done != 99 || strings.Contains(out, "done 37\n") {
 		t.Errorf("%d devices finished, want the 99 others", done)
 	}
@@ -402,13 +403,19 @@ end`, marker))
 // no budget at all (--lua-timeout 0) in a device, a framer or a hook, and the
 // recording parses.
 func TestLuaSignalsDuringLoops(t *testing.T) {
+	limit := time.Second
+	if raceEnabled {
+		// A race-enabled wirecat takes more than a second to exit even when
+		// idle (TestSignalIdleListener): the second is the plain binary's.
+		limit = 5 * time.Second
+	}
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run("device/"+sig.String(), func(t *testing.T) {
 			dev := writeFile(t, "spin.lua", `while true do end`)
 			rec := filepath.Join(t.TempDir(), "s.jsonl")
 			p := e2e.Start(t, "wirecat", "simulate", dev, "--count", "3", "--record", rec)
 			time.Sleep(300 * time.Millisecond) // the devices are spinning
-			took := p.Signal(sig, time.Second)
+			took := p.Signal(sig, limit)
 			figure(t, "signal during a device loop", "%v: exit after %v", sig, took.Round(time.Millisecond))
 			parses(t, rec)
 		})
@@ -420,7 +427,7 @@ func TestLuaSignalsDuringLoops(t *testing.T) {
 			p := e2e.Start(t, "wirecat", "listen", "-k", addr, "--frame", "lua:"+framer, "--lua-timeout", "0", "--record", rec)
 			e2e.WaitListen(t, port)
 			spin(t, addr, p, "ok\n")
-			took := p.Signal(sig, time.Second)
+			took := p.Signal(sig, limit)
 			figure(t, "signal during a framer loop", "%v: exit after %v", sig, took.Round(time.Millisecond))
 			parses(t, rec)
 		})
@@ -432,7 +439,7 @@ func TestLuaSignalsDuringLoops(t *testing.T) {
 			p := e2e.Start(t, "wirecat", "relay", addr, "tcp://"+echoServer(t), "--frame", "line", "--script", hook, "--lua-timeout", "0", "--record", rec)
 			e2e.WaitListen(t, port)
 			spin(t, addr, p, "")
-			took := p.Signal(sig, time.Second)
+			took := p.Signal(sig, limit)
 			figure(t, "signal during a hook loop", "%v: exit after %v", sig, took.Round(time.Millisecond))
 			parses(t, rec)
 		})

@@ -139,7 +139,7 @@ func mib(n int64) string {
 	if n >= 1<<30 && n%(1<<30) == 0 {
 		return fmt.Sprintf("%d GiB", n>>30)
 	}
-	return fmt.Sprintf("%d MiB", (n+1<<19)>>20)
+	return fmt.Sprintf("%d MiB", (n+1<<20-1)>>20) // rounded up: over a cap of 256 MiB is 257
 }
 
 // fastDone is a context whose Done is a field read: gopher-lua calls Done
