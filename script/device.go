@@ -293,7 +293,11 @@ func (d *Device) resume(t *task) error {
 		return nil
 	case lua.ResumeError:
 		if le := d.limit(); le != nil {
-			trace := traceback(t.th, "", t.origin)
+			// The VM raised the cancellation where the script was: say where.
+			trace := t.origin
+			if pos := errPos(luaErrMsg(err)); pos != "" {
+				trace = pos + " " + t.origin
+			}
 			d.finish(t)
 			return &DeviceError{ID: d.ID, Msg: le.Error(), Trace: trace}
 		}
@@ -319,6 +323,19 @@ func luaErrMsg(err error) string {
 		return s
 	}
 	return err.Error()
+}
+
+// errPos is the "script:line:" a Lua error message starts with, or "".
+func errPos(msg string) string {
+	file, rest, ok := strings.Cut(msg, ":")
+	if !ok || file == "" {
+		return ""
+	}
+	line, _, ok := strings.Cut(rest, ":")
+	if !ok || line == "" || strings.Trim(line, "0123456789") != "" {
+		return ""
+	}
+	return file + ":" + line + ":"
 }
 
 // maxTrace is how many calls a device error's traceback shows.
