@@ -476,3 +476,68 @@ func parses(t *testing.T, rec string) {
 		t.Errorf("show %s: exit %d: %s\n%s", filepath.Base(rec), code, errOut, out)
 	}
 }
+
+// A memory bomb in a relay hook or in a framer: the relay lives, the other
+// connections are relayed unmodified (the hook state is dropped; the
+// framer's bombing connection ends), and stderr says why. No time budget
+// (--lua-timeout 0): within one, the budget stops a bomb first.
+func TestLuaMemoryBombHookAndFramer(t *testing.T) {
+	hook := writeFile(t, "hooks.lua", `t = {}
+function on_message(conn, dir, msg)
+  if msg == "bomb" then while true do t[#t + 1] = string.rep("x", 1e6) end end
+  return msg:upper()
+end`)
+	framer := writeFile(t, "bomb.lua", `return {
+  decode = function(buf)
+    if buf:find("bomb", 1, true) then local t = {} while true do t[#t + 1] = string.rep("x", 1e6) end end
+    local i = buf:find("\n", 1, true)
+    if i then return buf:sub(1, i - 1), i end
+  end,
+  encode = function(msg) return msg .. "\n" end,
+}`)
+	echo := echoServer(t)
+	for _, tc := range []struct {
+		name, want string
+		args       []string
+		before     string // what a healthy client gets back before the bomb
+	}{
+		{"hook", "hooks are off for every connection", []string{"--frame", "line", "--script", hook}, "HELLO\n"},
+		{"framer", "bomb.lua: decode: stopped: the heap reached", []string{"--frame", "lua:" + framer}, "hello\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			port := e2e.FreePort(t)
+			addr := "127.0.0.1:" + itoa(port)
+			p := e2e.Start(t, "wirecat", append([]string{"relay", addr, "tcp://" + echo, "--lua-memory", "256MiB", "--lua-timeout", "0"}, tc.args...)...)
+			e2e.WaitListen(t, port)
+			healthy, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer healthy.Close()
+			healthy.SetDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(healthy)
+			io.WriteString(healthy, "hello\n")
+			if got, _ := r.ReadString('\n'); got != tc.before {
+				t.Fatalf("before the bomb: %q", got)
+			}
+			bomber, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer bomber.Close()
+			io.WriteString(bomber, "bomb\n")
+			p.WaitStderr(tc.want, 20*time.Second)
+			io.WriteString(healthy, "after\n")
+			if got, _ := r.ReadString('\n'); got != "after\n" && got != "AFTER\n" {
+				t.Errorf("after the bomb: %q", got)
+			}
+			rss := e2e.PeakRSS(p.Pid())
+			figure(t, "memory bomb in a "+tc.name, "cap 256MiB: peak RSS %d MiB, the relay lives", rss>>20)
+			select {
+			case <-p.Done():
+				t.Fatal("the relay died")
+			default:
+			}
+		})
+	}
+}
