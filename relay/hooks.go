@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
@@ -71,7 +72,7 @@ func NewHooks(name string, src []byte, log *diag.Log) (*Hooks, error) {
 	L.SetContext(h.slot.Context())
 	L.SetGlobal("print", L.NewFunction(h.print))
 	L.Push(L.NewFunctionFromProto(fn))
-	if err := h.protect(func() error { return L.PCall(0, 0, nil) }); err != nil {
+	if err := h.protectWith(loadBudget, func() error { return L.PCall(0, 0, nil) }); err != nil {
 		h.Close()
 		return nil, fmt.Errorf("hook script %s", err)
 	}
@@ -151,8 +152,20 @@ func (h *Hooks) print(L *lua.LState) int {
 // "script:line: message". A call over its time budget leaves the state
 // usable: the slot gets a fresh context for the next call. One over the
 // memory cap drops the state (see Hooks).
-func (h *Hooks) protect(call func() error) error {
-	h.slot.Enter()
+func (h *Hooks) protect(call func() error) error { return h.protectWith(0, call) }
+
+// loadBudget is the time budget of a hook script's top level: it runs once,
+// before any traffic waits for it, and may build tables a hook then reads.
+const loadBudget = time.Second
+
+// protectWith is protect with a budget of its own for this call (0: the
+// hooks' budget).
+func (h *Hooks) protectWith(budget time.Duration, call func() error) error {
+	if budget > 0 {
+		h.slot.EnterWith(max(budget, guard.Current().HookTimeout))
+	} else {
+		h.slot.Enter()
+	}
 	err := call()
 	if lerr := h.slot.Leave(); lerr != nil {
 		var le *guard.LimitError

@@ -120,3 +120,24 @@ func TestHookMemoryBombDropsTheState(t *testing.T) {
 		t.Errorf("log %q", log.String())
 	}
 }
+
+// A hook script's top level may take longer than a hook call: it runs once,
+// before any traffic waits for it. A top level that never ends is stopped.
+func TestHookScriptTopLevelBudget(t *testing.T) {
+	var log syncBuf
+	h, err := NewHooks("hooks.lua", []byte(`local t0 = os.clock()
+		while os.clock() - t0 < 0.05 do end -- 50ms of setup: more than a hook call's 20ms
+		function on_message(conn, dir, msg) return msg end`), &diag.Log{W: &log})
+	if err != nil {
+		t.Fatalf("a 50ms top level: %v", err)
+	}
+	h.Close()
+	start := time.Now()
+	_, err = NewHooks("hooks.lua", []byte(`while true do end`), &diag.Log{W: &log})
+	if err == nil || !strings.Contains(err.Error(), "hooks.lua: still running after 1s, its budget (--lua-timeout)") {
+		t.Fatalf("err = %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("stopped after %v", took)
+	}
+}

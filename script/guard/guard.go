@@ -169,6 +169,7 @@ type Slot struct {
 	cancel context.CancelCauseFunc
 
 	since atomic.Int64 // unix nanoseconds the current call started; 0 when idle
+	over  atomic.Int64 // the current call's own budget (EnterWith); 0: the kind's
 	made  atomic.Int64 // bytes of strings made by the bounded functions lately
 }
 
@@ -234,10 +235,19 @@ func (s *Slot) Context() context.Context {
 // Enter marks the start of a call.
 func (s *Slot) Enter() { s.since.Store(time.Now().UnixNano()) }
 
+// EnterWith marks the start of a call whose budget is d instead of the
+// slot's own, when the slot has a budget at all: a hook script's top level,
+// which runs once before any traffic.
+func (s *Slot) EnterWith(d time.Duration) {
+	s.over.Store(int64(d))
+	s.Enter()
+}
+
 // Leave marks its end and returns why the slot was cancelled, if it was: a
 // *LimitError or ErrStopped.
 func (s *Slot) Leave() error {
 	s.since.Store(0)
+	s.over.Store(0)
 	return s.Err()
 }
 
@@ -320,6 +330,9 @@ func watch() {
 				budget = l.HookTimeout
 			case deviceKind:
 				budget = l.DeviceTimeout
+			}
+			if over := time.Duration(s.over.Load()); over > 0 && budget > 0 {
+				budget = over
 			}
 			if since := s.since.Load(); since != 0 && budget > 0 && now.UnixNano()-since > int64(budget) {
 				s.stop(&LimitError{Script: s.name, Budget: budget, Device: s.kind == deviceKind})
