@@ -126,7 +126,8 @@ func StartWith(t testing.TB, stdin io.Reader, stdout io.Writer, name string, arg
 	if stdout != nil {
 		p.Cmd.Stdout = stdout
 	}
-	p.Cmd.Env = append(os.Environ(), "NO_COLOR=1")
+	// atexit_sleep_ms: a race-enabled binary otherwise sleeps 1s before exiting.
+	p.Cmd.Env = append(os.Environ(), "NO_COLOR=1", "GORACE=atexit_sleep_ms=0")
 	if stdin != nil {
 		p.Cmd.Stdin = stdin
 	} else {
