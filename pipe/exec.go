@@ -52,15 +52,33 @@ func ServeExec(ctx context.Context, c net.Conn, m Meta, cfg *Config, command str
 	return err
 }
 
-// ExecEnv describes the connection to the command.
+// ExecEnv describes the connection to the command, as ncat does: each end's
+// host (or socket path) and port in separate variables, so both ends read
+// the same way.
+//
+//	WIRECAT_CONN_ID      the connection id (as in -o json and recordings)
+//	WIRECAT_PROTO        tcp, udp, tls, unix...
+//	WIRECAT_REMOTE_ADDR  the peer's host (IPv6 without brackets), or socket path
+//	WIRECAT_REMOTE_PORT  the peer's port ("" for Unix sockets)
+//	WIRECAT_LOCAL_ADDR   wirecat's own host, or socket path
+//	WIRECAT_LOCAL_PORT   wirecat's own port ("" for Unix sockets)
 func ExecEnv(c net.Conn, m Meta) []string {
-	env := []string{"WIRECAT_CONN_ID=" + strconv.FormatUint(m.ID, 10), "WIRECAT_LOCAL_ADDR=" + m.Local}
-	if host, port, err := net.SplitHostPort(m.Remote); err == nil {
-		env = append(env, "WIRECAT_REMOTE_ADDR="+host, "WIRECAT_REMOTE_PORT="+port)
-	} else {
-		env = append(env, "WIRECAT_REMOTE_ADDR="+m.Remote)
+	rhost, rport := splitAddr(m.Remote)
+	lhost, lport := splitAddr(m.Local)
+	return []string{
+		"WIRECAT_CONN_ID=" + strconv.FormatUint(m.ID, 10),
+		"WIRECAT_PROTO=" + m.Transport,
+		"WIRECAT_REMOTE_ADDR=" + rhost, "WIRECAT_REMOTE_PORT=" + rport,
+		"WIRECAT_LOCAL_ADDR=" + lhost, "WIRECAT_LOCAL_PORT=" + lport,
 	}
-	return env
+}
+
+// splitAddr cuts host:port; anything else (a socket path) is all host.
+func splitAddr(a string) (host, port string) {
+	if h, p, err := net.SplitHostPort(a); err == nil {
+		return h, p
+	}
+	return a, ""
 }
 
 // copyEmitting copies src to dst, reporting each chunk as it goes.

@@ -101,7 +101,12 @@ func (d delimFramer) decodeFrom(buf []byte, from int) ([]byte, int, error) {
 
 func (delimFramer) Finish(rest []byte) ([]byte, error) { return rest, nil }
 
+// Encode refuses a message that contains the separator: the peer would cut
+// it in two, so what arrives would not be what was sent.
 func (d delimFramer) Encode(dst, msg []byte) ([]byte, error) {
+	if bytes.Contains(msg, d.sep) {
+		return dst, fmt.Errorf("%q contains the delimiter %q: the peer would read it as more than one message", truncate(msg, 40), Escape(d.sep))
+	}
 	return append(append(dst, msg...), d.sep...), nil
 }
 
@@ -130,3 +135,11 @@ func (f fixedFramer) Encode(dst, msg []byte) ([]byte, error) {
 func (f fixedFramer) String() string        { return "fixed:" + strconv.Itoa(f.size) }
 func (f fixedFramer) declared([]byte) int64 { return int64(f.size) }
 func (f fixedFramer) wireLimit(max int) int { return max }
+
+// truncate shortens b for an error message.
+func truncate(b []byte, n int) string {
+	if len(b) <= n {
+		return string(b)
+	}
+	return string(b[:n]) + "..."
+}

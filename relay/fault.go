@@ -60,6 +60,9 @@ type FaultSpecs struct {
 // naming the flag and the value.
 func ParseFaults(s FaultSpecs) (Faults, error) {
 	var f Faults
+	if err := checkDirs(s); err != nil {
+		return f, err
+	}
 	dirs := func(dir string) []*DirFaults {
 		switch dir {
 		case "up":
@@ -152,6 +155,23 @@ func ParseFaults(s FaultSpecs) (Faults, error) {
 }
 
 // splitDir cuts an `up:` or `down:` prefix off a fault value.
+// checkDirs refuses a direction other than up: and down: (sideways:10ms is
+// an unknown direction, not a bad duration).
+func checkDirs(s FaultSpecs) error {
+	for _, fl := range []struct {
+		name string
+		vals []string
+	}{{"--delay", s.Delay}, {"--jitter", s.Jitter}, {"--drop", s.Drop}, {"--rate", s.Rate}, {"--cut-after", s.CutAfter}} {
+		for _, v := range fl.vals {
+			dir, _, ok := strings.Cut(v, ":")
+			if ok && dir != "up" && dir != "down" {
+				return faultErr(fl.name, v, fmt.Sprintf("unknown direction %q (want up:, down:, or no prefix for both)", dir))
+			}
+		}
+	}
+	return nil
+}
+
 func splitDir(v string) (dir, val string) {
 	for _, d := range []string{"up", "down"} {
 		if rest, ok := strings.CutPrefix(v, d+":"); ok {

@@ -3,6 +3,8 @@ package main
 import (
 	"github.com/alecthomas/kong"
 	"github.com/wirecat-dev/wirecat/completion"
+	"github.com/wirecat-dev/wirecat/output"
+	"github.com/wirecat-dev/wirecat/pipe"
 )
 
 // The committed scripts in completions/ are this command's output; a test
@@ -54,6 +56,8 @@ var completionOptions = completion.Options{Predictors: map[string]completion.Pre
 			"tls://", "unix://", "unixgram://"},
 		Prefixes: []completion.Prefix{{Prefix: "unix://", Files: "*"}, {Prefix: "unixgram://", Files: "*"}},
 	},
+	"output":  {Words: output.Modes},
+	"input":   {Words: pipe.InputModes},
 	"lua":     {Files: "*.lua"},
 	"session": {Files: "*.jsonl"},
 }}

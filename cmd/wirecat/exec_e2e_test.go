@@ -67,7 +67,7 @@ func TestExecEnvironment(t *testing.T) {
 	port := freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	wc := start(t, "wirecat", "listen", addr, "--exec",
-		`echo "$WIRECAT_REMOTE_ADDR|$WIRECAT_REMOTE_PORT|$WIRECAT_LOCAL_ADDR|$WIRECAT_CONN_ID"`)
+		`echo "$WIRECAT_PROTO|$WIRECAT_REMOTE_ADDR|$WIRECAT_REMOTE_PORT|$WIRECAT_LOCAL_ADDR|$WIRECAT_LOCAL_PORT|$WIRECAT_CONN_ID"`)
 	waitListen(t, port)
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -80,7 +80,8 @@ func TestExecEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	local := c.LocalAddr().(*net.TCPAddr)
-	want := fmt.Sprintf("127.0.0.1|%d|%s|", local.Port, addr)
+	// Both ends read the same way: host and port apart (issue 15, defect 7).
+	want := fmt.Sprintf("tcp|127.0.0.1|%d|127.0.0.1|%d|", local.Port, port)
 	got := strings.TrimSpace(string(b))
 	if !strings.HasPrefix(got, want) {
 		t.Fatalf("the command saw %q, want %q + a connection id", got, want)

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/wirecat-dev/wirecat/diag"
 	"github.com/wirecat-dev/wirecat/event"
@@ -27,7 +30,7 @@ var helpVars = map[string]string{
 // DataFlags are shared by the commands that move data.
 type DataFlags struct {
 	Frame    string     `placeholder:"SPEC" predictor:"frame" help:"How a byte stream is cut into messages: ${frames}. Default raw."`
-	Output   string     `short:"o" placeholder:"MODE" enum:",raw,lines,text,hex,json" default:"" help:"How received messages are written to stdout: ${outputs}. Default raw, or lines with --frame."`
+	Output   string     `short:"o" placeholder:"MODE" predictor:"output" help:"How received messages are written to stdout: ${outputs}. Default raw, or lines with --frame."`
 	Record   string     `placeholder:"FILE" type:"path" predictor:"session" help:"Record every event to FILE (JSON Lines session)."`
 	MaxFrame units.Size `default:"1MiB" placeholder:"SIZE" help:"Largest message accepted (default 1MiB); a larger one is an error for its connection."`
 	LuaFlags
@@ -60,7 +63,7 @@ func (l *LuaFlags) apply(ctx context.Context) error {
 
 // InputFlags say how stdin becomes messages, for the commands that read it.
 type InputFlags struct {
-	Input string `short:"i" placeholder:"MODE" enum:",raw,lines,hex" default:"" help:"How stdin becomes messages: ${inputs}. Default raw, or lines with --frame."`
+	Input string `short:"i" placeholder:"MODE" predictor:"input" help:"How stdin becomes messages: ${inputs}. Default raw, or lines with --frame."`
 }
 
 // TLSFlags configure TLS on either side.
@@ -98,6 +101,22 @@ func (d *DataFlags) framing() (proto.Framer, error) {
 // loadFramer builds framers that live outside proto (lua:FILE); nil until
 // the Lua runtime is linked in.
 var loadFramer proto.LoadFunc
+
+// The -o and -i values are checked here rather than by a kong enum, whose
+// error would list "" (not given) among the valid values.
+func (d *DataFlags) checkOutput() error {
+	if d.Output != "" && !slices.Contains(output.Modes, d.Output) {
+		return usage(fmt.Errorf("--output %q: unknown mode (want %s)", d.Output, strings.Join(output.Modes, ", ")))
+	}
+	return nil
+}
+
+func (in *InputFlags) check() error {
+	if in.Input != "" && !slices.Contains(pipe.InputModes, in.Input) {
+		return usage(fmt.Errorf("--input %q: unknown mode (want %s)", in.Input, strings.Join(pipe.InputModes, ", ")))
+	}
+	return nil
+}
 
 func (d *DataFlags) outputMode() string {
 	if d.Output != "" {
@@ -180,6 +199,9 @@ func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error)
 	if err := d.LuaFlags.apply(app.Ctx); err != nil {
 		return nil, err
 	}
+	if err := d.checkOutput(); err != nil {
+		return nil, err
+	}
 	f, err := d.framing()
 	if err != nil {
 		return nil, err
@@ -213,6 +235,34 @@ func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error)
 	return p, nil
 }
 
+// separateDatagrams makes each received datagram visibly one message on
+// stdout when the output is raw by default (no -o given): a datagram that
+// does not end with a newline gets one, so "ok temp 1" and "ok temp 2" do
+// not print as "ok temp 1ok temp 2". The recording keeps the exact bytes;
+// -o raw asks for them on stdout too.
+func (p *plumbing) separateDatagrams(d *DataFlags) {
+	if d.Output != "" || d.outputMode() != "raw" {
+		return
+	}
+	sinks := []event.Sink{newlineEach{p.out}, meterSink{p.meter}}
+	if p.rec != nil {
+		sinks = append(sinks, p.rec)
+	}
+	p.cfg.Sink = event.Tee(sinks...)
+}
+
+// newlineEach ends each received message with a newline if it has none.
+type newlineEach struct{ s event.Sink }
+
+func (n newlineEach) Emit(e *event.Event) error {
+	if e.Kind != event.Data || !e.Received() || bytes.HasSuffix(e.Data, []byte("\n")) {
+		return n.s.Emit(e)
+	}
+	c := *e
+	c.Data = append(append(make([]byte, 0, len(e.Data)+1), e.Data...), '\n')
+	return n.s.Emit(&c)
+}
+
 // meterSink counts every message's bytes on the progress meter.
 type meterSink struct{ m *progress.Meter }
 
@@ -243,6 +293,9 @@ func parseAddr(s string, udp bool) (link.Addr, error) {
 
 // stdinSource is what stdin contributes: nil when it must not be read.
 func stdinSource(app *App, d *DataFlags, in *InputFlags, f proto.Framer, recvOnly bool) (pipe.Source, error) {
+	if err := in.check(); err != nil {
+		return nil, err
+	}
 	if recvOnly || app.StdinNull {
 		return nil, nil
 	}

@@ -66,6 +66,9 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
+	if addr.Packet() {
+		p.separateDatagrams(&c.DataFlags)
+	}
 	until, err := c.until()
 	if err != nil {
 		return err
@@ -88,10 +91,10 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	if err != nil {
 		return connError(addr.String(), err)
 	}
-	p.log.Debugf("%d replies, %d bytes in %v", out.Replies, out.Bytes, time.Since(start).Round(time.Millisecond))
+	p.log.Debugf("%s, %s in %v", count(out.Replies, "reply", "replies"), count(int(out.Bytes), "byte", "bytes"), time.Since(start).Round(time.Millisecond))
 	switch {
 	case out.Replies < c.Replies:
-		return unmetError{fmt.Errorf("expected %d replies, got %d (%s)", c.Replies, out.Replies, why(out, x))}
+		return unmetError{fmt.Errorf("expected %s, got %d (%s)", count(c.Replies, "reply", "replies"), out.Replies, why(out, x))}
 	case len(until) > 0 && !out.Found:
 		return unmetError{fmt.Errorf("%q was not received (%s)", c.Until, why(out, x))}
 	}
@@ -140,7 +143,7 @@ func (c *SendCmd) source(app *App, f proto.Framer) (pipe.Source, error) {
 	if c.File != "" {
 		file, err := os.Open(c.File)
 		if err != nil {
-			return nil, err
+			return nil, inputFileError(err)
 		}
 		r = file // closed at exit
 	}
@@ -173,6 +176,14 @@ func (c *SendCmd) decode(arg string) ([]byte, error) {
 		return []byte(arg), nil
 	}
 	return proto.Unescape(arg)
+}
+
+// count says "1 reply", "2 replies".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

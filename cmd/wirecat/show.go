@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/wirecat-dev/wirecat/output"
@@ -85,6 +86,17 @@ func (c *ShowCmd) exportPcap(r *session.Reader, log interface{ Debugf(string, ..
 	return err
 }
 
+// inputFileError applies SPEC's rule for every file a command line names
+// to be read (a session, a script, --file, --cert...): missing or
+// unreadable is a usage error, exit 2.
+func inputFileError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return usage(err)
+	}
+	return err
+}
+
 // openSession opens a session file with errors that say what to do.
 func openSession(path string) (*session.Reader, error) {
 	r, err := session.Open(path)
@@ -94,7 +106,7 @@ func openSession(path string) (*session.Reader, error) {
 	case errors.Is(err, session.ErrNotSession):
 		return nil, hinted{err, "a session file is what --record FILE writes (JSON Lines with a header)"}
 	}
-	return nil, err
+	return nil, inputFileError(err)
 }
 
 func orNone(s string) string {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/script"
 	"github.com/wirecat-dev/wirecat/script/sim"
@@ -88,10 +89,12 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	sum, err := sim.Run(app.Ctx, sim.Config{
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
 		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
-		Load: loadFramer, Sink: p.cfg.Sink, Stdout: app.Stdout, Stderr: app.Stderr, Verbose: g.Verbose,
+		Load: loadFramer, Sink: deviceSink(p, df.outputMode()), SinkEvents: p.cfg.Sink,
+		Stdout: app.Stdout, Stderr: app.Stderr, Verbose: g.Verbose,
 		Progress: app.StderrTerminal && !g.Quiet,
 	})
 	stopFlush()
+	p.flush() // what the sink printed comes before the summary
 	if err != nil {
 		return err
 	}
@@ -105,6 +108,22 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 		return silent{exitFailure}
 	}
 	return nil
+}
+
+// deviceSink is where the devices' own connections report. Their messages
+// are recorded and counted, but on stdout only the tagged views (text, json)
+// show them: in raw, lines and hex, stdout is what the script prints and
+// what the built-in sink receives, nothing else. A device's script prints
+// what it wants of its own traffic.
+func deviceSink(p *plumbing, mode string) event.Sink {
+	sinks := []event.Sink{meterSink{p.meter}}
+	if p.rec != nil {
+		sinks = append(sinks, p.rec)
+	}
+	if mode == "text" || mode == "json" {
+		sinks = append(sinks, p.out)
+	}
+	return event.Tee(sinks...)
 }
 
 // flushEvery keeps what the sink prints flowing while the fleet runs.

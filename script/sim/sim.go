@@ -40,12 +40,15 @@ type Config struct {
 	TLS      link.TLSOptions
 	MaxFrame int
 	Load     proto.LoadFunc // lua:FILE framings; nil uses script.LoadFunc
-	Sink     event.Sink     // every device event, and the sink's messages
-	Stdout   io.Writer      // print()
-	Stderr   io.Writer      // log.*, device errors, progress
-	Verbose  bool
-	Progress bool // a live progress line on Stderr (only when it is a terminal)
-	NoSink   bool // do not start the built-in sink
+	Sink     event.Sink     // every event of the devices' own connections
+	// SinkEvents receives the built-in sink's events (what the devices sent
+	// it); nil uses Sink.
+	SinkEvents event.Sink
+	Stdout     io.Writer // print()
+	Stderr     io.Writer // log.*, device errors, progress
+	Verbose    bool
+	Progress   bool // a live progress line on Stderr (only when it is a terminal)
+	NoSink     bool // do not start the built-in sink
 }
 
 // Summary is what a fleet did.
@@ -282,7 +285,10 @@ func (s *sink) serve(c net.Conn, f proto.Framer, cfg Config) {
 		c.Close()
 	}()
 	id := pipe.NextID()
-	out := cfg.Sink
+	out := cfg.SinkEvents
+	if out == nil {
+		out = cfg.Sink
+	}
 	if out == nil {
 		out = event.Discard
 	}
