@@ -40,6 +40,7 @@ type Meter struct {
 	lastN    int64     // bytes at that time
 	rate     float64   // smoothed bytes per second
 	width    int       // length of the line on screen, to blank it
+	sampled  bool      // the rate has its first sample
 	finished bool
 	end      time.Time
 }
@@ -135,8 +136,9 @@ func (m *Meter) tick() {
 	total := m.sent.Load() + m.recv.Load()
 	if dt := now.Sub(m.last).Seconds(); dt > 0 {
 		r := float64(total-m.lastN) / dt
-		if m.width == 0 {
+		if !m.sampled {
 			m.rate = r // the first sample: the average since the start
+			m.sampled = true
 		} else {
 			m.rate = 0.5*m.rate + 0.5*r // smooth bursts without lagging far
 		}
@@ -228,4 +230,30 @@ func FormatDuration(d time.Duration) string {
 		return d.Round(time.Millisecond).String()
 	}
 	return d.String()
+}
+
+// Above returns a writer for the messages that share the meter's terminal
+// (the -v log): each write first blanks the live line, so a message never
+// starts right after "18.8 MiB  4.1 MiB/s", and the next redraw puts the
+// line back below it at its usual time. A disabled meter returns w itself.
+func (m *Meter) Above(w io.Writer) io.Writer {
+	if m == nil || !m.enabled {
+		return w
+	}
+	return aboveWriter{m, w}
+}
+
+type aboveWriter struct {
+	m *Meter
+	w io.Writer
+}
+
+func (a aboveWriter) Write(p []byte) (int, error) {
+	a.m.mu.Lock()
+	defer a.m.mu.Unlock()
+	if a.m.width > 0 && !a.m.finished {
+		fmt.Fprintf(a.m.w, "\r%s\r", strings.Repeat(" ", a.m.width))
+		a.m.width = 0
+	}
+	return a.w.Write(p)
 }

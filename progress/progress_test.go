@@ -189,3 +189,34 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// A log line written while the live line shows starts on a blank line,
+// and the live line comes back below it (issue 15, defect 5).
+func TestAboveBlanksTheLine(t *testing.T) {
+	m, buf, clk := newFake(true)
+	clk.advance(2 * time.Second)
+	m.Received().Add(1 << 20) // draws "1.0 MiB  ..."
+	if !strings.Contains(buf.String(), "1.0 MiB") {
+		t.Fatalf("no live line drawn: %q", buf.String())
+	}
+	io.WriteString(m.Above(buf), "wirecat: conn 2 open\n")
+	out := buf.String()
+	i := strings.Index(out, "wirecat:")
+	if i < 1 || out[i-1] != '\r' || !strings.HasSuffix(strings.TrimRight(out[:i-1], " "), "\r") {
+		t.Fatalf("the log line does not start on a blanked line: %q", out)
+	}
+	clk.advance(time.Second)
+	m.Received().Add(1 << 20)
+	if !strings.HasSuffix(buf.String(), "2.0 MiB  1.0 MiB/s") && !strings.Contains(buf.String()[i:], "2.0 MiB") {
+		t.Fatalf("the live line was not redrawn below the log line: %q", buf.String())
+	}
+	m.Done()
+	n := buf.Len()
+	io.WriteString(m.Above(buf), "x")
+	if buf.Len() != n+1 {
+		t.Fatalf("after Done, Above adds nothing: %q", buf.String()[n:])
+	}
+	if w := (&Meter{}).Above(buf); w != io.Writer(buf) {
+		t.Fatal("a disabled meter should return the writer itself")
+	}
+}

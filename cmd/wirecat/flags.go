@@ -214,6 +214,7 @@ func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error)
 		return nil, usage(fmt.Errorf("--max-frame must be positive"))
 	}
 	p := &plumbing{out: out, log: g.logger(app), meter: progress.New(app.Stderr, app.StderrTerminal && !g.Quiet)}
+	p.log.W = p.meter.Above(app.Stderr) // a log line never lands after the live progress line
 	sinks := []event.Sink{out, meterSink{p.meter}}
 	if d.Record != "" {
 		rec, err := openRecording(d, app)

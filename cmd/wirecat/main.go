@@ -57,7 +57,7 @@ func main() {
 	defer stop()
 	app := &App{
 		Ctx: ctx, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
-		StdinNull:      isDevNull(os.Stdin),
+		StdinNull:      isDevNull(os.Stdin) || inBackground(os.Stdin),
 		StdinTerminal:  isatty.IsTerminal(os.Stdin.Fd()),
 		StdoutTerminal: isatty.IsTerminal(os.Stdout.Fd()),
 		StderrTerminal: isatty.IsTerminal(os.Stderr.Fd()),
