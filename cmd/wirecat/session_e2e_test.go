@@ -259,7 +259,7 @@ func TestShowDamagedFiles(t *testing.T) {
 		t.Fatalf("not a session: exit %d %s", code, stderr)
 	}
 	_, stderr, code = runWirecat(t, "", 10*time.Second, "show", filepath.Join(dir, "missing.jsonl"))
-	if code != 1 || !strings.Contains(stderr, "no such file") {
+	if code != 2 || !strings.Contains(stderr, "no such file") { // SPEC: a missing input file is a usage error
 		t.Fatalf("missing: exit %d %s", code, stderr)
 	}
 }
