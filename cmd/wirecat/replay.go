@@ -45,7 +45,7 @@ Examples:
     wirecat replay led.jsonl --to 10.0.0.7:5000 --speed max
     wirecat replay led.jsonl --as server --listen :5000   # a mock board
     wirecat replay http.jsonl --as server --listen 127.0.0.1:8080 --once
-    wirecat replay fleet.jsonl --conn 3 --check --timeout 2s`
+    wirecat replay fleet.jsonl --as client --conn 3 --check --timeout 2s`
 }
 
 func (c *ReplayCmd) Run(app *App, g *Globals) error {
