@@ -36,8 +36,12 @@ type SendCmd struct {
 
 func (c *SendCmd) Help() string {
 	return `Sends messages, then prints replies until the peer closes or --wait passes
-with nothing arriving. Exits 0 on success, 1 on a network failure, 3 when
---replies or --until is not met.
+with nothing arriving. Exits 0 on success, 1 on a network failure, 2 on a
+usage error (a missing --file too), 3 when --replies or --until is not met.
+Over UDP each reply datagram prints on a line of its own (a newline is added
+to one that has none; -o raw prints the bytes exactly). With a delimiter
+framing, a message that contains the delimiter is refused: the peer would read
+it as two.
 
 Examples:
 

@@ -36,7 +36,10 @@ func (c *SimulateCmd) Help() string {
 devices connect to TARGET: the --connect address, or else a sink that wirecat
 itself listens on, whose received messages are printed to stdout, one a line
 when the script declares its framing (FRAME = "delim:,") or --frame is given.
-A summary goes to stderr at the end.
+stdout carries that and what the script print()s, nothing else: what the
+devices receive is theirs to print (-o text or json also show the devices' own
+connections, both directions; --record keeps everything). A summary goes to
+stderr at the end.
 
 Examples:
 
