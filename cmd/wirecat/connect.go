@@ -56,6 +56,9 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
+	if addr.Packet() {
+		p.separateDatagrams(&c.DataFlags) // each datagram visibly one message
+	}
 	src, err := stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
 	if err != nil {
 		return err

@@ -395,3 +395,38 @@ func TestUDPRepliesOneADatagram(t *testing.T) {
 		t.Fatalf("-o raw: exit %d, stdout %q (want \"ab\"), stderr %s", code, out, errOut)
 	}
 }
+
+// connect -u and listen -u show datagrams the same way send does.
+func TestUDPConnectListenOneADatagram(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	pc.SetDeadline(time.Now().Add(10 * time.Second))
+	wc := start(t, "wirecat", "connect", "-u", pc.LocalAddr().String())
+	io.WriteString(wc.stdin, "hi\n")
+	buf := make([]byte, 100)
+	_, from, err := pc.ReadFrom(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc.WriteTo([]byte("ok temp 1"), from)
+	pc.WriteTo([]byte("ok temp 2"), from)
+	wc.waitOutput("ok temp 1\nok temp 2\n", 10*time.Second)
+
+	port := freeUDPPort(t)
+	lc := start(t, "wirecat", "listen", "-u", fmt.Sprintf("127.0.0.1:%d", port))
+	waitUDP(t, port)
+	u, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	u.Write([]byte("temp 1"))
+	u.Write([]byte("temp 2\n"))
+	lc.waitOutput("temp 1\ntemp 2\n", 10*time.Second)
+	if got := lc.stdout.String(); got != "temp 1\ntemp 2\n" {
+		t.Fatalf("listen -u printed %q", got)
+	}
+}
