@@ -430,3 +430,24 @@ func TestUDPConnectListenOneADatagram(t *testing.T) {
 		t.Fatalf("listen -u printed %q", got)
 	}
 }
+
+// Defect 1, the order: what the sink shows and what the script prints
+// come out in the order they happened.
+func TestSimulatePrintKeepsOrderWithSink(t *testing.T) {
+	script := filepath.Join(t.TempDir(), "order.lua")
+	os.WriteFile(script, []byte(`FRAME = "line"
+local c = assert(net.connect(TARGET))
+for i = 1, 3 do
+  c:send("msg " .. i)
+  sleep(0.05) -- the sink has it by now
+  print("printed " .. i)
+end
+`), 0o644)
+	out, errOut, code := runWirecat(t, "", 20*time.Second, "simulate", script)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if want := "msg 1\nprinted 1\nmsg 2\nprinted 2\nmsg 3\nprinted 3\n"; out != want {
+		t.Fatalf("stdout %q, want %q", out, want)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -93,7 +94,7 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
 		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
 		Load: loadFramer, Sink: deviceSink(p, df.outputMode()), SinkEvents: p.cfg.Sink,
-		Stdout: app.Stdout, Stderr: app.Stderr, Verbose: g.Verbose,
+		Stdout: printWriter{p, app.Stdout}, Stderr: app.Stderr, Verbose: g.Verbose,
 		Progress: app.StderrTerminal && !g.Quiet,
 	})
 	stopFlush()
@@ -127,6 +128,18 @@ func deviceSink(p *plumbing, mode string) event.Sink {
 		sinks = append(sinks, p.out)
 	}
 	return event.Tee(sinks...)
+}
+
+// printWriter is where print() writes: what the output holds goes first, so
+// printed lines and shown messages keep the order they happened in.
+type printWriter struct {
+	p *plumbing
+	w io.Writer
+}
+
+func (pw printWriter) Write(b []byte) (int, error) {
+	pw.p.out.Flush()
+	return pw.w.Write(b)
 }
 
 // flushEvery keeps what the sink prints flowing while the fleet runs.
