@@ -451,3 +451,32 @@ end
 		t.Fatalf("stdout %q, want %q", out, want)
 	}
 }
+
+// Defect 5 in simulate: its status line is blanked before log.* lines and
+// device errors.
+func TestSimulateStatusLineClearedBeforeLogs(t *testing.T) {
+	need(t, "python3")
+	dir := t.TempDir()
+	script, errFile := filepath.Join(dir, "fail.lua"), filepath.Join(dir, "stderr")
+	os.WriteFile(script, []byte(`local c = assert(net.connect(TARGET))
+sleep(1.3 + device.id / 10) -- the status line shows after 1 s
+log.info("about to fail")
+error("boom " .. device.id)
+`), 0o644)
+	py := start(t, "python3", "-c", ptyStderr, errFile, bin, "simulate", script, "-n", "2")
+	py.wait(20 * time.Second)
+	b, _ := os.ReadFile(errFile)
+	got := string(b)
+	if !strings.Contains(got, "2 conns") {
+		t.Skipf("the status line never showed (a loaded machine?): %q", got)
+	}
+	for _, w := range []string{"device 1: about to fail", "wirecat: device 1: ", "device 2: about to fail"} {
+		i := strings.Index(got, w)
+		if i < 0 {
+			t.Fatalf("stderr lacks %q: %q", w, got)
+		}
+		if i > 0 && got[i-1] != '\n' && !strings.HasSuffix(got[:i], "\r\033[K") {
+			t.Fatalf("%q lands after the status line: %q", w, got)
+		}
+	}
+}

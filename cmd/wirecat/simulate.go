@@ -81,7 +81,11 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	if fromScript {
 		df.Frame = prog.Frame
 	}
-	p, err := plumb(app, g, &df, false)
+	// The fleet draws its own status line on a terminal (sim.Config.Progress):
+	// the byte meter of the other commands would fight it for the line.
+	noMeter := *app
+	noMeter.StderrTerminal = false
+	p, err := plumb(&noMeter, g, &df, false)
 	if err != nil {
 		if fromScript && errors.Is(err, proto.ErrBadSpec) {
 			return usage(fmt.Errorf("%s:%d: FRAME: %w", prog.Name, prog.FrameLine, err))

@@ -114,6 +114,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		return Summary{}, err
 	}
+	var status *statusLine
+	if cfg.Progress && cfg.Stderr != nil {
+		// Every stderr line (log.*, device errors) first blanks the live
+		// progress line, so none lands on its end.
+		status = &statusLine{w: cfg.Stderr}
+		cfg.Stderr = status
+	}
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
@@ -153,7 +160,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			fmt.Fprintf(cfg.Stderr, "wirecat: %v\n", err)
 		}
 	}
-	stopProgress := progress(cfg, stats, &sum, &mu, start)
+	stopProgress := progress(cfg, status, stats, &sum, &mu, start)
 	started := 0
 	for i := 1; i <= cfg.Count; i++ {
 		if cfg.Ramp > 0 && i > 1 {
@@ -212,8 +219,8 @@ func loadOr(l proto.LoadFunc) proto.LoadFunc {
 }
 
 // progress redraws one status line each second while the fleet runs.
-func progress(cfg Config, st *script.Stats, sum *Summary, mu *sync.Mutex, start time.Time) func() {
-	if !cfg.Progress || cfg.Stderr == nil {
+func progress(cfg Config, status *statusLine, st *script.Stats, sum *Summary, mu *sync.Mutex, start time.Time) func() {
+	if status == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -226,18 +233,52 @@ func progress(cfg Config, st *script.Stats, sum *Summary, mu *sync.Mutex, start 
 		for {
 			select {
 			case <-done:
-				fmt.Fprint(cfg.Stderr, "\r\033[K")
+				status.clear()
 				return
 			case <-tick.C:
 				mu.Lock()
 				failed := sum.Failed
 				mu.Unlock()
-				fmt.Fprintf(cfg.Stderr, "\r\033[K%s  %d conns  sent %d  received %d  failed %d",
-					time.Since(start).Round(time.Second), st.Conns.Load(), st.MsgsSent.Load(), st.MsgsRecv.Load(), failed)
+				status.draw(fmt.Sprintf("%s  %d conns  sent %d  received %d  failed %d",
+					time.Since(start).Round(time.Second), st.Conns.Load(), st.MsgsSent.Load(), st.MsgsRecv.Load(), failed))
 			}
 		}
 	}()
 	return func() { close(done); wg.Wait() }
+}
+
+// statusLine is stderr with a live status line at the bottom: a write
+// blanks the line first; the next draw puts it back.
+type statusLine struct {
+	mu    sync.Mutex
+	w     io.Writer
+	drawn bool
+}
+
+func (s *statusLine) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.drawn {
+		io.WriteString(s.w, "\r\033[K")
+		s.drawn = false
+	}
+	return s.w.Write(p)
+}
+
+func (s *statusLine) draw(line string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	io.WriteString(s.w, "\r\033[K"+line)
+	s.drawn = true
+}
+
+func (s *statusLine) clear() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.drawn {
+		io.WriteString(s.w, "\r\033[K")
+		s.drawn = false
+	}
 }
 
 // sink is the built-in server client devices talk to when no --connect was

@@ -233,3 +233,19 @@ func vmHWM() uint64 {
 	}
 	return 0
 }
+
+// A stderr line written while the status line shows starts on a blanked
+// line (issue 15, defect 5).
+func TestStatusLineBlanksBeforeWrites(t *testing.T) {
+	var b strings.Builder
+	s := &statusLine{w: &b}
+	s.Write([]byte("wirecat: before\n"))
+	s.draw("1s  10 conns")
+	s.Write([]byte("wirecat: device 3: boom\n"))
+	s.draw("2s  10 conns")
+	s.clear()
+	want := "wirecat: before\n\r\033[K1s  10 conns\r\033[Kwirecat: device 3: boom\n\r\033[K2s  10 conns\r\033[K"
+	if b.String() != want {
+		t.Fatalf("got %q\nwant %q", b.String(), want)
+	}
+}
