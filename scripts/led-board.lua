@@ -3,8 +3,8 @@
 -- line; the board obeys and reports "STATE ON" / "STATE OFF". It reports its
 -- state once on connecting, and answers anything else with "ERROR ...".
 --
---   wirecat listen -k 127.0.0.1:5000 --frame line &     # type LED ON / LED OFF
---   wirecat simulate scripts/led-board.lua --connect 127.0.0.1:5000
+--   wirecat listen 127.0.0.1:5000 --frame line          # in one terminal: type LED ON / LED OFF
+--   wirecat simulate scripts/led-board.lua --connect 127.0.0.1:5000   # in another
 local conn, err = net.connect(TARGET, { frame = "line" })
 if not conn then
   error("cannot reach the server: " .. err)

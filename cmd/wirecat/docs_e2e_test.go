@@ -60,9 +60,35 @@ var (
 	spaces          = regexp.MustCompile(`\s+`)
 )
 
+// scriptHeader is a command in an example script's header comment.
+var scriptHeader = regexp.MustCompile(`^--   (\S.*)$`)
+
 func docCommands(t *testing.T) []docCommand {
 	t.Helper()
 	var out []docCommand
+	// The example scripts' headers show how to run them.
+	scripts, _ := filepath.Glob(filepath.Join("..", "..", "scripts", "*.lua"))
+	for _, f := range scripts {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if !strings.HasPrefix(line, "--") {
+				break // the header is over
+			}
+			m := scriptHeader.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			full, comment := m[1], ""
+			if loc := trailingComment.FindStringIndex(full); loc != nil {
+				comment = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(full[loc[0]:]), "#"))
+				full = full[:loc[0]]
+			}
+			out = append(out, docCommand{"scripts/" + filepath.Base(f), i + 1, spaces.ReplaceAllString(strings.TrimSpace(full), " "), comment})
+		}
+	}
 	for _, f := range docFiles {
 		b, err := os.ReadFile(filepath.Join("..", "..", f))
 		if err != nil {
@@ -1392,6 +1418,118 @@ s.close()
 			}
 			wantContains(e.t, "stderr", errOut, "10000 devices started", "peak RSS")
 			e.t.Log(errOut)
+		},
+	},
+	{
+		name: "script-analog",
+		cmds: []string{"wirecat simulate scripts/analog.lua --arg readings=3", "wirecat simulate scripts/analog.lua -o lines --frame line",
+			"wirecat simulate scripts/analog.lua --arg encoding=binary --frame fixed:2 -o hex"},
+		run: func(e *docEnv, c []string) {
+			t := e.t
+			// Readings a second apart by default: the first command takes 1.5 s.
+			wantLines(t, "three readings", e.mustRun(c[0], ""), `^\d{1,4}$`, 3)
+			sim := e.start(c[1], nil)
+			sim.waitLines(3, 10*time.Second)
+			sim.interrupt()
+			sim.wait(10 * time.Second)
+			wantLines(t, "one reading a line, no blank ones", sim.stdout.String(), `^\d{1,4}$`, 3)
+			sim = e.start(c[2], nil)
+			waitFor(t, 10*time.Second, "two 2-byte readings in hex", func() bool {
+				return len(regexp.MustCompile(`(?m)^00000000  [0-9a-f]{2} [0-9a-f]{2}  `).FindAllString(sim.stdout.String(), -1)) >= 2
+			})
+			sim.interrupt()
+		},
+	},
+	{
+		name: "script-end-framer",
+		cmds: []string{"wirecat listen 127.0.0.1:5000 --frame lua:scripts/end-framer.lua -o lines", `printf 'one\ntwoENDthreeEND' | wirecat connect 127.0.0.1:5000`},
+		run: func(e *docEnv, c []string) {
+			listen := e.start(c[0], nil)
+			waitListen(e.t, e.port(5000))
+			e.mustRun(c[1], "")
+			if code := listen.wait(10 * time.Second); code != 0 || listen.stdout.String() != "one\ntwo\nthree\n" {
+				e.t.Fatalf("listen: exit %d, stdout %q (want the messages \"one\\ntwo\" and \"three\", a line each)", code, listen.stdout)
+			}
+		},
+	},
+	{
+		name: "script-esp8266",
+		cmds: []string{"python3 -m http.server 8000 &", "wirecat simulate scripts/esp8266-get.lua --connect 127.0.0.1:8000 --arg path=/"},
+		run: func(e *docEnv, c []string) {
+			need(e.t, "python3")
+			e.sub("http.server 8000", fmt.Sprintf("http.server %d --bind 127.0.0.1", e.port(8000)))
+			e.start(c[0], nil)
+			waitListen(e.t, e.port(8000))
+			out := e.mustRun(c[1], "")
+			if strings.Count(out, "HTTP/1.0 200 OK") != 1 || !strings.Contains(out, "Directory listing") {
+				e.t.Fatalf("the page should print once: %q", out)
+			}
+		},
+	},
+	{
+		name: "script-mqtt",
+		cmds: []string{"mosquitto -p 1883 & mosquitto_sub -p 1883 -t 'wirecat/#' -v &", "wirecat simulate scripts/mqtt-publish.lua --connect 127.0.0.1:1883 --count 3"},
+		run: func(e *docEnv, c []string) {
+			need(e.t, "mosquitto", "mosquitto_sub")
+			port := e.port(1883)
+			e.sub("-p 1883", fmt.Sprintf("-p %d", port))
+			broker, sub, _ := strings.Cut(c[0], " & ")
+			e.start(broker, nil)
+			waitListen(e.t, port)
+			subscriber := e.start(sub, nil)
+			time.Sleep(300 * time.Millisecond) // the subscription is in
+			e.mustRun(c[1], "")
+			waitFor(e.t, 10*time.Second, "15 readings (3 boards, 5 each) at the subscriber", func() bool {
+				return strings.Count(subscriber.stdout.String(), "\n") >= 15
+			})
+			wantLines(e.t, "mosquitto_sub", subscriber.stdout.String(), `^wirecat/[123]/temp \S+$`, 15)
+		},
+	},
+	{
+		name: "script-particle-web",
+		cmds: []string{"wirecat simulate scripts/particle-web.lua --listen 127.0.0.1:8080", "curl http://127.0.0.1:8080/ ; curl http://127.0.0.1:8080/status"},
+		run: func(e *docEnv, c []string) {
+			need(e.t, "curl")
+			sim := e.start(c[0], nil)
+			waitListen(e.t, e.port(8080))
+			wantContains(e.t, "curl", e.mustRun(c[1], ""), "<h1>Particle</h1>", "</html>")
+			sim.interrupt()
+		},
+	},
+	{
+		name: "script-thermo",
+		cmds: []string{"wirecat simulate scripts/thermo.lua --count 100 --connect 127.0.0.1:5000",
+			"wirecat simulate scripts/thermo.lua --arg interval=0.1 --arg readings=5", "wirecat simulate scripts/thermo.lua --frame line"},
+		run: func(e *docEnv, c []string) {
+			t := e.t
+			var mu sync.Mutex
+			readings := 0
+			e.server(e.port(5000), func(c net.Conn) {
+				b := make([]byte, 64)
+				for {
+					n, err := c.Read(b)
+					mu.Lock()
+					readings += strings.Count(string(b[:n]), ",")
+					mu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			})
+			sim := e.start(c[0], nil)
+			waitFor(t, 10*time.Second, "a reading from each of 100 boards", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return readings >= 100
+			})
+			sim.interrupt()
+			sim.wait(10 * time.Second)
+			wantLines(t, "five readings", e.mustRun(c[1], ""), reading, 5)
+			sim = e.start(c[2], nil)
+			sim.waitLines(2, 10*time.Second)
+			sim.interrupt()
+			sim.wait(10 * time.Second)
+			wantLines(t, "readings a line", sim.stdout.String(), reading, 2)
 		},
 	},
 	{
