@@ -21,7 +21,7 @@ type ConnFlags struct {
 	RecvOnly  bool           `help:"Never read stdin and never half-close."`
 	SendOnly  bool           `help:"Ignore what arrives."`
 	Idle      units.Duration `placeholder:"DUR" help:"End a connection silent for this long."`
-	Exec      string         `placeholder:"CMD" help:"Run CMD per connection with its stdin/stdout wired to the peer."`
+	Exec      string         `placeholder:"CMD" help:"Run CMD per connection with its stdin/stdout wired to the peer; WIRECAT_REMOTE_ADDR, _REMOTE_PORT, _LOCAL_ADDR, _LOCAL_PORT, _PROTO and _CONN_ID describe it."`
 }
 
 // ConnectCmd is `wirecat connect`.

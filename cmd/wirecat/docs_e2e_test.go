@@ -684,7 +684,7 @@ s.close()
 			sim.wait(10 * time.Second)
 			listen.signalWirecat(syscall.SIGINT) // jq flushes when its input ends
 			listen.wait(10 * time.Second)
-			wantLines(e.t, "jq's output", listen.stdout.String(), `^t=\d+\.\d h=\d+$`, 20)
+			wantLines(e.t, "jq's output", listen.stdout.String(), `^t=\d+\.\d h=\d+$`, 10)
 		},
 	},
 	{
