@@ -57,6 +57,7 @@ var completionOptions = completion.Options{Predictors: map[string]completion.Pre
 		Prefixes: []completion.Prefix{{Prefix: "unix://", Files: "*"}, {Prefix: "unixgram://", Files: "*"}},
 	},
 	"output":  {Words: output.Modes},
+	"side":    {Words: []string{"client", "server"}},
 	"input":   {Words: pipe.InputModes},
 	"lua":     {Files: "*.lua"},
 	"session": {Files: "*.jsonl"},

@@ -308,6 +308,7 @@ func TestWordingAndCodes(t *testing.T) {
 		for _, args := range [][]string{
 			{"send", "127.0.0.1:1", "x", "-o", "bogus"},
 			{"connect", "127.0.0.1:1", "-i", "bogus"},
+			{"replay", "x.jsonl", "--as", "bogus"},
 		} {
 			_, errOut, code := runWirecat(t, "", 20*time.Second, args...)
 			if code != 2 || strings.Contains(errOut, `""`) || !strings.Contains(errOut, `"bogus"`) {

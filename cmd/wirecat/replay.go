@@ -15,7 +15,7 @@ import (
 // ReplayCmd is `wirecat replay`.
 type ReplayCmd struct {
 	File    string         `arg:"" placeholder:"FILE" predictor:"session" help:"The session file to replay (--record wrote it)."`
-	As      string         `placeholder:"SIDE" enum:",client,server" default:"" help:"The side to play: client or server (default: the side wirecat played when recording)."`
+	As      string         `placeholder:"SIDE" predictor:"side" help:"The side to play: client or server (default: the side wirecat played when recording)."`
 	To      string         `placeholder:"ADDR" predictor:"addr" help:"As client: connect here instead of the recorded server address."`
 	Listen  string         `placeholder:"ADDR" predictor:"addr" help:"As server: listen here instead of the recorded server address."`
 	Speed   string         `default:"1" placeholder:"N|max" help:"Timing: 1 keeps the recorded pauses, 2 halves them, max sends at once."`
@@ -49,6 +49,9 @@ Examples:
 }
 
 func (c *ReplayCmd) Run(app *App, g *Globals) error {
+	if c.As != "" && c.As != "client" && c.As != "server" { // not a kong enum: its error would list ""
+		return usage(fmt.Errorf("--as %q: want client or server", c.As))
+	}
 	r, err := openSession(c.File)
 	if err != nil {
 		return err
