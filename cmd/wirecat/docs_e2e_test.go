@@ -129,7 +129,10 @@ type docCase struct {
 	name string
 	cmds []string
 	skip string // why the case does not run (another engineer's open item, a GUI...)
-	run  func(e *docEnv, c []string)
+	// serial cases run alone, before the others (a benchmark's figures
+	// mean nothing next to a compiler)
+	serial bool
+	run    func(e *docEnv, c []string)
 }
 
 // TestDocsCommandsCovered: every command in the docs has a case, and every
@@ -162,7 +165,9 @@ func TestDocsExamples(t *testing.T) {
 			if c.skip != "" {
 				t.Skip(c.skip)
 			}
-			t.Parallel()
+			if !c.serial {
+				t.Parallel()
+			}
 			c.run(newDocEnv(t), c.cmds)
 		})
 	}
@@ -1402,7 +1407,8 @@ s.close()
 		},
 	},
 	{
-		name: "lua-performance",
+		name:   "lua-performance",
+		serial: true,
 		cmds: []string{"wirecat listen -k 127.0.0.1:5000 --recv-only > /dev/null &",
 			"/usr/bin/time -f 'peak RSS %M KiB' wirecat simulate scripts/thermo.lua -n 10000 --ramp 0 --duration 3s --connect 127.0.0.1:5000"},
 		run: func(e *docEnv, c []string) {
