@@ -981,6 +981,31 @@ s.close()
 		},
 	},
 	{
+		name: "relay-hooks-unsafe",
+		cmds: []string{"wirecat relay :7000 127.0.0.1:7001 --frame line --script audit.lua --lua-unsafe"},
+		run: func(e *docEnv, c []string) {
+			// audit.lua: the doc's "hook that appends to a log file".
+			e.write("audit.lua", `function on_message(conn, dir, msg)
+  local f = assert(io.open("audit.log", "a"))
+  f:write(dir, " ", msg, "\n")
+  f:close()
+  return msg
+end
+`, 0o644)
+			got := make(chan string, 1)
+			e.server(e.port(7001), lineServer(func(l string) string { got <- l; return "" }))
+			relay := e.start(c[0], nil)
+			waitListen(e.t, e.port(7000))
+			conn := e.dial(e.port(7000))
+			io.WriteString(conn, "temp 21.5\n")
+			if l := <-got; l != "temp 21.5" {
+				e.t.Fatalf("the server got %q", l)
+			}
+			waitFor(e.t, 10*time.Second, "the message in audit.log", func() bool { return e.read("audit.log") == "client temp 21.5\n" })
+			relay.interrupt()
+		},
+	},
+	{
 		name: "everyday",
 		cmds: []string{"wirecat listen -k :5000 > log &", "wirecat listen -k 127.0.0.1:7000 --exec 'cat'",
 			"wirecat connect 127.0.0.1:5000 --frame line -o text", "wirecat send 127.0.0.1:5000 --frame len:u16be --hex '01 02 03' --replies 1",
