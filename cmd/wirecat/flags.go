@@ -8,6 +8,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/wirecat-dev/wirecat/diag"
 	"github.com/wirecat-dev/wirecat/event"
@@ -245,7 +246,7 @@ func (p *plumbing) separateDatagrams(d *DataFlags) {
 	if d.Output != "" || d.outputMode() != "raw" {
 		return
 	}
-	sinks := []event.Sink{newlineEach{p.out}, meterSink{p.meter}}
+	sinks := []event.Sink{&newlineEach{s: p.out}, meterSink{p.meter}}
 	if p.rec != nil {
 		sinks = append(sinks, p.rec)
 	}
@@ -253,15 +254,25 @@ func (p *plumbing) separateDatagrams(d *DataFlags) {
 }
 
 // newlineEach ends each received message with a newline if it has none.
-type newlineEach struct{ s event.Sink }
+// The output copies what it is given, so one buffer serves every datagram
+// (a receive at full rate allocates nothing more).
+type newlineEach struct {
+	s   event.Sink
+	mu  sync.Mutex
+	buf []byte
+	ev  event.Event
+}
 
-func (n newlineEach) Emit(e *event.Event) error {
+func (n *newlineEach) Emit(e *event.Event) error {
 	if e.Kind != event.Data || !e.Received() || bytes.HasSuffix(e.Data, []byte("\n")) {
 		return n.s.Emit(e)
 	}
-	c := *e
-	c.Data = append(append(make([]byte, 0, len(e.Data)+1), e.Data...), '\n')
-	return n.s.Emit(&c)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.buf = append(append(n.buf[:0], e.Data...), '\n')
+	n.ev = *e
+	n.ev.Data = n.buf
+	return n.s.Emit(&n.ev)
 }
 
 // meterSink counts every message's bytes on the progress meter.
