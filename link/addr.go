@@ -190,6 +190,9 @@ func Parse(s string, udp bool) (Addr, error) {
 	} else {
 		switch strings.Count(rest, ":") {
 		case 0:
+			if strings.Trim(rest, "0123456789") == "" {
+				return bad("missing host (want host:port, e.g. 127.0.0.1:%s, or HOST PORT)", rest)
+			}
 			return bad("missing port (want host:port, e.g. %s:5000)", rest)
 		case 1:
 			host, port, _ = strings.Cut(rest, ":")
@@ -304,4 +307,48 @@ func parsePort(port, scheme string) (string, string) {
 		return "", fmt.Sprintf("unknown service %q (want a port number 0-65535)", port)
 	}
 	return strconv.Itoa(n), ""
+}
+
+// ParseListen reads where to listen: what Parse reads, or a bare port
+// (`5000`), the `nc -l 5000` habit, which means every interface.
+func ParseListen(s string, udp bool) (Addr, error) {
+	if s != "" && strings.Trim(s, "0123456789") == "" {
+		a, err := Parse(":"+s, udp)
+		if err != nil {
+			return Addr{}, &AddrError{Addr: s, Reason: err.(*AddrError).Reason}
+		}
+		return a, nil
+	}
+	return Parse(s, udp)
+}
+
+// JoinHostPort reads the netcat two-argument form `HOST PORT`: the host
+// may carry a scheme (`tls://example.com 443`) and an IPv6 literal needs no
+// brackets (`::1 5000`). Errors quote both arguments as given.
+func JoinHostPort(host, port string, udp bool) (Addr, error) {
+	scheme, h, explicit := splitScheme(host)
+	given := host + " " + port
+	if explicit && (scheme == "unix" || scheme == "unixgram") {
+		return Addr{}, &AddrError{Addr: given, Reason: "a unix socket has a path, not a port"}
+	}
+	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
+		h = h[1 : len(h)-1]
+	}
+	if strings.ContainsAny(h, "[]/") {
+		return Addr{}, &AddrError{Addr: given, Reason: fmt.Sprintf("unexpected host %q (want HOST PORT, e.g. 127.0.0.1 5000)", host)}
+	}
+	if strings.Contains(h, ":") {
+		if _, err := netip.ParseAddr(h); err != nil {
+			return Addr{}, &AddrError{Addr: given, Reason: fmt.Sprintf("host %q already has a port (want HOST PORT or host:port)", host)}
+		}
+	}
+	s := net.JoinHostPort(h, port)
+	if explicit {
+		s = scheme + "://" + s
+	}
+	a, err := Parse(s, udp)
+	if err != nil {
+		return Addr{}, &AddrError{Addr: given, Reason: err.(*AddrError).Reason}
+	}
+	return a, nil
 }

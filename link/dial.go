@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // Dial connects to a. UDP sockets are connected (Read gets only the peer's
@@ -24,6 +26,16 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	if a.Scheme == "" {
 		return nil, &OpError{Op: "connect", Addr: a, Err: errors.New("empty address")}
 	}
+	if o != nil && o.Source != "" && a.IsUnix() {
+		return nil, &OpError{Op: "connect", Addr: a, Err: fmt.Errorf("%w: --source needs an IP transport, not %s", ErrBadOption, a.Scheme)}
+	}
+	if o != nil && o.Timeout > 0 {
+		// -w bounds the whole connect: resolving, the TCP handshake and the
+		// TLS one.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.Timeout, &timeoutError{o.Timeout})
+		defer cancel()
+	}
 	switch a.Scheme {
 	case "unixgram":
 		return dialUnixgram(a)
@@ -32,7 +44,7 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		raw, err := dialNet(ctx, a, nil)
+		raw, err := dialNet(ctx, a, o)
 		if err != nil {
 			return nil, err
 		}
@@ -48,6 +60,13 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 
 func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	d := net.Dialer{}
+	if o != nil && o.Source != "" {
+		local, err := sourceAddr(a, o.Source)
+		if err != nil {
+			return nil, &OpError{Op: "connect", Addr: a, Err: err}
+		}
+		d.LocalAddr = local
+	}
 	broadcast := o != nil && o.Broadcast
 	var ifi *net.Interface
 	if a.Packet() && a.IsMulticast() {
@@ -70,6 +89,12 @@ func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	c, err := d.DialContext(ctx, a.Network(), a.HostPort())
 	if err != nil {
 		e := &OpError{Op: "connect", Addr: a, Err: err}
+		if te, ok := context.Cause(ctx).(*timeoutError); ok && ctx.Err() != nil {
+			e.Hint = te.Error()
+		}
+		if d.LocalAddr != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
+			e.Hint = "--source " + o.Source + " is not an address of this machine"
+		}
 		if a.Transport() == "udp" && !broadcast && errors.Is(err, syscall.EACCES) {
 			e.Hint = "a broadcast address needs --broadcast"
 		}
@@ -112,4 +137,52 @@ func (c *unlinkConn) Close() error {
 	err := c.UnixConn.Close()
 	os.Remove(c.path)
 	return err
+}
+
+// timeoutError is the cause of a connect that -w/--timeout cut short.
+type timeoutError struct{ d time.Duration }
+
+func (e *timeoutError) Error() string { return fmt.Sprintf("no answer within --timeout %v", e.d) }
+
+// ParseSource reads -s/--source: an address of this machine to connect
+// from, `ADDR` or `ADDR:PORT` (`[v6]:PORT` for IPv6 with a port; a bare
+// IPv6 literal is taken whole). The port is 0 (any) when not given.
+func ParseSource(s string) (host, port string, err error) {
+	bad := func(reason string) (string, string, error) {
+		return "", "", &AddrError{Addr: s, Reason: reason}
+	}
+	if s == "" {
+		return bad("empty (want ADDR or ADDR:PORT, e.g. 127.0.0.2 or 127.0.0.2:4000)")
+	}
+	if ip, err := netip.ParseAddr(s); err == nil {
+		return ip.String(), "0", nil
+	}
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		if strings.Contains(s, ":") {
+			return bad("want ADDR or ADDR:PORT ([v6]:PORT for IPv6)")
+		}
+		h, p = s, "0" // a host name
+	}
+	if reason := checkHost(h); reason != "" {
+		return bad(reason)
+	}
+	n, reason := parsePort(p, "tcp")
+	if reason != "" {
+		return bad(reason)
+	}
+	return h, n, nil
+}
+
+// sourceAddr resolves --source for a's network.
+func sourceAddr(a Addr, source string) (net.Addr, error) {
+	host, port, err := ParseSource(source)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadOption, err)
+	}
+	hp := net.JoinHostPort(host, port)
+	if a.Transport() == "udp" {
+		return net.ResolveUDPAddr(a.Network(), hp)
+	}
+	return net.ResolveTCPAddr(a.Network(), hp)
 }

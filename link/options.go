@@ -1,5 +1,7 @@
 package link
 
+import "time"
+
 // Options shape Dial, Listen and ListenPacket. A nil *Options is the zero value.
 type Options struct {
 	TLS TLSOptions
@@ -10,6 +12,12 @@ type Options struct {
 	// joined on, and the one a dialed group is sent out of. Empty: the system's
 	// default (joins fall back to loopback when there is none).
 	Interface string
+	// Timeout bounds a Dial: resolving, connecting and the TLS handshake
+	// (-w/--timeout). 0: only the caller's context.
+	Timeout time.Duration
+	// Source is the local address a Dial connects from (-s/--source):
+	// ADDR or ADDR:PORT, see ParseSource.
+	Source string
 	// Log receives diagnostics meant for stderr, one line each, without a
 	// trailing newline and without the "wirecat: " prefix (the caller adds it).
 	Log func(format string, args ...any)
