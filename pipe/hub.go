@@ -7,23 +7,32 @@ import (
 )
 
 // Hub hands one input to every connected peer: what listen -k reads on
-// stdin goes to all of them.
+// stdin goes to all of them. A broker hub also passes what each peer sends
+// to every other peer (Publish).
 type Hub struct {
-	mu    sync.Mutex
-	feeds map[*feed]struct{}
-	ended bool
+	mu     sync.Mutex
+	feeds  map[*feed]struct{}
+	ended  bool
+	broker bool
 }
 
 // NewHub returns a hub with no peers.
 func NewHub() *Hub { return &Hub{feeds: map[*feed]struct{}{}} }
 
+// NewBroker returns a hub whose peers also hear each other (listen -k
+// --broker): their feeds outlive the input, since other peers still talk.
+func NewBroker() *Hub { return &Hub{feeds: map[*feed]struct{}{}, broker: true} }
+
+// Broker reports a hub made by NewBroker.
+func (h *Hub) Broker() bool { return h.broker }
+
 // Subscribe returns the Source for a new peer and a function to call when
-// the peer is gone. Once the input has ended, new peers only receive: the
-// Source is nil.
+// the peer is gone. Once the input has ended, new peers of a plain hub only
+// receive: the Source is nil.
 func (h *Hub) Subscribe() (Source, func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.ended {
+	if h.ended && !h.broker {
 		return nil, func() {}
 	}
 	f := &feed{ch: make(chan Message, 16), gone: make(chan struct{})}
@@ -63,25 +72,45 @@ func (h *Hub) Run(src Source) error {
 		if !bytes.Equal(msg.Wire, msg.Payload) {
 			own.Wire = bytes.Clone(msg.Wire)
 		}
-		h.mu.Lock()
-		feeds = feeds[:0]
-		for f := range h.feeds {
+		feeds = h.deliver(feeds, nil, own)
+	}
+}
+
+// Publish hands msg, which the caller no longer uses, to every peer but
+// from (the Source Subscribe gave the sender). Like Run, it waits for a
+// slow peer: the sender is slowed rather than data lost (ncat's broker
+// does the same).
+func (h *Hub) Publish(from Source, msg Message) {
+	h.deliver(nil, from, msg)
+}
+
+// deliver hands msg to every peer there is at this moment but skip, with
+// feeds as scratch space; it returns feeds for reuse.
+func (h *Hub) deliver(feeds []*feed, skip Source, msg Message) []*feed {
+	h.mu.Lock()
+	feeds = feeds[:0]
+	for f := range h.feeds {
+		if Source(f) != skip {
 			feeds = append(feeds, f)
 		}
-		h.mu.Unlock()
-		for _, f := range feeds {
-			select {
-			case f.ch <- own:
-			case <-f.gone:
-			}
+	}
+	h.mu.Unlock()
+	for _, f := range feeds {
+		select {
+		case f.ch <- msg:
+		case <-f.gone:
 		}
 	}
+	return feeds
 }
 
 func (h *Hub) end() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.ended = true
+	if h.broker {
+		return // the peers still hear each other
+	}
 	for f := range h.feeds {
 		close(f.ch)
 	}

@@ -17,6 +17,9 @@ type Peers struct {
 	MaxConns int                 // with KeepOpen, refuse peers beyond this many at once (0: no limit)
 	Permit   func(net.Addr) bool // --allow/--deny; nil lets everyone in
 	Log      *diag.Log
+	// Hub, when set, is the hub the peers of KeepOpen subscribe to (a
+	// broker: every peer gets a feed, stdin or not).
+	Hub *Hub
 }
 
 // handshakeTimeout bounds a TLS handshake, so a silent peer cannot hold a
@@ -74,7 +77,10 @@ func ServeListener(ctx context.Context, ln net.Listener, ps Peers, src Source, s
 		return serve(conn, src)
 	}
 
-	hub := NewHub()
+	hub := ps.Hub
+	if hub == nil {
+		hub = NewHub()
+	}
 	if src != nil {
 		go func() {
 			if err := hub.Run(src); err != nil {
@@ -104,7 +110,7 @@ func ServeListener(ctx context.Context, ln net.Listener, ps Peers, src Source, s
 		}
 		var feed Source
 		done := func() {}
-		if src != nil {
+		if src != nil || ps.Hub != nil {
 			feed, done = hub.Subscribe()
 		}
 		wg.Add(1)

@@ -26,8 +26,11 @@ type ConnFlags struct {
 
 // ConnectCmd is `wirecat connect`.
 type ConnectCmd struct {
-	Addr string `arg:"" placeholder:"ADDR" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...)."`
+	Addr string `arg:"" placeholder:"ADDR|HOST" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...), or HOST with PORT after it, as nc takes them."`
+	Port string `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST; with -z, the ports to try: 22, 1-1024, 22,80,8000-8100."`
+	Scan bool   `short:"z" help:"Only find which TCP ports of HOST accept a connection (nc -z): print 'PORT open' for each, exit 0 if any does. -w is the wait per port (default 2s)."`
 	ConnFlags
+	DialFlags
 	DataFlags
 	InputFlags
 	TLSFlags
@@ -36,22 +39,29 @@ type ConnectCmd struct {
 func (c *ConnectCmd) Help() string {
 	return `Wires a connection to stdin and stdout. When stdin ends the write side is
 shut down (TCP half-close) and wirecat prints until the peer closes.
+-o text, hex and json show both directions, tagged; -o raw (the default)
+prints only what arrives.
 
 Examples:
 
-    printf 'GET / HTTP/1.0\r\n\r\n' | wirecat connect example.com:80
-    wirecat connect -u 127.0.0.1:5005                 # UDP, netcat style
+    printf 'GET / HTTP/1.0\r\n\r\n' | wirecat connect example.com 80
+    wirecat connect -u 127.0.0.1 5005                 # UDP, netcat style
     wirecat connect tls://127.0.0.1:8443 --pin sha256:3f2a...
     wirecat connect unix:///tmp/board.sock --frame line -o text
-    wirecat connect 127.0.0.1:5000 --frame delim:END -o json`
+    wirecat connect 127.0.0.1:5000 --frame delim:END -o json
+    wirecat connect -w 2s -s 127.0.0.2 127.0.0.1 5000  # give up after 2s
+    wirecat connect -z 127.0.0.1 1-1024               # which ports accept?`
 }
 
 func (c *ConnectCmd) Run(app *App, g *Globals) error {
-	addr, err := parseAddr(c.Addr, c.UDP)
+	if c.Scan {
+		return c.scan(app, g)
+	}
+	addr, err := c.addr()
 	if err != nil {
 		return err
 	}
-	p, err := plumb(c.ConnFlags.execApp(app, &c.DataFlags), g, &c.DataFlags, false)
+	p, err := plumb(c.ConnFlags.execApp(app, &c.DataFlags), g, &c.DataFlags, c.DataFlags.bothWays())
 	if err != nil {
 		return err
 	}
@@ -66,6 +76,9 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 	start := time.Now()
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
 	opts.Interface = c.Interface
+	if err := c.DialFlags.apply(opts, addr); err != nil {
+		return err
+	}
 	conn, err := link.Dial(app.Ctx, addr, opts)
 	if err != nil {
 		return netError(err)
@@ -78,6 +91,18 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return connError(addr.String(), pipe.ServeExec(app.Ctx, conn, m, p.cfg, c.Exec))
 	}
 	return connError(addr.String(), pipe.Serve(app.Ctx, conn, m, p.cfg, src))
+}
+
+// addr reads ADDR, or HOST PORT.
+func (c *ConnectCmd) addr() (link.Addr, error) {
+	if c.Port == "" {
+		return parseAddr(c.Addr, c.UDP)
+	}
+	a, err := link.JoinHostPort(c.Addr, c.Port, c.UDP)
+	if err != nil {
+		return a, usage(err)
+	}
+	return a, nil
 }
 
 // connError names the connection an established session failed on, with
@@ -122,4 +147,15 @@ func (c *ConnFlags) configure(p *plumbing, addr link.Addr) {
 	if addr.Packet() {
 		p.cfg.Linger = time.Second // how long replies to the last datagram may take
 	}
+}
+
+// bothWays reports an output that shows what wirecat sends beside what it
+// receives, tagged by direction (socat -v/-x, ncat -x): the human and JSON
+// views. raw and lines stay the received bytes only, so stdout is data.
+func (d *DataFlags) bothWays() bool {
+	switch d.outputMode() {
+	case "text", "hex", "json":
+		return true
+	}
+	return false
 }

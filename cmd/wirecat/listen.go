@@ -1,45 +1,74 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/wirecat-dev/wirecat/access"
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/pipe"
+	"github.com/wirecat-dev/wirecat/proto"
+	"github.com/wirecat-dev/wirecat/units"
 )
 
 // ListenCmd is `wirecat listen`.
 type ListenCmd struct {
-	Addr     string   `arg:"" placeholder:"ADDR" predictor:"addr" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, unix:///tmp/x.sock."`
+	Addr     string   `arg:"" placeholder:"ADDR|PORT" predictor:"addr" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, unix:///tmp/x.sock; a bare PORT (5000) is every interface, as with nc -l 5000; or HOST with PORT after it."`
+	Port     string   `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST (nc -l 127.0.0.1 5000)."`
 	KeepOpen bool     `short:"k" help:"Accept many peers, concurrently; stdin goes to all of them."`
 	MaxConns int      `placeholder:"N" help:"With -k, refuse peers beyond N at once."`
 	Allow    []string `placeholder:"CIDR" help:"Accept only peers in these networks."`
 	Deny     []string `placeholder:"CIDR" help:"Refuse peers in these networks."`
+	Broker   bool     `help:"With -k, pass every peer's messages to every other peer (ncat --broker); stdin still goes to all."`
+	Chat     bool     `help:"--broker for people: each message tagged with its sender (<user3> hi), joins and leaves announced; --frame line unless --frame says otherwise."`
+	ExpectFlags
 	ConnFlags
 	DataFlags
 	InputFlags
 	TLSFlags
 }
 
+// ExpectFlags make listen the server side of `send`: wait for a peer, send,
+// expect an answer, exit 0 or 3.
+type ExpectFlags struct {
+	Send    []string       `group:"Expect" placeholder:"MSG" help:"Once a peer connects, send MSG (repeatable; \\n \\r \\t \\0 \\\\ \\xHH escapes), then read its replies as --until, --replies and --wait say, and exit."`
+	Until   string         `group:"Expect" placeholder:"TEXT" help:"Exit 0 as soon as TEXT was received from the peer; exit 3 if it was not."`
+	Replies int            `group:"Expect" placeholder:"N" help:"Exit 0 as soon as N messages arrived from the peer; exit 3 if they did not."`
+	Wait    units.Duration `group:"Expect" default:"1s" placeholder:"DUR" help:"With --send, --until or --replies: give up after this long with nothing arriving (default 1s)."`
+}
+
+func (x *ExpectFlags) active() bool { return len(x.Send) > 0 || x.Until != "" || x.Replies > 0 }
+
 func (c *ListenCmd) Help() string {
 	return `Accepts one peer (with -k, many) and wires it to stdin/stdout or --exec.
 Without -k, wirecat exits when its one peer is done. A UDP listener tags
 each datagram with its sender and answers the most recent one (with -k,
-every known peer).
+every known peer). On port 0 the port the system chose is printed on
+stderr. -o text, hex and json show both directions, tagged.
+
+With --send, --until or --replies, listen is the server side of send: it
+waits for one peer, sends, and exits 0 once the answer came, 3 if not.
 
 Examples:
 
-    wirecat listen :5000                              # like nc -l 5000
+    wirecat listen 5000                               # like nc -l 5000
     wirecat listen -k :5000 --frame line -o text > log &
     wirecat listen -u :5005 -o hex                    # UDP datagrams as hex
     wirecat listen tls://127.0.0.1:8443        # prints the cert's sha256 pin
-    wirecat listen -k 127.0.0.1:8080 --exec 'cat'     # an echo server`
+    wirecat listen -k 127.0.0.1:8080 --exec 'cat'     # an echo server
+    wirecat listen 127.0.0.1:0                 # prints the port it chose
+    wirecat listen -k 127.0.0.1:6000 --chat           # a chat room
+    wirecat listen -k 127.0.0.1:1883 --broker         # clients hear each other
+    # the server side of the LED example, as a test:
+    wirecat listen 127.0.0.1:5000 --frame line --send 'LED ON' \
+        --until 'STATE ON' --wait 5s`
 }
 
 func (c *ListenCmd) Run(app *App, g *Globals) error {
-	addr, err := parseAddr(c.Addr, c.UDP)
+	addr, err := c.addr()
 	if err != nil {
 		return err
 	}
@@ -50,7 +79,13 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	if c.MaxConns < 0 {
 		return usage(fmt.Errorf("--max-conns must be 0 (no limit) or more"))
 	}
-	p, err := plumb(c.ConnFlags.execApp(app, &c.DataFlags), g, &c.DataFlags, false)
+	if err := c.check(addr); err != nil {
+		return err
+	}
+	if c.Chat && c.Frame == "" {
+		c.Frame = "line" // a chat is lines of text
+	}
+	p, err := plumb(c.ConnFlags.execApp(app, &c.DataFlags), g, &c.DataFlags, c.DataFlags.bothWays())
 	if err != nil {
 		return err
 	}
@@ -62,8 +97,13 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	if c.Exec != "" && !link.IsLoopback(addr) {
 		p.log.Warnf("--exec on %s: anyone who can reach it runs %q; listen on 127.0.0.1 to keep it local", addr, c.Exec)
 	}
-	src, err := stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
-	if err != nil {
+	var src pipe.Source
+	var expect pipe.Expect
+	if c.ExpectFlags.active() {
+		if src, expect, err = c.expectation(p.cfg.Framer); err != nil {
+			return err
+		}
+	} else if src, err = stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != ""); err != nil {
 		return err
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
@@ -77,7 +117,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		if err != nil {
 			return netError(err)
 		}
-		p.log.Debugf("listening on %s", addr.Scheme+"://"+pc.LocalAddr().String())
+		c.bound(p, addr, pc.LocalAddr())
 		to := pipe.Latest
 		if c.KeepOpen {
 			to = pipe.All
@@ -93,20 +133,129 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	if err != nil {
 		return netError(err)
 	}
-	p.log.Debugf("listening on %s", addr.Scheme+"://"+ln.Addr().String())
-	var peer string // without -k, the one peer an error is about
-	serve := func(conn net.Conn, src pipe.Source) error {
+	c.bound(p, addr, ln.Addr())
+	var broker *pipe.Broker
+	if c.Broker || c.Chat {
+		broker = &pipe.Broker{Hub: pipe.NewBroker(), Framer: p.cfg.Framer, Chat: c.Chat, Log: p.log}
+	}
+	var peer string       // without -k, the one peer an error is about
+	var met *pipe.Outcome // with --send/--until/--replies, what the peer answered
+	serve := func(conn net.Conn, feed pipe.Source) error {
 		if !c.KeepOpen {
 			peer = "peer " + conn.RemoteAddr().String()
 		}
 		m := pipe.Meta{ID: pipe.NextID(), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 			Remote: conn.RemoteAddr().String(), Role: event.Server}
 		p.log.Debugf("conn %d: accepted %s", m.ID, m.Remote)
-		if c.Exec != "" {
+		switch {
+		case c.Exec != "":
 			return pipe.ServeExec(app.Ctx, conn, m, p.cfg, c.Exec)
+		case c.ExpectFlags.active():
+			out, err := pipe.Send(app.Ctx, conn, m, p.cfg, feed, expect)
+			met = &out
+			return err
+		case broker != nil:
+			cfg := *p.cfg
+			cfg.Sink = event.Tee(p.cfg.Sink, broker.Peer(m, feed))
+			defer broker.Leave(m, feed)
+			return pipe.Serve(app.Ctx, conn, m, &cfg, feed)
 		}
-		return pipe.Serve(app.Ctx, conn, m, p.cfg, src)
+		return pipe.Serve(app.Ctx, conn, m, p.cfg, feed)
 	}
 	peers := pipe.Peers{KeepOpen: c.KeepOpen, MaxConns: c.MaxConns, Permit: acl.Permit, Log: p.log}
-	return connError(peer, pipe.ServeListener(app.Ctx, ln, peers, src, serve))
+	if broker != nil {
+		peers.Hub = broker.Hub
+	}
+	if err := pipe.ServeListener(app.Ctx, ln, peers, src, serve); err != nil {
+		return connError(peer, err)
+	}
+	if met != nil {
+		return c.ExpectFlags.verdict(*met, expect)
+	}
+	return nil
+}
+
+// addr reads ADDR, PORT, or HOST PORT.
+func (c *ListenCmd) addr() (link.Addr, error) {
+	var a link.Addr
+	var err error
+	if c.Port != "" {
+		a, err = link.JoinHostPort(c.Addr, c.Port, c.UDP)
+	} else {
+		a, err = link.ParseListen(c.Addr, c.UDP)
+	}
+	if err != nil {
+		return a, usage(err)
+	}
+	return a, nil
+}
+
+// check refuses flag combinations that cannot mean anything.
+func (c *ListenCmd) check(addr link.Addr) error {
+	switch {
+	case (c.Broker || c.Chat) && !c.KeepOpen:
+		return usage(errors.New("--broker and --chat need -k: peers can only hear each other when there are several"))
+	case (c.Broker || c.Chat) && (c.Exec != "" || addr.Packet()):
+		return usage(errors.New("--broker and --chat pass messages between stream peers (tcp, tls, unix): not with --exec or a datagram listener"))
+	case c.ExpectFlags.active() && c.KeepOpen:
+		return usage(errors.New("--send, --until and --replies talk to one peer: not with -k"))
+	case c.ExpectFlags.active() && c.Exec != "":
+		return usage(errors.New("--send, --until and --replies are answered by wirecat itself: not with --exec"))
+	case c.ExpectFlags.active() && addr.Packet():
+		return usage(errors.New("--send, --until and --replies need a stream listener (tcp, tls, unix); for UDP use `wirecat send`"))
+	case c.Replies < 0:
+		return usage(errors.New("--replies must be 0 or more"))
+	}
+	return nil
+}
+
+// expectation builds what --send sends and what --until/--replies expect.
+func (c *ListenCmd) expectation(f proto.Framer) (pipe.Source, pipe.Expect, error) {
+	x := pipe.Expect{Wait: c.Wait.D(), Replies: c.Replies}
+	if c.Until != "" {
+		until, err := proto.Unescape(c.Until)
+		if err != nil {
+			return nil, x, usage(fmt.Errorf("--until %q: %w", c.Until, err))
+		}
+		x.Until = until
+	}
+	msgs := make([]pipe.Message, len(c.Send))
+	for i, s := range c.Send {
+		payload, err := proto.Unescape(s)
+		if err != nil {
+			return nil, x, usage(fmt.Errorf("--send %q: %w", s, err))
+		}
+		wire, err := f.Encode(nil, payload)
+		if err != nil {
+			return nil, x, usage(fmt.Errorf("--send %q: %w", s, err))
+		}
+		msgs[i] = pipe.Message{Payload: payload, Wire: wire}
+	}
+	return pipe.Messages(msgs, 1), x, nil
+}
+
+// verdict is the exit status of listen --send/--until/--replies.
+func (x *ExpectFlags) verdict(out pipe.Outcome, e pipe.Expect) error {
+	why := fmt.Sprintf("nothing more arrived within --wait %v", time.Duration(x.Wait))
+	if out.PeerClosed {
+		why = "the peer closed"
+	}
+	switch {
+	case out.Replies < x.Replies:
+		return unmetError{fmt.Errorf("expected %d replies, got %d (%s)", x.Replies, out.Replies, why)}
+	case len(e.Until) > 0 && !out.Found:
+		return unmetError{fmt.Errorf("%q was not received (%s)", x.Until, why)}
+	}
+	return nil
+}
+
+// bound says where the listener is: always when the system chose the port
+// (port 0), so the user can tell a client where to go; otherwise with -v.
+func (c *ListenCmd) bound(p *plumbing, addr link.Addr, local net.Addr) {
+	where := addr.Scheme + "://" + local.String()
+	if addr.Port == "0" {
+		p.log.Notef("listening on %s", where)
+		return
+	}
+	p.log.Debugf("listening on %s", where)
 }

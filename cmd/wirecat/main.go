@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -30,7 +31,8 @@ type CLI struct {
 	Completion CompletionCmd `cmd:"" help:"Print the completion script for bash, zsh, fish or powershell."`
 	Show       ShowCmd       `cmd:"" help:"Print a recorded session; --pcap exports it for Wireshark."`
 	Replay     ReplayCmd     `cmd:"" help:"Play one side of a recorded session against a live peer, optionally checking the other."`
-	Version    VersionCmd    `cmd:"" help:"Print version, commit, build date and Go version."`
+	Version    VersionCmd    `cmd:"" help:"Print version, commit, build date and Go version (also: wirecat --version)."`
+	Help       HelpCmd       `cmd:"" help:"Print the usage, or a command's flags and examples: wirecat help listen."`
 }
 
 // Globals are understood by every command.
@@ -67,11 +69,26 @@ func main() {
 
 // run parses args, runs the command and turns its error into an exit code.
 func run(app *App, args []string) int {
+	switch {
+	case len(args) == 0:
+		// Bare wirecat: the usage, on stderr as for any usage error, so
+		// `wirecat $EMPTY` in a script fails rather than passing silently.
+		toStderr := *app
+		toStderr.Stdout = app.Stderr
+		run(&toStderr, []string{"--help"})
+		return exitUsage
+	case len(args) == 1 && (args[0] == "--version" || args[0] == "-V"):
+		args = []string{"version"} // the habit of socat -V and most tools
+	}
 	cli, globals := cliFor(args)
 	exit := -1
 	parser, err := kong.New(cli,
 		kong.Name("wirecat"),
-		kong.Description("A scriptable network swiss-army knife for people who build connected devices:\nTCP, UDP, TLS and Unix sockets, framings, Lua devices, relays and recorded sessions."),
+		kong.Description("A scriptable network swiss-army knife for people who build connected devices:\nTCP, UDP, TLS and Unix sockets, framings, Lua devices, relays and recorded sessions.\n\n"+
+			"    wirecat listen 5000                  # like nc -l 5000\n"+
+			"    wirecat connect 127.0.0.1 5000       # like nc 127.0.0.1 5000\n"+
+			"    wirecat connect -z 127.0.0.1 1-1024  # which ports accept, like nc -z\n\n"+
+			"'wirecat help COMMAND' shows a command's flags and examples; 'wirecat --version' the version."),
 		kong.Writers(app.Stdout, app.Stderr),
 		kong.Exit(func(code int) { exit = code }),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true, WrapUpperBound: 80}),
@@ -190,6 +207,30 @@ func report(w io.Writer, err error) int {
 		return exitUnmet
 	}
 	return exitFailure
+}
+
+// HelpCmd is `wirecat help [COMMAND]`: the same text as --help.
+type HelpCmd struct {
+	Command []string `arg:"" optional:"" placeholder:"COMMAND" help:"The command to explain; none: the usage."`
+}
+
+func (h *HelpCmd) Run(app *App) error {
+	if len(h.Command) > 0 {
+		var names []string
+		t := reflect.TypeFor[CLI]()
+		for i := range t.NumField() {
+			if _, isCmd := t.Field(i).Tag.Lookup("cmd"); isCmd {
+				names = append(names, strings.ToLower(t.Field(i).Name))
+			}
+		}
+		if !slices.Contains(names, h.Command[0]) {
+			return usage(fmt.Errorf("unknown command %q (want %s)", h.Command[0], strings.Join(names, ", ")))
+		}
+	}
+	if code := run(app, append(h.Command, "--help")); code != exitOK {
+		return silent{code}
+	}
+	return nil
 }
 
 // isDevNull reports whether f is /dev/null: a background job's stdin,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 
 	"github.com/wirecat-dev/wirecat/access"
 	"github.com/wirecat-dev/wirecat/event"
@@ -29,6 +30,7 @@ type RelayCmd struct {
 	Rate     []string `group:"Faults" placeholder:"[up:|down:]RATE" help:"Limit the throughput, e.g. 10KiB/s."`
 	CutAfter []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE" help:"Close the pair that long after it opened, or after that many bytes (both ways, or one)."`
 
+	DialFlags
 	DataFlags
 	TLSFlags
 }
@@ -109,6 +111,9 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		defer hooks.Close()
 	}
 	lopts, dopts := c.sideOptions(listen, p.log.Notef)
+	if err := c.DialFlags.apply(dopts, target); err != nil {
+		return err
+	}
 	r := relay.New(relay.Config{
 		Target: target, Dial: dopts, Framer: p.cfg.Framer, MaxFrame: p.cfg.MaxFrame,
 		Sink: sink, Flush: p.cfg.Flush, Hooks: hooks, Faults: faults,
@@ -119,14 +124,14 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		if err != nil {
 			return netError(err)
 		}
-		p.log.Debugf("relaying %s://%s to %s", listen.Scheme, pc.LocalAddr(), target)
+		relaying(p, listen, pc.LocalAddr(), target)
 		return r.ServePacket(app.Ctx, pc, listen.Transport())
 	}
 	ln, err := link.Listen(app.Ctx, listen, lopts)
 	if err != nil {
 		return netError(err)
 	}
-	p.log.Debugf("relaying %s://%s to %s", listen.Scheme, ln.Addr(), target)
+	relaying(p, listen, ln.Addr(), target)
 	return r.Serve(app.Ctx, ln, listen.Transport())
 }
 
@@ -141,4 +146,14 @@ func (c *RelayCmd) sideOptions(listen link.Addr, logf func(string, ...any)) (lop
 	}
 	dopts = &link.Options{Log: logf, TLS: d}
 	return lopts, dopts
+}
+
+// relaying says where the relay listens: always when the system chose the
+// port (port 0), so clients can be told where to go; otherwise with -v.
+func relaying(p *plumbing, listen link.Addr, local net.Addr, target link.Addr) {
+	if listen.Port == "0" {
+		p.log.Notef("relaying %s://%s to %s", listen.Scheme, local, target)
+		return
+	}
+	p.log.Debugf("relaying %s://%s to %s", listen.Scheme, local, target)
 }

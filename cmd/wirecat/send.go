@@ -29,6 +29,7 @@ type SendCmd struct {
 	UDP       bool           `short:"u" help:"Read a scheme-less address as UDP."`
 	Broadcast bool           `help:"Allow sending to broadcast addresses."`
 	Interface string         `placeholder:"NAME" help:"Multicast: the network interface datagrams to a group leave by (default: the system's choice)."`
+	DialFlags
 	DataFlags
 	InputFlags
 	TLSFlags
@@ -65,7 +66,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	if c.File != "" && len(c.Msgs) > 0 {
 		return usage(fmt.Errorf("give messages either as arguments or with --file, not both"))
 	}
-	p, err := plumb(app, g, &c.DataFlags, false)
+	p, err := plumb(app, g, &c.DataFlags, c.DataFlags.bothWays())
 	if err != nil {
 		return err
 	}
@@ -83,6 +84,9 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
 	opts.Interface = c.Interface
+	if err := c.DialFlags.apply(opts, addr); err != nil {
+		return err
+	}
 	conn, err := link.Dial(app.Ctx, addr, opts)
 	if err != nil {
 		return netError(err)
