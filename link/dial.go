@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // Dial connects to a. UDP sockets are connected (Read gets only the peer's
@@ -33,7 +32,7 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		// -w bounds the whole connect: resolving, the TCP handshake and the
 		// TLS one.
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, o.Timeout, &timeoutError{o.Timeout})
+		ctx, cancel = context.WithTimeout(ctx, o.Timeout)
 		defer cancel()
 	}
 	switch a.Scheme {
@@ -89,8 +88,10 @@ func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	c, err := d.DialContext(ctx, a.Network(), a.HostPort())
 	if err != nil {
 		e := &OpError{Op: "connect", Addr: a, Err: err}
-		if te, ok := context.Cause(ctx).(*timeoutError); ok && ctx.Err() != nil {
-			e.Hint = te.Error()
+		// The dialer's own deadline may fire a moment before the context's.
+		var ne net.Error
+		if o != nil && o.Timeout > 0 && (ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout()) {
+			e.Hint = fmt.Sprintf("no answer within --timeout %v", o.Timeout)
 		}
 		if d.LocalAddr != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
 			e.Hint = "--source " + o.Source + " is not an address of this machine"
@@ -138,11 +139,6 @@ func (c *unlinkConn) Close() error {
 	os.Remove(c.path)
 	return err
 }
-
-// timeoutError is the cause of a connect that -w/--timeout cut short.
-type timeoutError struct{ d time.Duration }
-
-func (e *timeoutError) Error() string { return fmt.Sprintf("no answer within --timeout %v", e.d) }
 
 // ParseSource reads -s/--source: an address of this machine to connect
 // from, `ADDR` or `ADDR:PORT` (`[v6]:PORT` for IPv6 with a port; a bare
