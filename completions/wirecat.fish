@@ -24,6 +24,8 @@ function __wirecat_sub
             echo 'replay'
         case '/version'
             echo 'version'
+        case '/help'
+            echo 'help'
         case '*'
             return 1
     end
@@ -32,7 +34,7 @@ end
 # __wirecat_takes PATH FLAG: whether FLAG takes the next token as its value.
 function __wirecat_takes
     switch "$argv[1]/$argv[2]"
-        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--lua-timeout' 'listen/--lua-memory' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--lua-timeout' 'connect/--lua-memory' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--lua-timeout' 'send/--lua-memory' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--lua-timeout' 'relay/--lua-memory' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--lua-timeout' 'simulate/--lua-memory' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--lua-timeout' 'replay/--lua-memory' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'version/--color'
+        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--send' 'listen/--until' 'listen/--replies' 'listen/--wait' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--lua-timeout' 'listen/--lua-memory' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--timeout' 'connect/-w' 'connect/--source' 'connect/-s' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--lua-timeout' 'connect/--lua-memory' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--timeout' 'send/-w' 'send/--source' 'send/-s' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--lua-timeout' 'send/--lua-memory' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--timeout' 'relay/-w' 'relay/--source' 'relay/-s' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--lua-timeout' 'relay/--lua-memory' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--lua-timeout' 'simulate/--lua-memory' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--lua-timeout' 'replay/--lua-memory' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'version/--color' 'help/--color'
             return 0
     end
     return 1
@@ -195,7 +197,8 @@ complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'simulate' -d 'Run a device wr
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'completion' -d 'Print the completion script for bash, zsh, fish or powershell.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'show' -d 'Print a recorded session; --pcap exports it for Wireshark.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'replay' -d 'Play one side of a recorded session against a live peer, optionally checking the other.'
-complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'version' -d 'Print version, commit, build date and Go version.'
+complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'version' -d 'Print version, commit, build date and Go version (also: wirecat --version).'
+complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'help' -d 'Print the usage, or a command\'s flags and examples: wirecat help listen.'
 complete -c 'wirecat' -n '__wirecat_is \'\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
 complete -c 'wirecat' -n '__wirecat_is \'\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
 complete -c 'wirecat' -n '__wirecat_is \'\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
@@ -210,6 +213,12 @@ complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'keep-open' -s 'k' -d 'Acc
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'max-conns' -x -d 'With -k, refuse peers beyond N at once.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'allow' -x -d 'Accept only peers in these networks.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'deny' -x -d 'Refuse peers in these networks.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'broker' -d 'With -k, pass every peer\'s messages to every other peer (ncat --broker); stdin still goes to all.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'chat' -d '--broker for people: each message tagged with its sender (<user3> hi), joins and leaves announced; --frame line unless --frame says otherwise.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'send' -x -d 'Once a peer connects, send MSG (repeatable; \\n \\r \\t \\0 \\\\ \\xHH escapes), then read its replies as --until, --replies and --wait say, and exit.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'until' -x -d 'Exit 0 as soon as TEXT was received from the peer; exit 3 if it was not.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'replies' -x -d 'Exit 0 as soon as N messages arrived from the peer; exit 3 if they did not.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'wait' -x -d 'With --send, --until or --replies: give up after this long with nothing arriving (default 1s).'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'udp' -s 'u' -d 'Read a scheme-less address as UDP.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'broadcast' -d 'Allow sending to broadcast addresses.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'interface' -x -d 'Multicast: the network interface a group is joined on and sent out of (default: the system\'s choice).'
@@ -240,6 +249,7 @@ complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'help' -s 'h' -d 'Show co
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'scan' -s 'z' -d 'Only find which TCP ports of HOST accept a connection (nc -z): print \'PORT open\' for each, exit 0 if any does. -w is the wait per port (default 2s).'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'udp' -s 'u' -d 'Read a scheme-less address as UDP.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'broadcast' -d 'Allow sending to broadcast addresses.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'interface' -x -d 'Multicast: the network interface a group is joined on and sent out of (default: the system\'s choice).'
@@ -247,6 +257,8 @@ complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'recv-only' -d 'Never rea
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'send-only' -d 'Ignore what arrives.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'idle' -x -d 'End a connection silent for this long.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'exec' -x -d 'Run CMD per connection with its stdin/stdout wired to the peer; WIRECAT_REMOTE_ADDR, _REMOTE_PORT, _LOCAL_ADDR, _LOCAL_PORT, _PROTO and _CONN_ID describe it.'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'timeout' -s 'w' -x -d 'Give up connecting after DUR: resolving, the TCP and the TLS handshakes (default: the system\'s, about 2 minutes).'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'source' -s 's' -x -d 'Connect from this local address, and port if given (e.g. 127.0.0.2, [::1]:4000).'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
@@ -282,6 +294,8 @@ complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'half-close' -d 'Shut down t
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'udp' -s 'u' -d 'Read a scheme-less address as UDP.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'broadcast' -d 'Allow sending to broadcast addresses.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'interface' -x -d 'Multicast: the network interface datagrams to a group leave by (default: the system\'s choice).'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'timeout' -s 'w' -x -d 'Give up connecting after DUR: resolving, the TCP and the TLS handshakes (default: the system\'s, about 2 minutes).'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'source' -s 's' -x -d 'Connect from this local address, and port if given (e.g. 127.0.0.2, [::1]:4000).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
@@ -316,6 +330,8 @@ complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'jitter' -x -d 'Vary each d
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'drop' -x -d 'Drop each message with probability P (0..1, or 0%..100%).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'rate' -x -d 'Limit the throughput, e.g. 10KiB/s.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'cut-after' -x -d 'Close the pair that long after it opened, or after that many bytes (both ways, or one).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'timeout' -s 'w' -x -d 'Give up connecting after DUR: resolving, the TCP and the TLS handshakes (default: the system\'s, about 2 minutes).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'source' -s 's' -x -d 'Connect from this local address, and port if given (e.g. 127.0.0.2, [::1]:4000).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
@@ -414,3 +430,9 @@ complete -c 'wirecat' -n '__wirecat_is \'version\'' -l 'help' -s 'h' -d 'Show co
 complete -c 'wirecat' -n '__wirecat_is \'version\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
 complete -c 'wirecat' -n '__wirecat_is \'version\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
 complete -c 'wirecat' -n '__wirecat_is \'version\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
+
+# wirecat help
+complete -c 'wirecat' -n '__wirecat_is \'help\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
+complete -c 'wirecat' -n '__wirecat_is \'help\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
+complete -c 'wirecat' -n '__wirecat_is \'help\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
+complete -c 'wirecat' -n '__wirecat_is \'help\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'

@@ -575,8 +575,15 @@ func TestListenKeepOpenStdinToEveryPeer(t *testing.T) {
 					t.Fatalf("peer %d's message not tagged with %s:\n%s", i, tag, out)
 				}
 			}
-			if strings.Contains(out, "to everyone") {
-				t.Fatalf("what wirecat sent is not shown by default: %s", out)
+			// What wirecat sent is shown too, tagged with its direction and
+			// peer (issue 15: -o text and json show both directions).
+			for _, c := range peers {
+				tag := regexp.QuoteMeta(c.LocalAddr().String())
+				re := regexp.MustCompile(`#\d+ ` + tag + ` → to everyone`)
+				if mode == "json" {
+					re = regexp.MustCompile(`"peer":"` + tag + `","dir":"out".*"text":"to everyone"`)
+				}
+				waitFor(t, 5*time.Second, "what wirecat sent to "+tag+" shown", func() bool { return re.MatchString(wc.stdout.String()) })
 			}
 		})
 	}

@@ -214,6 +214,16 @@ type HelpCmd struct {
 	Command []string `arg:"" optional:"" placeholder:"COMMAND" help:"The command to explain; none: the usage."`
 }
 
+func (h *HelpCmd) Help() string {
+	return `Prints the same text as --help: bare, the list of commands; with a
+command, its flags and examples.
+
+Examples:
+
+    wirecat help
+    wirecat help listen`
+}
+
 func (h *HelpCmd) Run(app *App) error {
 	if len(h.Command) > 0 {
 		var names []string
