@@ -9,10 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/wirecat-dev/wirecat/event"
 )
 
@@ -30,8 +26,8 @@ const (
 )
 
 var (
-	clientMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x01}
-	serverMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0x02}
+	clientMAC = [6]byte{0x02, 0, 0, 0, 0, 0x01}
+	serverMAC = [6]byte{0x02, 0, 0, 0, 0, 0x02}
 )
 
 // ExportPcap writes the session as a pcapng capture with Ethernet framing:
@@ -42,17 +38,11 @@ var (
 // returned.
 func ExportPcap(r *Reader, w io.Writer) error {
 	h := r.Header()
-	opts := pcapgo.DefaultNgWriterOptions
-	opts.SectionInfo.Application = "wirecat"
-	opts.SectionInfo.Comment = strings.TrimSpace("wirecat session " + h.Command)
-	intf := pcapgo.DefaultNgInterface
-	intf.Name = "wirecat"
-	intf.LinkType = layers.LinkTypeEthernet
-	ng, err := pcapgo.NewNgWriterInterface(w, intf, opts)
+	ng, err := newNgWriter(w, "wirecat", strings.TrimSpace("wirecat session "+h.Command))
 	if err != nil {
 		return fmt.Errorf("pcap: %w", err)
 	}
-	x := &exporter{ng: ng, start: h.Start, flows: map[uint64]*flow{}, buf: gopacket.NewSerializeBuffer()}
+	x := &exporter{ng: ng, start: h.Start, flows: map[uint64]*flow{}}
 	var rerr error
 	for {
 		rec, err := r.Next()
@@ -74,10 +64,10 @@ func ExportPcap(r *Reader, w io.Writer) error {
 }
 
 type exporter struct {
-	ng    *pcapgo.NgWriter
+	ng    *ngWriter
 	start time.Time
 	flows map[uint64]*flow
-	buf   gopacket.SerializeBuffer
+	buf   []byte // one frame
 }
 
 // flow is one connection's synthesised state.
@@ -168,52 +158,27 @@ const (
 
 // packet writes one segment or datagram from side (0 client, 1 server).
 func (x *exporter) packet(f *flow, side int, flags int, seq, ack uint32, payload []byte, ts time.Time, comment string) error {
-	src, dst := f.client, f.server
-	smac, dmac := clientMAC, serverMAC
+	seg := segment{src: f.client, dst: f.server, smac: clientMAC, dmac: serverMAC, tcp: f.tcp,
+		flags: tcpFlags(flags), seq: seq, ack: ack, payload: payload}
 	if side == 1 {
-		src, dst, smac, dmac = dst, src, dmac, smac
+		seg.src, seg.dst, seg.smac, seg.dmac = seg.dst, seg.src, seg.dmac, seg.smac
 	}
-	eth := &layers.Ethernet{SrcMAC: smac, DstMAC: dmac}
-	var ip gopacket.NetworkLayer
-	var ipl gopacket.SerializableLayer
-	proto := layers.IPProtocolTCP
-	if !f.tcp {
-		proto = layers.IPProtocolUDP
+	x.buf = appendFrame(x.buf[:0], &seg)
+	return x.ng.writePacket(ts, x.buf, comment)
+}
+
+// tcpFlags maps the exporter's flag bits to TCP's.
+func tcpFlags(flags int) byte {
+	var b byte
+	for _, m := range [...]struct {
+		f int
+		t byte
+	}{{synF, tcpSYN}, {ackF, tcpACK}, {pshF, tcpPSH}, {finF, tcpFIN}} {
+		if flags&m.f != 0 {
+			b |= m.t
+		}
 	}
-	if src.Addr().Is4() {
-		eth.EthernetType = layers.EthernetTypeIPv4
-		v4 := &layers.IPv4{Version: 4, TTL: 64, Flags: layers.IPv4DontFragment, Protocol: proto,
-			SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
-		ip, ipl = v4, v4
-	} else {
-		eth.EthernetType = layers.EthernetTypeIPv6
-		v6 := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto,
-			SrcIP: src.Addr().AsSlice(), DstIP: dst.Addr().AsSlice()}
-		ip, ipl = v6, v6
-	}
-	var l4 gopacket.SerializableLayer
-	if f.tcp {
-		t := &layers.TCP{SrcPort: layers.TCPPort(src.Port()), DstPort: layers.TCPPort(dst.Port()),
-			Seq: seq, Ack: ack, Window: 65535,
-			SYN: flags&synF != 0, ACK: flags&ackF != 0, PSH: flags&pshF != 0, FIN: flags&finF != 0}
-		t.SetNetworkLayerForChecksum(ip)
-		l4 = t
-	} else {
-		u := &layers.UDP{SrcPort: layers.UDPPort(src.Port()), DstPort: layers.UDPPort(dst.Port())}
-		u.SetNetworkLayerForChecksum(ip)
-		l4 = u
-	}
-	err := gopacket.SerializeLayers(x.buf, gopacket.SerializeOptions{FixLengths: true, ComputeChecksums: true},
-		eth, ipl, l4, gopacket.Payload(payload))
-	if err != nil {
-		return err
-	}
-	data := x.buf.Bytes()
-	ci := gopacket.CaptureInfo{Timestamp: ts, CaptureLength: len(data), Length: len(data)}
-	if comment != "" {
-		return x.ng.WritePacketWithOptions(ci, data, pcapgo.NgPacketOptions{Comments: []string{comment}})
-	}
-	return x.ng.WritePacket(ci, data)
+	return b
 }
 
 func (x *exporter) handshake(f *flow, ts time.Time) error {
