@@ -77,8 +77,12 @@ func run(app *App, args []string) int {
 		toStderr.Stdout = app.Stderr
 		run(&toStderr, []string{"--help"})
 		return exitUsage
-	case len(args) == 1 && (args[0] == "--version" || args[0] == "-V"):
-		args = []string{"version"} // the habit of socat -V and most tools
+	case len(args) == 1 && (args[0] == "version" || args[0] == "--version" || args[0] == "-V"):
+		// --version is the habit of most tools (socat -V). Printing the
+		// version needs no command-line model: building kong's would be
+		// most of the start-up time.
+		(&VersionCmd{}).Run(app)
+		return exitOK
 	}
 	cli, globals := cliFor(args)
 	exit := -1
