@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of wirecat, socat, ncat and OpenBSD nc on loopback.
 # Prints ratios (machines here are noisy; ratios travel, absolute times don't).
-# Usage: bench/bench.sh [SIZE_MiB [SECTION...]]   sections: tcp lines udp conns startup framers record (default all)
+# Usage: bench/bench.sh [SIZE_MiB [SECTION...]]   sections: tcp lines udp conns startup scan framers record (default all)
 set -u
 cd "$(dirname "$0")/.."
 MIB=${1:-1024}; shift || true
-SECTIONS=" ${*:-tcp lines udp conns startup framers record} "
+SECTIONS=" ${*:-tcp lines udp conns startup scan framers record} "
 want() { [[ $SECTIONS == *" $1 "* ]]; }
 tmp=$(mktemp -d); trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
-go build -trimpath -ldflags '-s -w' -o "$tmp/wirecat" ./cmd/wirecat || exit 1
+# static, as released (a cgo build pays for the dynamic loader at every start)
+CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o "$tmp/wirecat" ./cmd/wirecat || exit 1
 go build -o "$tmp/udpflood" ./bench/udpflood && go build -o "$tmp/connstorm" ./bench/connstorm || exit 1
 W="$tmp/wirecat"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -102,11 +103,46 @@ done
 fi
 
 if want startup; then
-echo; echo "## start-up and size"
+echo; echo "## start-up and size (median and 25th percentile of 500 runs each, side by side)"
 if command -v hyperfine >/dev/null; then
-  hyperfine -N --warmup 20 --runs 200 "$W version" "socat -V" 2>/dev/null | grep -E 'Time|±' | head -4
+  cat >"$tmp/hello.go" <<'GO'
+package main
+
+import "os"
+
+func main() { os.Stdout.WriteString("hello\n") }
+GO
+  (cd "$tmp" && go build -o hello hello.go)
+  closed=$(port)   # nobody listens there: send is refused at once
+  hyperfine -N -i --warmup 30 --runs 500 --export-json "$tmp/startup.json" \
+    "$W version" "socat -V" "$W send 127.0.0.1:$closed x" "$tmp/hello" >/dev/null 2>&1
+  python3 - "$tmp/startup.json" <<'PY'
+import json, statistics, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    t = sorted(r["times"])
+    name = r["command"].split("/")[-1]
+    print(f"{name:34} median {statistics.median(t)*1e3:.2f} ms   p25 {t[len(t)//4]*1e3:.2f} ms")
+PY
 fi
 echo "stripped binary: $(stat -c %s "$W") bytes"
+fi
+
+if want scan; then
+echo; echo "## connect -z 127.0.0.1 1-65535 vs nc -z, side by side (best of 3)"
+for tool in wirecat nc; do
+  best=999
+  for _ in 1 2 3; do
+    t0=$(now)
+    case $tool in
+      wirecat) "$W" connect -z 127.0.0.1 1-65535 >/dev/null 2>&1 ;;
+      nc) nc -z 127.0.0.1 1-65535 >/dev/null 2>&1 ;;
+    esac
+    t1=$(now)
+    best=$(python3 -c "print(min($best, $t1-$t0))")
+  done
+  echo "$tool: $(python3 -c "print(f'{$best:.3f}')") s"; eval "scan_$tool=$best"
+done
+python3 -c "print(f'wirecat/nc time {$scan_wirecat/$scan_nc:.2f}')"
 fi
 
 if want framers; then
