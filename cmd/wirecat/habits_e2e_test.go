@@ -457,3 +457,50 @@ f = c.makefile("rb"); f.readline(); c.sendall(b"one\ntwo\n"); c.close()`, strcon
 		t.Fatalf("--send with -k: exit %d, %q", code, stderr)
 	}
 }
+
+// listen -u --exec: one process per sender, its stdout answering that
+// sender; nc.openbsd and python senders.
+func TestUDPExecPerSender(t *testing.T) {
+	need(t, "python3", "nc.openbsd")
+	wc := startIn(t, devNull(t), "wirecat", "listen", "-u", "-k", "127.0.0.1:0", "--exec", `echo "hi $WIRECAT_CONN_ID"; exec sed -u s/^/ack:/`)
+	port := boundPort(t, wc, "udp")
+	py := start(t, "python3", "-c", `
+import socket, sys
+P = int(sys.argv[1])
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3)]
+for i, s in enumerate(socks):
+    s.settimeout(5); s.sendto(b"from %d\n" % i, ("127.0.0.1", P))
+for i, s in enumerate(socks):
+    got = sorted([s.recv(100), s.recv(100)])
+    print(i, got[0].decode().strip(), "|", got[1].decode().strip(), flush=True)
+socks[1].sendto(b"again\n", ("127.0.0.1", P)); print(1, socks[1].recv(100).decode().strip(), flush=True)
+`, strconv.Itoa(port))
+	if code := py.wait(15 * time.Second); code != 0 {
+		t.Fatalf("python senders exited %d: %s", code, py.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(py.stdout.String()), "\n")
+	ids := map[string]bool{}
+	for i, line := range lines[:3] {
+		m := regexp.MustCompile(`^(\d) ack:from (\d) \| hi (\d+)$`).FindStringSubmatch(line)
+		if m == nil || m[1] != strconv.Itoa(i) || m[2] != m[1] {
+			t.Fatalf("sender %d got %q", i, line)
+		}
+		ids[m[3]] = true
+	}
+	if len(ids) != 3 {
+		t.Fatalf("three senders, %d processes: %v", len(ids), lines)
+	}
+	if lines[3] != "1 ack:again" {
+		t.Fatalf("the second datagram of a sender went elsewhere: %q", lines[3])
+	}
+	// nc.openbsd as a sender; a command that exits after one answer is
+	// started again by the sender's next datagram.
+	wc2 := startIn(t, devNull(t), "wirecat", "listen", "-u", "127.0.0.1:0", "--exec", "head -n1 | sed -u s/^/once:/")
+	port2 := boundPort(t, wc2, "udp")
+	nc := start(t, "nc.openbsd", "-u", "127.0.0.1", strconv.Itoa(port2))
+	fmt.Fprintf(nc.stdin, "first\n")
+	nc.waitOutput("once:first\n", 10*time.Second)
+	time.Sleep(100 * time.Millisecond) // the first process has exited
+	fmt.Fprintf(nc.stdin, "second\n")
+	nc.waitOutput("once:first\nonce:second\n", 10*time.Second)
+}

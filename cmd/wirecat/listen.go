@@ -46,7 +46,8 @@ func (c *ListenCmd) Help() string {
 	return `Accepts one peer (with -k, many) and wires it to stdin/stdout or --exec.
 Without -k, wirecat exits when its one peer is done. A UDP listener tags
 each datagram with its sender and answers the most recent one (with -k,
-every known peer). On port 0 the port the system chose is printed on
+every known peer); with --exec, each sender gets its own process, whose
+stdout answers that sender. On port 0 the port the system chose is printed on
 stderr. -o text, hex and json show both directions, tagged.
 
 With --send, --until or --replies, listen is the server side of send: it
@@ -59,6 +60,7 @@ Examples:
     wirecat listen -u :5005 -o hex                    # UDP datagrams as hex
     wirecat listen tls://127.0.0.1:8443        # prints the cert's sha256 pin
     wirecat listen -k 127.0.0.1:8080 --exec 'cat'     # an echo server
+    wirecat listen -u -k 127.0.0.1:5005 --exec 'sed -u s/^/ack:/'  # per sender
     wirecat listen 127.0.0.1:0                 # prints the port it chose
     wirecat listen -k 127.0.0.1:6000 --chat           # a chat room
     wirecat listen -k 127.0.0.1:1883 --broker         # clients hear each other
@@ -110,14 +112,17 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	opts.Interface = c.Interface
 
 	if addr.Packet() {
-		if c.Exec != "" {
-			return usage(fmt.Errorf("--exec needs a stream transport (tcp, tls or unix), not %s", addr.Scheme))
-		}
 		pc, err := link.ListenPacket(app.Ctx, addr, opts)
 		if err != nil {
 			return netError(err)
 		}
 		c.bound(p, addr, pc.LocalAddr())
+		if c.Exec != "" {
+			// One process per sender; its stdout answers that sender.
+			x := pipe.NewPacketExec(app.Ctx, pc, p.cfg, c.Exec, c.MaxConns)
+			defer x.Wait()
+			p.cfg.Sink = event.Tee(p.cfg.Sink, x)
+		}
 		to := pipe.Latest
 		if c.KeepOpen {
 			to = pipe.All
