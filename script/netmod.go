@@ -416,6 +416,12 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 		if v, ok := t.RawGetString("broadcast").(lua.LBool); ok {
 			o.link.Broadcast = bool(v)
 		}
+		if v, ok := t.RawGetString("source").(lua.LString); ok { // like -s/--source
+			if _, _, err := link.ParseSource(string(v)); err != nil {
+				L.ArgError(2, "source: "+err.Error())
+			}
+			o.link.Source = string(v)
+		}
 	}
 	switch f := frame.(type) {
 	case *lua.LTable:
