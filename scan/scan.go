@@ -69,6 +69,7 @@ func Scan(ctx context.Context, ip netip.Addr, ports Ports, o Options, report fun
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel
 	}
+	o.Parallel = fitLimit(o.Parallel)
 	if o.Source.IsValid() && o.Source.Unmap().Is4() != ip.Unmap().Is4() {
 		return fmt.Errorf("source %s and host %s are not the same IP version", o.Source, ip)
 	}
