@@ -19,7 +19,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
-        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'help' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
     }
@@ -170,6 +170,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay --speed' = ''
         'replay --timeout' = ''
         'replay --conn' = ''
+        'replay --connect-timeout' = ''
+        'replay -w' = ''
+        'replay --source' = ''
+        'replay -s' = ''
         'replay --frame' = 'p1'
         'replay --output' = 'p2'
         'replay -o' = 'p2'

@@ -504,3 +504,27 @@ socks[1].sendto(b"again\n", ("127.0.0.1", P)); print(1, socks[1].recv(100).decod
 	fmt.Fprintf(nc.stdin, "second\n")
 	nc.waitOutput("once:first\nonce:second\n", 10*time.Second)
 }
+
+// replay connects from -s and gives up after -w, as the other commands do.
+func TestReplaySourceAndTimeout(t *testing.T) {
+	need(t, "python3")
+	target := goEcho(t)
+	rec := t.TempDir() + "/s.jsonl"
+	if _, stderr, code := runWirecat(t, "", 10*time.Second, "send", target, "hello", "--replies", "1", "--record", rec); code != 0 {
+		t.Fatalf("recording: exit %d, %s", code, stderr)
+	}
+	port := freePort(t)
+	p := start(t, "python3", "-c", `
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("ready", flush=True)
+c, a = s.accept(); print("peer %s" % a[0], flush=True); c.sendall(c.recv(100)); c.close()`, strconv.Itoa(port))
+	p.waitOutput("ready", 10*time.Second)
+	if _, stderr, code := runWirecat(t, "", 20*time.Second, "replay", rec, "--to", fmt.Sprintf("127.0.0.1:%d", port), "-s", "127.0.0.6", "-w", "2s", "--speed", "max"); code != 0 {
+		t.Fatalf("replay -s: exit %d, %s", code, stderr)
+	}
+	p.waitOutput("peer 127.0.0.6\n", 10*time.Second)
+	if _, stderr, code := runWirecat(t, "", 10*time.Second, "replay", rec, "--as", "server", "--listen", "127.0.0.1:0", "-w", "1s"); code != exitUsage || !strings.Contains(stderr, "a server does not connect") {
+		t.Fatalf("replay --as server -w: exit %d, %q", code, stderr)
+	}
+}

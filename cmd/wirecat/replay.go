@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/replay"
 	"github.com/wirecat-dev/wirecat/units"
 )
@@ -23,6 +24,9 @@ type ReplayCmd struct {
 	Timeout units.Duration `default:"5s" placeholder:"DUR" help:"How long to wait for each message the peer should send."`
 	Conn    uint64         `placeholder:"N" help:"Replay only recorded connection N."`
 	Once    bool           `help:"As server: stop after one connection (default: serve until Ctrl-C)."`
+	// -w and -s as on every command that connects; --timeout is taken.
+	ConnectTimeout units.Duration `short:"w" placeholder:"DUR" help:"As client: give up connecting after DUR (-w/--timeout elsewhere)."`
+	Source         string         `short:"s" placeholder:"ADDR[:PORT]" help:"As client: connect from this local address."`
 	DataFlags
 	TLSFlags
 }
@@ -105,6 +109,19 @@ func (c *ReplayCmd) Run(app *App, g *Globals) error {
 			return err
 		}
 		cfg.Addr = &addr
+	}
+	if c.ConnectTimeout != 0 || c.Source != "" {
+		if side != event.Client {
+			return usage(errors.New("-w and -s are for --as client: a server does not connect"))
+		}
+		dial := DialFlags{Timeout: c.ConnectTimeout, Source: c.Source}
+		var to link.Addr // unknown until each connection: checked there
+		if cfg.Addr != nil {
+			to = *cfg.Addr
+		}
+		if err := dial.apply(cfg.Link, to); err != nil {
+			return err
+		}
 	}
 	p.log.Debugf("replaying %d connection(s) of %s as %s", len(convs), c.File, side)
 	err = replay.Run(app.Ctx, convs, cfg)
