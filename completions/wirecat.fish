@@ -249,7 +249,7 @@ complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'help' -s 'h' -d 'Show co
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
-complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'scan' -s 'z' -d 'Only find which TCP ports of HOST accept a connection (nc -z): print \'PORT open\' for each, exit 0 if any does. -w is the wait per port (default 2s).'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'scan' -s 'z' -d 'Only find which TCP ports of HOST accept a connection (nc -z): print \'PORT open\' for each (-o json: every port and its state), exit 0 if any does. -w is the wait per port (default 2s).'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'udp' -s 'u' -d 'Read a scheme-less address as UDP.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'broadcast' -d 'Allow sending to broadcast addresses.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'interface' -x -d 'Multicast: the network interface a group is joined on and sent out of (default: the system\'s choice).'

@@ -28,7 +28,7 @@ type ConnFlags struct {
 type ConnectCmd struct {
 	Addr string `arg:"" placeholder:"ADDR|HOST" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...), or HOST with PORT after it, as nc takes them."`
 	Port string `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST; with -z, the ports to try: 22, 1-1024, 22,80,8000-8100."`
-	Scan bool   `short:"z" help:"Only find which TCP ports of HOST accept a connection (nc -z): print 'PORT open' for each, exit 0 if any does. -w is the wait per port (default 2s)."`
+	Scan bool   `short:"z" help:"Only find which TCP ports of HOST accept a connection (nc -z): print 'PORT open' for each (-o json: every port and its state), exit 0 if any does. -w is the wait per port (default 2s)."`
 	ConnFlags
 	DialFlags
 	DataFlags
