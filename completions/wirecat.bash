@@ -74,7 +74,7 @@ __wirecat_arg() {
     'listen/0') __wirecat_p6 ;;
     'listen/1') : ;;
     'connect/0') __wirecat_p6 ;;
-    'connect/1') : ;;
+    'connect/'*) : ;;
     'send/0') __wirecat_p6 ;;
     'send/'*) : ;;
     'relay/0') __wirecat_p6 ;;

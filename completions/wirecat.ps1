@@ -194,7 +194,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
     # Positional arguments: predictor of each, '*' in front when it repeats.
     $positional = @{
         'listen' = @('p6', '')
-        'connect' = @('p6', '')
+        'connect' = @('p6', '*')
         'send' = @('p6', '*')
         'relay' = @('p6', 'p6')
         'simulate' = @('p7')

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"syscall"
@@ -26,9 +27,9 @@ type ConnFlags struct {
 
 // ConnectCmd is `wirecat connect`.
 type ConnectCmd struct {
-	Addr string `arg:"" placeholder:"ADDR|HOST" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...), or HOST with PORT after it, as nc takes them."`
-	Port string `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST; with -z, the ports to try: 22, 1-1024, 22,80,8000-8100."`
-	Scan bool   `short:"z" help:"Only find which TCP ports of HOST accept a connection (nc -z): print 'PORT open' for each (-o json: every port and its state), exit 0 if any does. -w is the wait per port (default 2s)."`
+	Addr string   `arg:"" placeholder:"ADDR|HOST" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, unix, unixgram...), or HOST with PORT after it, as nc takes them."`
+	Port []string `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST; with -z, the ports to try: 22, 1-1024, 22,80,8000-8100 (or several arguments, as nc -z takes them)."`
+	Scan bool     `short:"z" help:"Only find which TCP ports of HOST accept a connection (nc -z): print 'PORT open' for each (-o json: every port and its state), exit 0 if any does. -w is the wait per port (default 2s)."`
 	ConnFlags
 	DialFlags
 	DataFlags
@@ -95,10 +96,14 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 
 // addr reads ADDR, or HOST PORT.
 func (c *ConnectCmd) addr() (link.Addr, error) {
-	if c.Port == "" {
+	switch len(c.Port) {
+	case 0:
 		return parseAddr(c.Addr, c.UDP)
+	case 1:
+	default:
+		return link.Addr{}, usage(fmt.Errorf("one port to connect to, not %d (-z tries several)", len(c.Port)))
 	}
-	a, err := link.JoinHostPort(c.Addr, c.Port, c.UDP)
+	a, err := link.JoinHostPort(c.Addr, c.Port[0], c.UDP)
 	if err != nil {
 		return a, usage(err)
 	}

@@ -214,6 +214,11 @@ func TestScanLikeNetcat(t *testing.T) {
 	if got := strings.Split(strings.TrimSpace(out), "\n"); !slices.Equal(got, ncOpen) {
 		t.Fatalf("wirecat found %v, nc -z %v", got, ncOpen)
 	}
+	// nc's form: the ports as separate arguments.
+	out, _, code = runWirecat(t, "", 20*time.Second, "connect", "-z", "127.0.0.1", strconv.Itoa(closed), strconv.Itoa(open[1]))
+	if code != 0 || out != fmt.Sprintf("%d open\n", open[1]) {
+		t.Fatalf("connect -z HOST P1 P2: exit %d, %q", code, out)
+	}
 	_, stderr, code = runWirecat(t, "", 20*time.Second, "connect", "-z", "127.0.0.1", strconv.Itoa(closed))
 	if code != exitFailure || !strings.Contains(stderr, fmt.Sprintf("wirecat: no port of %d on 127.0.0.1 accepts a connection", closed)) {
 		t.Fatalf("no open port: exit %d, %q", code, stderr)

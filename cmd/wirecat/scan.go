@@ -16,9 +16,10 @@ import (
 // scan is `connect -z HOST PORTS`: which ports accept a connection.
 func (c *ConnectCmd) scan(app *App, g *Globals) error {
 	example := "wirecat connect -z 127.0.0.1 1-1024"
-	if c.Port == "" {
+	if len(c.Port) == 0 {
 		return usage(fmt.Errorf("-z needs HOST and PORTS (e.g. %s)", example))
 	}
+	spec := strings.Join(c.Port, ",")
 	scheme, host, explicit := strings.Cut(c.Addr, "://")
 	if !explicit {
 		scheme, host = "tcp", c.Addr
@@ -32,7 +33,7 @@ func (c *ConnectCmd) scan(app *App, g *Globals) error {
 	if c.Exec != "" || c.Record != "" {
 		return usage(errors.New("-z only tries ports: --exec and --record need a connection"))
 	}
-	ports, err := scan.ParsePorts(c.Port)
+	ports, err := scan.ParsePorts(spec)
 	if err != nil {
 		return usage(err)
 	}
@@ -86,7 +87,7 @@ func (c *ConnectCmd) scan(app *App, g *Globals) error {
 	case err != nil:
 		return fmt.Errorf("scanning %s: %s", ip, link.Cause(err))
 	case counts[scan.Open] == 0:
-		return fmt.Errorf("no port of %s on %s accepts a connection", c.Port, ip)
+		return fmt.Errorf("no port of %s on %s accepts a connection", spec, ip)
 	}
 	return nil
 }
