@@ -533,3 +533,25 @@ c, a = s.accept(); print("peer %s" % a[0], flush=True); c.sendall(c.recv(100)); 
 		t.Fatalf("replay --as server -w: exit %d, %q", code, stderr)
 	}
 }
+
+// A port that never answers is "no answer" after -w, not a hang.
+func TestScanSilentPort(t *testing.T) {
+	need(t, "python3")
+	port := freePort(t)
+	silent := start(t, "python3", "-c", `
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)
+fill = []
+try:
+    while len(fill) < 10:
+        fill.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.3))
+except OSError:
+    print("full", flush=True); time.sleep(30)`, strconv.Itoa(port))
+	silent.waitOutput("full", 10*time.Second)
+	begin := time.Now()
+	out, stderr, code := runWirecat(t, "", 10*time.Second, "connect", "-z", "-w", "300ms", "-o", "json", "127.0.0.1", strconv.Itoa(port))
+	want := fmt.Sprintf(`{"host":"127.0.0.1","port":%d,"state":"no answer"}`+"\n", port)
+	if code != exitFailure || out != want || time.Since(begin) > 5*time.Second {
+		t.Fatalf("exit %d after %v, %q (want %q); %s", code, time.Since(begin), out, want, stderr)
+	}
+}
