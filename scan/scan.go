@@ -10,12 +10,11 @@ import (
 	"time"
 )
 
-// DefaultParallel is how many connections are in flight at once. Each holds
-// one descriptor, so this is also the scan's descriptor budget. On loopback
-// an attempt is a few microseconds of CPU and a handful in flight per core
-// keep every core busy; against a remote host most of the time is waiting
-// for an answer, and 100 in flight scan 1,000 filtered ports in 10 timeouts
-// rather than 1,000.
+// DefaultParallel is how many connections wait for an answer at once. Each
+// holds one descriptor, so this is also the scan's descriptor budget. On
+// loopback nearly every port answers before connect returns and little is
+// ever in flight; against a remote host most of the time is waiting, and
+// 100 in flight scan 1,000 filtered ports in 10 timeouts rather than 1,000.
 const DefaultParallel = 100
 
 // DefaultTimeout is how long a port may take to answer when no timeout is
@@ -75,45 +74,41 @@ func Scan(ctx context.Context, ip netip.Addr, ports Ports, o Options, report fun
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-
-	states := make([]State, len(ports))
-	var (
-		next    atomic.Int64 // the next index to try
-		mu      sync.Mutex   // guards states and shown
-		shown   int          // results before this index were reported
-		wg      sync.WaitGroup
-		workers = min(o.Parallel, len(ports))
-	)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := newProber(ip, o)
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= len(ports) {
-					return
-				}
-				st, err := p.probe(ctx, ports[i])
-				if err != nil {
-					cancel(err)
-					return
-				}
-				mu.Lock()
-				states[i] = st
-				for shown < len(states) && states[shown] != pending {
-					report(Result{Port: ports[shown], State: states[shown]})
-					shown++
-				}
-				mu.Unlock()
-			}
-		}()
+	t := &tally{ports: ports, states: make([]State, len(ports)), report: report}
+	if err := work(ctx, ip, o, t); err != nil {
+		cancel(err)
 	}
-	wg.Wait()
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}
 	return ctx.Err()
+}
+
+// tally hands out the ports to try and reports the answers in order.
+type tally struct {
+	ports  Ports
+	next   atomic.Int64 // the next index to try
+	mu     sync.Mutex   // guards states and shown
+	states []State
+	shown  int // answers before this index were reported
+	report func(Result)
+}
+
+// take returns the index of the next port to try, or false when none is left.
+func (t *tally) take() (int, bool) {
+	i := int(t.next.Add(1) - 1)
+	return i, i < len(t.ports)
+}
+
+// record notes port i's answer and reports every answer now in order.
+func (t *tally) record(i int, st State) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.states[i] = st
+	for t.shown < len(t.states) && t.states[t.shown] != pending {
+		t.report(Result{Port: t.ports[t.shown], State: t.states[t.shown]})
+		t.shown++
+	}
 }
 
 // pollSlice bounds one wait for an answer, so a cancelled scan stops soon.

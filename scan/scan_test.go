@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -124,5 +126,56 @@ func BenchmarkScanLoopback(b *testing.B) {
 				n++
 			}
 		})
+	}
+}
+
+// silentPort returns a loopback port whose SYNs go unanswered: a listener
+// with a backlog of 0 that never accepts, its one place taken.
+func silentPort(t *testing.T) uint16 {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := syscall.Getsockname(fd)
+	port := sa.(*syscall.SockaddrInet4).Port
+	for range 4 { // fill the backlog; the connect that times out shows it is full
+		c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 200*time.Millisecond)
+		if err != nil {
+			return uint16(port)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Fatal("the backlog never filled")
+	return 0
+}
+
+// Silent ports wait in flight together: four of them take one timeout.
+func TestScanSilentPortsInParallel(t *testing.T) {
+	var ports Ports
+	for range 4 {
+		ports = append(ports, silentPort(t))
+	}
+	start := time.Now()
+	var got []State
+	err := Scan(context.Background(), netip.MustParseAddr("127.0.0.1"), ports, Options{Timeout: 300 * time.Millisecond}, func(r Result) { got = append(got, r.State) })
+	took := time.Since(start)
+	if err != nil || !slices.Equal(got, []State{Silent, Silent, Silent, Silent}) {
+		t.Fatalf("got %v, %v", got, err)
+	}
+	if took < 250*time.Millisecond || took > 900*time.Millisecond {
+		t.Fatalf("four silent ports took %v: want about one timeout (300ms)", took)
+	}
+	// With one in flight they wait in turn.
+	start = time.Now()
+	Scan(context.Background(), netip.MustParseAddr("127.0.0.1"), ports[:2], Options{Timeout: 200 * time.Millisecond, Parallel: 1}, func(Result) {})
+	if took := time.Since(start); took < 380*time.Millisecond {
+		t.Fatalf("two silent ports, one at a time, took %v: want two timeouts", took)
 	}
 }
