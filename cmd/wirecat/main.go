@@ -55,6 +55,10 @@ type App struct {
 }
 
 func main() {
+	if isVersion(os.Args[1:]) { // before any set-up: nothing to wait for
+		printVersion(os.Stdout)
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := &App{
@@ -77,11 +81,8 @@ func run(app *App, args []string) int {
 		toStderr.Stdout = app.Stderr
 		run(&toStderr, []string{"--help"})
 		return exitUsage
-	case len(args) == 1 && (args[0] == "version" || args[0] == "--version" || args[0] == "-V"):
-		// --version is the habit of most tools (socat -V). Printing the
-		// version needs no command-line model: building kong's would be
-		// most of the start-up time.
-		(&VersionCmd{}).Run(app)
+	case isVersion(args):
+		printVersion(app.Stdout)
 		return exitOK
 	}
 	cli, globals := cliFor(args)
@@ -211,6 +212,13 @@ func report(w io.Writer, err error) int {
 		return exitUnmet
 	}
 	return exitFailure
+}
+
+// isVersion reports `wirecat version` and `wirecat --version` (the habit
+// of most tools; socat -V): printing the version needs no command-line
+// model, and building kong's would be most of the start-up time.
+func isVersion(args []string) bool {
+	return len(args) == 1 && (args[0] == "version" || args[0] == "--version" || args[0] == "-V")
 }
 
 // HelpCmd is `wirecat help [COMMAND]`: the same text as --help.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 )
@@ -17,9 +18,13 @@ var (
 type VersionCmd struct{}
 
 func (c *VersionCmd) Run(app *App) error {
-	v, cm, d := buildInfo()
-	fmt.Fprintf(app.Stdout, "wirecat %s\ncommit: %s\nbuilt: %s\ngo: %s %s/%s\n", v, cm, d, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	printVersion(app.Stdout)
 	return nil
+}
+
+func printVersion(w io.Writer) {
+	v, cm, d := buildInfo()
+	fmt.Fprintf(w, "wirecat %s\ncommit: %s\nbuilt: %s\ngo: %s %s/%s\n", v, cm, d, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
 // buildInfo falls back to what the Go toolchain recorded when the linker
