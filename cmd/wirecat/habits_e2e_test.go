@@ -467,7 +467,9 @@ f = c.makefile("rb"); f.readline(); c.sendall(b"one\ntwo\n"); c.close()`, strcon
 // sender; nc.openbsd and python senders.
 func TestUDPExecPerSender(t *testing.T) {
 	need(t, "python3", "nc.openbsd")
-	wc := startIn(t, devNull(t), "wirecat", "listen", "-u", "-k", "127.0.0.1:0", "--exec", `echo "hi $WIRECAT_CONN_ID"; exec sed -u s/^/ack:/`)
+	wc := startIn(t, devNull(t), "wirecat", "listen", "-u", "-k", "127.0.0.1:0", "--frame", "line", "--exec", `echo "hi $WIRECAT_CONN_ID"; exec sed -u s/^/ack:/`)
+	// --frame line: each line the command writes is one datagram (raw, a
+	// read may hold both of its lines)
 	port := boundPort(t, wc, "udp")
 	py := start(t, "python3", "-c", `
 import socket, sys
