@@ -53,8 +53,15 @@ type PacketExec struct {
 }
 
 type packetProc struct {
-	in   chan []byte // datagrams for stdin; closed when the sender is gone
+	in   chan []byte   // datagrams for stdin; closed when the sender is gone
+	gone chan struct{} // closed with in: the command has execStopGrace left
 	done chan struct{}
+}
+
+// end tells the command its sender is gone (under x.mu).
+func (p *packetProc) end() {
+	close(p.in)
+	close(p.gone)
 }
 
 // NewPacketExec returns the sink that runs command per sender of pc.
@@ -78,7 +85,7 @@ func (x *PacketExec) Emit(e *event.Event) error {
 		x.mu.Lock()
 		if p := x.procs[e.Conn]; p != nil {
 			delete(x.procs, e.Conn)
-			close(p.in)
+			p.end()
 		}
 		x.mu.Unlock()
 	}
@@ -116,7 +123,7 @@ func (x *PacketExec) deliver(e *event.Event) {
 			return
 		}
 		m := Meta{ID: e.Conn, Transport: e.Transport, Local: e.Local, Remote: e.Remote, Role: event.Server}
-		p = &packetProc{in: make(chan []byte, execQueue), done: make(chan struct{})}
+		p = &packetProc{in: make(chan []byte, execQueue), gone: make(chan struct{}), done: make(chan struct{})}
 		x.procs[e.Conn] = p
 		x.wg.Add(1)
 		go x.run(p, m)
@@ -184,6 +191,18 @@ func (x *PacketExec) serve(p *packetProc, m Meta, addr net.Addr, cmd *exec.Cmd, 
 	}()
 	stop := context.AfterFunc(x.ctx, func() { cmd.Process.Kill() })
 	defer stop()
+	go func() { // once the sender is gone, the command has a moment to finish
+		select {
+		case <-p.gone:
+		case <-exited:
+			return
+		}
+		select {
+		case <-time.After(execStopGrace):
+			cmd.Process.Kill() // it ignores the end of its stdin, or never read it
+		case <-exited:
+		}
+	}()
 	// stdout to the sender, a datagram per message.
 	r := proto.NewReader(stdout, x.cfg.Framer, x.cfg.MaxFrame)
 	ev := m.event(event.Data, event.Server, nil, nil)
@@ -229,7 +248,7 @@ func (x *PacketExec) Wait() {
 	x.mu.Lock()
 	x.closed = true
 	for id, p := range x.procs {
-		close(p.in)
+		p.end()
 		delete(x.procs, id)
 	}
 	x.mu.Unlock()

@@ -54,3 +54,27 @@ func TestPacketExecBounded(t *testing.T) {
 		t.Fatalf("no notice: %q", log.String())
 	}
 }
+
+// A command that ignores the end of its stdin is killed execStopGrace after
+// its sender is gone: the listener's end never waits on it for ever.
+func TestPacketExecStopsStubbornCommand(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	f, _ := proto.Parse("raw", nil)
+	var log bytes.Buffer
+	cfg := &Config{Framer: f, MaxFrame: 1 << 20, Sink: event.Discard, Log: &diag.Log{W: &log}}
+	x := NewPacketExec(context.Background(), pc, cfg, "exec sleep 60", 0)
+	for range 70 { // more than the queue, for a command that never reads
+		x.Emit(&event.Event{Kind: event.Data, Conn: 1, Transport: "udp", Remote: "127.0.0.1:9",
+			Role: event.Server, From: event.Client, Data: bytes.Repeat([]byte("x"), 2000)})
+	}
+	time.Sleep(100 * time.Millisecond)
+	begin := time.Now()
+	x.Wait()
+	if took := time.Since(begin); took > execStopGrace+time.Second {
+		t.Fatalf("Wait took %v", took)
+	}
+}
