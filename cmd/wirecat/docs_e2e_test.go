@@ -739,10 +739,11 @@ s.close()
 	{
 		name: "http-get-raw-socket",
 		cmds: []string{`printf 'GET / HTTP/1.0\r\nHost: example.com\r\n\r\n' | wirecat connect example.com:80`,
-			`printf 'GET / HTTP/1.0\r\n\r\n' | wirecat connect example.com:80`},
+			`printf 'GET / HTTP/1.0\r\n\r\n' | wirecat connect example.com 80`},
 		run: func(e *docEnv, c []string) {
 			port := freePort(e.t)
 			e.sub("example.com:80", fmt.Sprintf("127.0.0.1:%d", port))
+			e.sub("example.com 80", fmt.Sprintf("127.0.0.1 %d", port))
 			e.server(port, httpServer)
 			for _, cmd := range c {
 				if out := e.mustRun(cmd, ""); out != httpResponse {
@@ -1117,10 +1118,11 @@ end
 	},
 	{
 		name: "cli-listen",
-		cmds: []string{"wirecat listen :5000", "wirecat listen -k :5000 --frame line -o text > log &", "wirecat listen -u :5005 -o hex",
+		cmds: []string{"wirecat listen 5000", "wirecat listen -k :5000 --frame line -o text > log &", "wirecat listen -u :5005 -o hex",
 			"wirecat listen -k 127.0.0.1:8080 --exec 'cat'"},
 		run: func(e *docEnv, c []string) {
 			t := e.t
+			e.sub("listen 5000", fmt.Sprintf("listen %d", e.port(5000)))
 			nc := e.start(c[0], nil)
 			waitListen(t, e.port(5000))
 			conn := e.dial(e.port(5000))
@@ -1156,11 +1158,12 @@ end
 	},
 	{
 		name: "cli-connect",
-		cmds: []string{"wirecat connect -u 127.0.0.1:5005", "wirecat connect unix:///tmp/board.sock --frame line -o text",
+		cmds: []string{"wirecat connect -u 127.0.0.1 5005", "wirecat connect unix:///tmp/board.sock --frame line -o text",
 			"wirecat connect 127.0.0.1:5000 --frame delim:END -o json"},
 		run: func(e *docEnv, c []string) {
 			t := e.t
 			pc := e.udpPeer(5005)
+			e.sub("127.0.0.1 5005", "127.0.0.1 "+strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
 			in := &pipeIn{}
 			udp := e.start(c[0], in)
 			io.WriteString(in.w, "hi\n")
@@ -1203,6 +1206,106 @@ end
 			}
 			if strings.Join(texts, "|") != "value 1|value 2" {
 				t.Fatalf("data events %q", texts)
+			}
+		},
+	},
+	{
+		name: "cli-netcat-habits",
+		cmds: []string{"wirecat connect -w 2s -s 127.0.0.2 127.0.0.1 5000", "wirecat connect -z 127.0.0.1 1-1024",
+			"wirecat listen 127.0.0.1:0", "wirecat help", "wirecat help listen"},
+		run: func(e *docEnv, c []string) {
+			t := e.t
+			port := e.port(5000)
+			from := make(chan string, 1)
+			e.server(port, func(c net.Conn) {
+				from <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+				io.WriteString(c, "hi\n")
+			})
+			e.sub("127.0.0.1 5000", fmt.Sprintf("127.0.0.1 %d", port))
+			if out := e.mustRun(c[0], ""); out != "hi\n" {
+				t.Fatalf("connect -w -s printed %q", out)
+			}
+			if got := <-from; got != "127.0.0.2" {
+				t.Fatalf("connected from %s", got)
+			}
+			// -z: a listener in 1-1024 needs privileges; scan a range around one of ours.
+			ln := e.server(freePort(t), func(net.Conn) {})
+			open := ln.Addr().(*net.TCPAddr).Port
+			e.sub("1-1024", fmt.Sprintf("%d-%d", open-2, open+2))
+			if out := e.mustRun(c[1], ""); !strings.Contains(out, fmt.Sprintf("%d open\n", open)) {
+				t.Fatalf("connect -z printed %q", out)
+			}
+			zero := e.start(c[2], &pipeIn{})
+			zero.waitStderr("wirecat: listening on tcp://127.0.0.1:", 10*time.Second)
+			m := regexp.MustCompile(`tcp://127\.0\.0\.1:(\d+)`).FindStringSubmatch(zero.stderr.String())
+			p, _ := strconv.Atoi(m[1])
+			conn := e.dial(p)
+			io.WriteString(conn, "to the chosen port\n")
+			conn.Close()
+			zero.waitOutput("to the chosen port\n", 10*time.Second)
+			if out := e.mustRun(c[3], ""); !strings.HasPrefix(out, "Usage: wirecat <command>") {
+				t.Fatalf("wirecat help: %q", out)
+			}
+			if out := e.mustRun(c[4], ""); !strings.HasPrefix(out, "Usage: wirecat listen") {
+				t.Fatalf("wirecat help listen: %q", out)
+			}
+		},
+	},
+	{
+		name: "cli-listen-habits",
+		cmds: []string{"wirecat listen -u -k 127.0.0.1:5005 --exec 'sed -u s/^/ack:/'", "wirecat listen -k 127.0.0.1:6000 --chat",
+			"wirecat listen -k 127.0.0.1:1883 --broker", "wirecat listen 127.0.0.1:5000 --frame line --send 'LED ON' --until 'STATE ON' --wait 5s"},
+		run: func(e *docEnv, c []string) {
+			t := e.t
+			port := e.udpPort(5005)
+			x := e.start(c[0], nil)
+			waitUDP(t, port)
+			u, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer u.Close()
+			u.Write([]byte("temp 21\n"))
+			u.SetReadDeadline(time.Now().Add(10 * time.Second))
+			buf := make([]byte, 100)
+			if n, err := u.Read(buf); err != nil || string(buf[:n]) != "ack:temp 21\n" {
+				t.Fatalf("the sender got %q, %v", buf[:n], err)
+			}
+			x.interrupt()
+
+			for i, want := range []string{"<user1> hi\n", "hi\n"} { // --chat tags, --broker does not
+				e.start(c[1+i], nil)
+				p := e.port([]int{6000, 1883}[i])
+				waitListen(t, p)
+				a := e.dial(p)
+				time.Sleep(50 * time.Millisecond) // a joins first
+				b := e.dial(p)
+				rb := bufio.NewReader(b)
+				ra := bufio.NewReader(a)
+				if i == 0 {
+					readLine(t, ra) // <announce> user2 joined
+				} else {
+					io.WriteString(b, "ready\n") // once a hears b, both are in
+					readLine(t, ra)
+				}
+				io.WriteString(a, "hi\n")
+				b.SetReadDeadline(time.Now().Add(10 * time.Second))
+				got, err := rb.ReadString('\n')
+				if err != nil || got != want {
+					t.Fatalf("%s: the other client got %q, %v", c[1+i], got, err)
+				}
+			}
+
+			led := e.start(c[3], nil)
+			waitListen(t, e.port(5000))
+			board := e.dial(e.port(5000))
+			rb := bufio.NewReader(board)
+			if got := readLine(t, rb); got != "LED ON" {
+				t.Fatalf("the board got %q", got)
+			}
+			io.WriteString(board, "STATE ON\n")
+			if code := led.wait(10 * time.Second); code != 0 {
+				t.Fatalf("listen --send --until: exit %d, %s", code, led.stderr)
 			}
 		},
 	},
