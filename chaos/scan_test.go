@@ -71,8 +71,9 @@ func TestScanLoopbackAgainstNetcat(t *testing.T) {
 	if most > 100+20 { // scan.DefaultParallel in flight, and the process's own
 		t.Errorf("%d descriptors open at once: not bounded", most)
 	}
-	// Best of a few runs each: a shared machine's noise is in both.
-	if float64(best) > 1.2*float64(bestNC) {
+	// Best of a few runs each: a shared machine's noise is in both. The
+	// race detector's binary is not the one compared.
+	if !raceEnabled && float64(best) > 1.2*float64(bestNC) {
 		t.Errorf("connect -z took %v, nc -z %v: slower than nc", best, bestNC)
 	}
 }
