@@ -16,7 +16,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
         'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
@@ -144,6 +144,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'simulate --arg' = ''
         'simulate --connect' = 'p6'
         'simulate --listen' = 'p6'
+        'simulate --timeout' = ''
+        'simulate -w' = ''
+        'simulate --source' = ''
+        'simulate -s' = ''
         'simulate --frame' = 'p1'
         'simulate --output' = 'p2'
         'simulate -o' = 'p2'

@@ -388,6 +388,13 @@ func (c *conn) recv(L *lua.LState, until []byte, tpos int) int {
 	return L.Yield()
 }
 
+// DialDefaults are what `simulate -w/-s` make the default of every
+// net.connect (its opts.timeout and opts.source win).
+type DialDefaults struct {
+	Timeout time.Duration // 0: 10s
+	Source  string        // ADDR[:PORT]; "": the system's choice
+}
+
 // connOpts are the options of net.connect and net.listen.
 type connOpts struct {
 	codec   codec
@@ -397,6 +404,10 @@ type connOpts struct {
 
 func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 	o := connOpts{timeout: 10 * time.Second}
+	if d.env.Dial.Timeout > 0 {
+		o.timeout = d.env.Dial.Timeout
+	}
+	o.link.Source = d.env.Dial.Source
 	o.link.TLS = d.env.TLS
 	frame := lua.LValue(lua.LNil)
 	if t != nil {

@@ -557,3 +557,40 @@ except OSError:
 		t.Fatalf("exit %d after %v, %q (want %q); %s", code, time.Since(begin), out, want, stderr)
 	}
 }
+
+// simulate -w and -s are every net.connect's defaults.
+func TestSimulateDialDefaults(t *testing.T) {
+	need(t, "python3")
+	port := freePort(t)
+	p := start(t, "python3", "-c", `
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(1); print("ready", flush=True)
+c, a = s.accept(); print("peer %s" % a[0], flush=True); c.recv(100)`, strconv.Itoa(port))
+	p.waitOutput("ready", 10*time.Second)
+	script := t.TempDir() + "/dev.lua"
+	os.WriteFile(script, []byte(`local c = assert(net.connect(TARGET)); c:send("hi"); c:close()`), 0o644)
+	if _, stderr, code := runWirecat(t, "", 20*time.Second, "simulate", script, "--connect", fmt.Sprintf("127.0.0.1:%d", port), "-s", "127.0.0.8", "-w", "2s"); code != 0 {
+		t.Fatalf("simulate -s: exit %d, %s", code, stderr)
+	}
+	p.waitOutput("peer 127.0.0.8\n", 10*time.Second)
+
+	// A silent server: every connect gives up after -w.
+	silent := freePort(t)
+	sp := start(t, "python3", "-c", `
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(0)
+fill = []
+try:
+    while len(fill) < 10:
+        fill.append(socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=0.3))
+except OSError:
+    print("full", flush=True); time.sleep(30)`, strconv.Itoa(silent))
+	sp.waitOutput("full", 10*time.Second)
+	os.WriteFile(script, []byte(`local c, err = net.connect(TARGET); if not c then print("no: " .. err) end`), 0o644)
+	begin := time.Now()
+	out, stderr, code := runWirecat(t, "", 20*time.Second, "simulate", script, "--connect", fmt.Sprintf("127.0.0.1:%d", silent), "-w", "300ms")
+	if code != 0 || !strings.HasPrefix(out, "no: ") || time.Since(begin) > 5*time.Second {
+		t.Fatalf("simulate -w 300ms: exit %d after %v, %q, %s", code, time.Since(begin), out, stderr)
+	}
+}

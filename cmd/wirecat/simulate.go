@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/script"
 	"github.com/wirecat-dev/wirecat/script/sim"
@@ -28,6 +29,8 @@ type SimulateCmd struct {
 	Arg      []string       `placeholder:"K=V" help:"Set args.K to V in the script; repeatable."`
 	Connect  string         `placeholder:"ADDR" predictor:"addr" help:"Every net.connect goes here, whatever the script says; also the TARGET global."`
 	Listen   string         `placeholder:"ADDR" predictor:"addr" help:"Every net.listen binds here, whatever the script says."`
+	Timeout  units.Duration `short:"w" placeholder:"DUR" help:"net.connect gives up after DUR unless the script says (default 10s)."`
+	Source   string         `short:"s" placeholder:"ADDR[:PORT]" help:"net.connect connects from this local address unless the script says."`
 	DataFlags
 	TLSFlags
 }
@@ -58,6 +61,14 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	}
 	if c.Count < 1 {
 		return usage(errors.New("--count must be at least 1"))
+	}
+	if c.Timeout < 0 {
+		return usage(errors.New("--timeout must be positive"))
+	}
+	if c.Source != "" {
+		if _, _, err := link.ParseSource(c.Source); err != nil {
+			return usage(fmt.Errorf("--source: %w", err))
+		}
 	}
 	args := map[string]string{}
 	for _, kv := range c.Arg {
@@ -97,6 +108,7 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	sum, err := sim.Run(app.Ctx, sim.Config{
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
 		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
+		Dial: script.DialDefaults{Timeout: c.Timeout.D(), Source: c.Source},
 		Load: loadFramer, Sink: deviceSink(p, df.outputMode()), SinkEvents: p.cfg.Sink,
 		Stdout: printWriter{p, app.Stdout}, Stderr: app.Stderr, Verbose: g.Verbose,
 		Progress: app.StderrTerminal && !g.Quiet,
