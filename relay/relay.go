@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -34,11 +33,10 @@ const (
 	DefaultIdle = 60 * time.Second
 	// linger is how long a pair lives after one direction ended while the
 	// other one carries datagrams, which never end by themselves.
-	linger           = time.Second
-	dialTimeout      = 10 * time.Second
-	handshakeTimeout = 10 * time.Second
-	maxQueue         = 4 << 20 // bytes a delayed direction may hold before reading pauses
-	maxDatagram      = 65507
+	linger      = time.Second
+	dialTimeout = 10 * time.Second
+	maxQueue    = 4 << 20 // bytes a delayed direction may hold before reading pauses
+	maxDatagram = 65507
 )
 
 // Config says how a relay runs. The zero value of every field but Target
@@ -118,57 +116,28 @@ func (r *Relay) admit(addr net.Addr, quietly bool) bool {
 }
 
 // Serve accepts stream clients on ln until ctx ends, then closes every pair
-// and returns once they are all closed. It closes ln.
+// and returns once they are all closed. It closes ln. The accept loop is
+// pipe.ServeListener's, so the relay shares its bounds: --allow/--deny,
+// --max-conns, TLS handshakes, and the descriptor limit (new clients are
+// closed at once and served again as soon as descriptors free).
 func (r *Relay) Serve(ctx context.Context, ln net.Listener, transport string) error {
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
-	defer r.wg.Wait()
-	defer ln.Close()
 	local := ln.Addr().String()
-	var backoff time.Duration
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			// Out of file descriptors and the like: wait for pairs to close.
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			r.cfg.Log.Notef("accept: %v; retrying in %v", err, backoff)
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(backoff):
-			}
-			continue
-		}
-		backoff = 0
-		if !r.admit(c.RemoteAddr(), false) {
-			c.Close()
-			continue
-		}
-		r.active.Add(1)
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			defer r.active.Add(-1)
-			r.serveStream(ctx, c, transport, local)
-		}()
+	ps := pipe.Peers{KeepOpen: true, MaxConns: r.cfg.MaxConns, Log: r.cfg.Log}
+	if r.cfg.Access != nil {
+		ps.Permit = r.cfg.Access.Permit
 	}
+	return pipe.ServeListener(ctx, ln, ps, nil, func(c net.Conn, _ pipe.Source) error {
+		r.active.Add(1)
+		defer r.active.Add(-1)
+		r.serveStream(ctx, c, transport, local)
+		return nil
+	})
 }
 
 func (r *Relay) serveStream(ctx context.Context, c net.Conn, transport, local string) {
 	id := pipe.NextID()
 	if tc, ok := c.(interface{ SetKeepAlive(bool) error }); ok {
 		tc.SetKeepAlive(true)
-	}
-	hctx, cancel := context.WithTimeout(ctx, handshakeTimeout)
-	err := link.Handshake(hctx, c)
-	cancel()
-	if err != nil {
-		r.cfg.Log.Notef("conn %d: %s: %v", id, c.RemoteAddr(), err)
-		c.Close()
-		return
 	}
 	client := &side{from: event.Client, conn: c, addr: c.RemoteAddr().String(), stream: true}
 	client.close = func() { c.Close() }
@@ -379,10 +348,11 @@ func (p *pair) serve(ctx context.Context) {
 		time.Since(p.start).Round(time.Millisecond), p.upBytes.Load(), p.downByte.Load())
 }
 
-// copy is the zero-copy path: io.Copy between the bare connections, which
-// splices on Linux, then a half-close so the other side sees the end.
+// copy is the plain path: bytes between the bare connections with nothing
+// on the way (copyIdle, which holds nothing while the pair is idle), then a
+// half-close so the other side sees the end.
 func (p *pair) copy(dst, src net.Conn, from event.Side, n *atomic.Int64, results chan<- result) {
-	w, err := io.Copy(dst, src)
+	w, err := copyIdle(dst, src)
 	n.Store(w)
 	if err == nil {
 		link.CloseWrite(dst)

@@ -1,0 +1,146 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Limits of the accept loop at the descriptor limit.
+const (
+	// acceptBackoffMax caps the pause after an accept that failed for want
+	// of descriptors (or kernel memory): short enough that clients are
+	// served again well within a second of descriptors freeing.
+	acceptBackoffMax = 100 * time.Millisecond
+	// acceptNoteEvery rate-limits the notice about the limit: a flood of
+	// clients at the limit says so once in a while, not once per client.
+	acceptNoteEvery = 10 * time.Second
+)
+
+// Acceptor accepts connections from a listener and survives the
+// descriptor limit: where a bare Accept fails with "too many open files"
+// (and a server that returns on it dies, while one that retries spins and
+// leaves clients hanging in the backlog), Acceptor keeps one descriptor in
+// reserve, spends it to accept and at once close the waiting client, so it
+// sees the connection end rather than hang, says so (once per
+// acceptNoteEvery, with a count), and waits for descriptors to free.
+// It serves again as soon as they do. Safe for one accepting goroutine.
+type Acceptor struct {
+	ln    net.Listener
+	notef func(format string, args ...any)
+
+	mu      sync.Mutex
+	spare   *os.File // the reserved descriptor; nil while spent
+	noted   time.Time
+	refused int // clients closed at the limit since the last notice
+}
+
+// NewAcceptor wraps ln; notef (nil: silent) prints the notice about the
+// limit. Close releases the reserved descriptor.
+func NewAcceptor(ln net.Listener, notef func(format string, args ...any)) *Acceptor {
+	a := &Acceptor{ln: ln, notef: notef}
+	a.reserve()
+	return a
+}
+
+// reserve opens the spare descriptor if it is not open.
+func (a *Acceptor) reserve() {
+	if a.spare == nil {
+		a.spare, _ = os.Open(os.DevNull) // may fail at the limit: tried again later
+	}
+}
+
+// Close releases the reserved descriptor; it does not close the listener.
+func (a *Acceptor) Close() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.spare != nil {
+		a.spare.Close()
+		a.spare = nil
+	}
+}
+
+// Accept returns the next connection. It returns an error only when the
+// listener is closed or fails for good (errors.Is(err, net.ErrClosed) for
+// the former), or when ctx ends while it waits for descriptors.
+func (a *Acceptor) Accept(ctx context.Context) (net.Conn, error) {
+	backoff := time.Duration(0)
+	for {
+		c, err := a.ln.Accept()
+		if err == nil {
+			a.mu.Lock()
+			a.reserve() // descriptors freed: take the spare back first
+			a.mu.Unlock()
+			return c, nil
+		}
+		if !transientAccept(err) {
+			return nil, err
+		}
+		if exhausted(err) {
+			a.shed(err)
+		}
+		// Let connections close before trying again; the spare (if it could
+		// be spent) already answered the client at the head of the queue.
+		backoff = min(max(2*backoff, time.Millisecond), acceptBackoffMax)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// shed spends the spare descriptor on the client at the head of the
+// backlog: accepted and closed at once, it knows where it stands.
+func (a *Acceptor) shed(cause error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.spare != nil {
+		a.spare.Close()
+		a.spare = nil
+		if c, err := a.ln.Accept(); err == nil {
+			c.Close()
+			a.refused++
+		}
+		a.reserve()
+	}
+	if a.notef == nil || time.Since(a.noted) < acceptNoteEvery {
+		return
+	}
+	msg := "accept: %v: closing new clients until connections end (raise the limit with ulimit -n)"
+	if a.refused > 0 {
+		msg += "; %d closed so far"
+		a.notef(msg, Cause(cause), a.refused)
+	} else {
+		a.notef(msg, Cause(cause))
+	}
+	a.noted = time.Now()
+	a.refused = 0
+}
+
+// exhausted reports whether err is an accept that failed for want of
+// descriptors.
+func exhausted(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// transientAccept reports whether accept may succeed if tried again: out
+// of descriptors or kernel memory, or a client that left before it was
+// accepted.
+func transientAccept(err error) bool {
+	if errors.Is(err, net.ErrClosed) {
+		return false
+	}
+	if exhausted(err) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EINTR) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
