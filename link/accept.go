@@ -54,10 +54,20 @@ func (a *Acceptor) reserve() {
 	}
 }
 
+// restock reopens the spare descriptor if it was spent, and reports
+// whether there is one.
+func (a *Acceptor) restock() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reserve()
+	return a.spare != nil
+}
+
 // Close releases the reserved descriptor; it does not close the listener.
 func (a *Acceptor) Close() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.reserve() // spent earlier and lost to another goroutine: descriptors may have freed since
 	if a.spare != nil {
 		a.spare.Close()
 		a.spare = nil
@@ -72,15 +82,22 @@ func (a *Acceptor) Accept(ctx context.Context) (net.Conn, error) {
 	for {
 		c, err := a.ln.Accept()
 		if err == nil {
+			if a.restock() {
+				return c, nil
+			}
+			// The spare is spent and this client took the last descriptor:
+			// the spare matters more, or the next clients would hang.
+			c.Close()
 			a.mu.Lock()
-			a.reserve() // descriptors freed: take the spare back first
+			a.reserve()
+			a.refused++
 			a.mu.Unlock()
-			return c, nil
+			continue
 		}
 		if !transientAccept(err) {
 			return nil, err
 		}
-		if exhausted(err) {
+		if Exhausted(err) {
 			a.shed(err)
 		}
 		// Let connections close before trying again; the spare (if it could
@@ -96,18 +113,21 @@ func (a *Acceptor) Accept(ctx context.Context) (net.Conn, error) {
 	}
 }
 
-// shed spends the spare descriptor on the client at the head of the
-// backlog: accepted and closed at once, it knows where it stands.
+// shed spends the spare descriptor on the clients waiting in the backlog:
+// each accepted and closed at once, they know where they stand rather than
+// hang. It says so once per acceptNoteEvery.
 func (a *Acceptor) shed(cause error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.spare != nil {
+	a.reserve() // lost to another goroutine earlier: descriptors may have freed since
+	// Only while no dial is creating a socket, which would take the slot the
+	// spare frees and leave no spare (a dial still resolving a name makes
+	// the loop come back after its back-off instead of waiting).
+	if a.spare != nil && fdGate.TryLock() {
+		defer fdGate.Unlock()
 		a.spare.Close()
 		a.spare = nil
-		if c, err := a.ln.Accept(); err == nil {
-			c.Close()
-			a.refused++
-		}
+		a.refused += shedBacklog(a.ln, maxShed)
 		a.reserve()
 	}
 	if a.notef == nil || time.Since(a.noted) < acceptNoteEvery {
@@ -124,9 +144,33 @@ func (a *Acceptor) shed(cause error) {
 	a.refused = 0
 }
 
-// exhausted reports whether err is an accept that failed for want of
-// descriptors.
-func exhausted(err error) bool {
+// fdGate orders the sockets this package creates (dials hold it shared
+// until their socket exists) with the Acceptor's shedding (exclusive), so
+// the descriptor a shed frees goes to the backlog and back to the spare.
+var fdGate gate
+
+type gate struct{ sync.RWMutex }
+
+// held is one dial's share of the gate; release is idempotent.
+type held struct {
+	g    *gate
+	once sync.Once
+}
+
+func (g *gate) hold() *held {
+	g.RLock()
+	return &held{g: g}
+}
+
+func (h *held) release() { h.once.Do(h.g.RUnlock) }
+
+// maxShed bounds the clients closed in one go, so the accept loop looks
+// again soon at whether descriptors have freed.
+const maxShed = 256
+
+// Exhausted reports whether err is an accept, dial or open that failed for
+// want of descriptors (EMFILE, ENFILE).
+func Exhausted(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 }
 
@@ -137,7 +181,7 @@ func transientAccept(err error) bool {
 	if errors.Is(err, net.ErrClosed) {
 		return false
 	}
-	if exhausted(err) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+	if Exhausted(err) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
 		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EINTR) {
 		return true
 	}

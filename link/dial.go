@@ -85,7 +85,20 @@ func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 			return nil
 		}
 	}
+	// Hold the descriptor gate until the socket exists (Control runs right
+	// after socket(2)), so an Acceptor shedding clients at the limit does
+	// not lose its spare descriptor to this dial.
+	gated := fdGate.hold()
+	control := d.Control
+	d.Control = func(network, address string, rc syscall.RawConn) error {
+		gated.release()
+		if control != nil {
+			return control(network, address, rc)
+		}
+		return nil
+	}
 	c, err := d.DialContext(ctx, a.Network(), a.HostPort())
+	gated.release()
 	if err != nil {
 		e := &OpError{Op: "connect", Addr: a, Err: err}
 		// The dialer's own deadline may fire a moment before the context's.

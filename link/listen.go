@@ -45,6 +45,7 @@ func Listen(ctx context.Context, a Addr, o *Options) (net.Listener, error) {
 		Listener:    tls.NewListener(l, cfg),
 		Config:      cfg,
 		Fingerprint: Fingerprint(cfg.Certificates[0].Certificate[0]),
+		inner:       l,
 	}
 	if o == nil || o.TLS.Cert == "" {
 		o.logf("tls: ephemeral self-signed certificate %s", tl.Fingerprint)

@@ -19,6 +19,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -268,4 +269,15 @@ type TLSListener struct {
 	net.Listener
 	Config      *tls.Config
 	Fingerprint string // of the server certificate (ephemeral or --cert)
+	inner       net.Listener
+}
+
+// SyscallConn reaches the listening socket under TLS, so the accept loop
+// can shed clients at the descriptor limit (see Acceptor).
+func (l *TLSListener) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := l.inner.(syscall.Conn)
+	if !ok {
+		return nil, errors.ErrUnsupported
+	}
+	return sc.SyscallConn()
 }

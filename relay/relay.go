@@ -65,6 +65,41 @@ type Relay struct {
 	pairs    atomic.Int64
 	zeroCopy atomic.Int64
 	wg       sync.WaitGroup
+	// limitNote quiets the note of clients closed at the descriptor limit.
+	limitNote rateNote
+}
+
+// limitNoteEvery is how often the relay repeats that it closes clients for
+// want of descriptors: a flood of clients at the limit would otherwise print
+// a line each.
+const limitNoteEvery = 10 * time.Second
+
+// rateNote lets one note through per limitNoteEvery and counts the others.
+type rateNote struct {
+	mu    sync.Mutex
+	last  time.Time
+	quiet int
+}
+
+// note returns notef when a note is due, else a function that counts the
+// note without printing it. A note printed after quiet ones says how many.
+func (n *rateNote) note(notef func(string, ...any)) func(string, ...any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if time.Since(n.last) < limitNoteEvery {
+		n.quiet++
+		return func(string, ...any) {}
+	}
+	n.last = time.Now()
+	quiet := n.quiet
+	n.quiet = 0
+	return func(format string, args ...any) {
+		if quiet > 0 {
+			format += " (%d more at the limit not shown)"
+			args = append(args, quiet)
+		}
+		notef(format, args...)
+	}
 }
 
 // New returns a relay for cfg.
@@ -170,7 +205,11 @@ func (r *Relay) run(ctx context.Context, id uint64, transport, local string, cli
 			client.close()
 			return
 		}
-		r.cfg.Log.Notef("conn %d: %s: target %s: %v; closing the client", id, client.addr, r.cfg.Target, err)
+		note := r.cfg.Log.Notef
+		if link.Exhausted(err) {
+			note = r.limitNote.note(note) // one line per period at the limit, not one per client
+		}
+		note("conn %d: %s: target %s: %v; closing the client", id, client.addr, r.cfg.Target, err)
 		p.emit(event.Open, 0, nil, nil)
 		p.emit(event.Error, 0, nil, fmt.Errorf("target %s: %w", r.cfg.Target, err))
 		p.emit(event.Close, event.Relay, nil, err)
