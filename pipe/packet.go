@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/proto"
@@ -19,11 +20,29 @@ const (
 	All                       // every sender seen so far (listen -k)
 )
 
+// Limits of the sender table.
+const (
+	// maxSenders bounds the senders a datagram listener remembers: a few
+	// hundred bytes each, so thousands of sensors fit in a few MiB, while a
+	// flood from ever-new addresses (or ports) cannot grow memory without
+	// end. Past it the least recently heard sender is forgotten.
+	maxSenders = 16384
+	// defaultPeerIdle forgets a sender of listen -u -k --max-conns silent
+	// this long when --idle is not given: a datagram peer never says it is
+	// done, and without it the first N senders would hold every place for
+	// good. Relay's datagram sessions use the same minute.
+	defaultPeerIdle = 60 * time.Second
+)
+
 // ServePacket serves a datagram socket: each datagram is tagged with its
 // sender, and src goes to the most recent sender or to every known one.
 // Input that arrives before any peer has spoken waits for the first one.
-// It returns when ctx ends or, with cfg.Idle, after that long without a
-// datagram.
+// It returns when ctx ends. With cfg.Idle, a listener for the latest sender
+// ends after that long without a datagram, while one for All forgets each
+// sender silent that long (a Close event): senders are peers, and
+// cfg.MaxPeers counts the ones heard from within that time. The table of
+// senders is bounded (maxSenders): past it the least recently heard one is
+// forgotten.
 func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *Config, src Source, to PacketPeers) error {
 	defer pc.Close()
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -32,10 +51,18 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	defer stop()
 
 	growReadBuffer(pc)
-	ps := &packetPeers{known: map[any]*Meta{}, first: make(chan struct{})}
+	ps := newPacketPeers(maxSenders)
 	t := &traffic{}
 	t.touch()
-	if cfg.Idle > 0 {
+	if to == All {
+		idle := cfg.Idle
+		if idle == 0 && cfg.MaxPeers > 0 {
+			idle = defaultPeerIdle
+		}
+		if idle > 0 {
+			go ps.expire(ctx, idle, cfg)
+		}
+	} else if cfg.Idle > 0 {
 		go t.watchIdle(ctx, cfg.Idle, cancel)
 	}
 	var sendErr error // set before cancel, read after ctx is done
@@ -50,6 +77,7 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 
 	local := pc.LocalAddr().String()
 	buf := make([]byte, 64<<10)
+	fullNoted := false
 	var err error
 	for {
 		n, addr, rerr := readDatagram(pc, buf, cfg.Flush)
@@ -64,10 +92,18 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 			continue
 		}
 		t.touch()
-		m, isNew := ps.saw(addr, transport, local, cfg.MaxPeers)
+		m, isNew, gone := ps.saw(addr, transport, local, cfg.MaxPeers)
 		if m == nil {
 			cfg.Log.Debugf("dropped a datagram from %s: --max-conns %d senders reached", addr, cfg.MaxPeers)
 			continue
+		}
+		if gone != nil {
+			if !fullNoted {
+				cfg.Log.Notef("%d senders at once: forgetting the least recently heard ones (the most wirecat remembers)", maxSenders)
+				fullNoted = true
+			}
+			cfg.Log.Debugf("conn %d: %s forgotten: %d senders heard since", gone.ID, gone.Remote, maxSenders)
+			cfg.Sink.Emit(gone.event(event.Close, event.Server, nil, nil))
 		}
 		if isNew {
 			cfg.Sink.Emit(m.event(event.Open, 0, nil, nil))
@@ -96,12 +132,31 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	return err
 }
 
+// sender is one peer of a datagram listener, in the table's list from the
+// most to the least recently heard.
+type sender struct {
+	meta       *Meta
+	addr       net.Addr
+	key        any
+	last       int64 // unix nanoseconds of its latest datagram
+	prev, next *sender
+}
+
+// packetPeers is the table of senders: a map to find one by address and a
+// list by recency, to forget the least recently heard in O(1).
 type packetPeers struct {
 	mu     sync.Mutex
-	known  map[any]*Meta // by peerKey
-	addrs  []net.Addr
+	known  map[any]*sender // by peerKey
+	head   *sender         // most recently heard
+	tail   *sender         // least recently heard
+	max    int
 	latest net.Addr
 	first  chan struct{}
+	closed bool // after all(): the listener is done
+}
+
+func newPacketPeers(max int) *packetPeers {
+	return &packetPeers{known: map[any]*sender{}, max: max, first: make(chan struct{})}
 }
 
 // peerKey identifies a sender without formatting its address, which would
@@ -113,48 +168,142 @@ func peerKey(a net.Addr) any {
 	return a.String()
 }
 
-// saw records a datagram from addr: its sender's Meta, whether the sender
-// is new, and nil when a new sender is one more than max (0: no limit).
-func (p *packetPeers) saw(addr net.Addr, transport, local string, max int) (*Meta, bool) {
+func (p *packetPeers) unlink(s *sender) {
+	if s.prev != nil {
+		s.prev.next = s.next
+	} else {
+		p.head = s.next
+	}
+	if s.next != nil {
+		s.next.prev = s.prev
+	} else {
+		p.tail = s.prev
+	}
+	s.prev, s.next = nil, nil
+}
+
+func (p *packetPeers) pushFront(s *sender) {
+	s.next = p.head
+	if p.head != nil {
+		p.head.prev = s
+	}
+	p.head = s
+	if p.tail == nil {
+		p.tail = s
+	}
+}
+
+// saw records a datagram from addr: its sender's Meta and whether the
+// sender is new. A new sender beyond max (0: no limit) gets nil; one beyond
+// the table's size pushes out the least recently heard, returned as gone.
+func (p *packetPeers) saw(addr net.Addr, transport, local string, max int) (m *Meta, isNew bool, gone *Meta) {
+	now := time.Now().UnixNano()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	key := peerKey(addr)
-	m, ok := p.known[key]
-	if !ok {
-		if max > 0 && len(p.known) >= max {
-			return nil, false
+	s, ok := p.known[key]
+	if ok {
+		s.last = now
+		if p.head != s {
+			p.unlink(s)
+			p.pushFront(s)
 		}
-		m = &Meta{ID: NextID(), Transport: transport, Local: local, Remote: addr.String(), Role: event.Server}
-		p.known[key] = m
-		p.addrs = append(p.addrs, addr)
-		if p.latest == nil {
-			close(p.first)
-		}
+		p.latest = s.addr
+		return s.meta, false, nil
+	}
+	if max > 0 && len(p.known) >= max {
+		return nil, false, nil
+	}
+	if len(p.known) >= p.max {
+		old := p.tail
+		p.unlink(old)
+		delete(p.known, old.key)
+		gone = old.meta
+	}
+	s = &sender{
+		meta: &Meta{ID: NextID(), Transport: transport, Local: local, Remote: addr.String(), Role: event.Server},
+		addr: addr, key: key, last: now,
+	}
+	p.known[key] = s
+	p.pushFront(s)
+	if p.latest == nil {
+		close(p.first)
 	}
 	p.latest = addr
-	return m, !ok
+	return s.meta, true, gone
 }
 
+// expire forgets, until ctx ends, each sender silent for idle, reporting
+// its Close.
+func (p *packetPeers) expire(ctx context.Context, idle time.Duration, cfg *Config) {
+	every := min(max(idle/4, 10*time.Millisecond), time.Second)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		cutoff := time.Now().Add(-idle).UnixNano()
+		var gone []*Meta
+		p.mu.Lock()
+		for !p.closed && p.tail != nil && p.tail.last < cutoff {
+			s := p.tail
+			p.unlink(s)
+			delete(p.known, s.key)
+			gone = append(gone, s.meta)
+		}
+		p.mu.Unlock()
+		for _, m := range gone {
+			cfg.Log.Debugf("conn %d: %s silent for %v: forgotten", m.ID, m.Remote, idle)
+			cfg.Sink.Emit(m.event(event.Close, event.Server, nil, nil))
+		}
+		if len(gone) > 0 {
+			cfg.flush()
+		}
+	}
+}
+
+// all returns the senders still known, from the least recently heard, and
+// closes the table: the listener is done.
 func (p *packetPeers) all() []*Meta {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.closed = true
 	ms := make([]*Meta, 0, len(p.known))
-	for _, a := range p.addrs {
-		ms = append(ms, p.known[peerKey(a)])
+	for s := p.tail; s != nil; s = s.prev {
+		ms = append(ms, s.meta)
 	}
 	return ms
 }
 
-func (p *packetPeers) targets(to PacketPeers) []net.Addr {
+// target is a sender to send to.
+type target struct {
+	meta *Meta
+	addr net.Addr
+}
+
+// targets returns who hears the next message: the latest sender, or every
+// known one.
+func (p *packetPeers) targets(to PacketPeers, into []target) []target {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	into = into[:0]
 	if to == All {
-		return append([]net.Addr(nil), p.addrs...)
+		for s := p.tail; s != nil; s = s.prev {
+			into = append(into, target{s.meta, s.addr})
+		}
+		return into
 	}
-	return []net.Addr{p.latest}
+	if s, ok := p.known[peerKey(p.latest)]; ok {
+		into = append(into, target{s.meta, s.addr})
+	}
+	return into
 }
 
 func (p *packetPeers) send(ctx context.Context, pc net.PacketConn, src Source, cfg *Config, t *traffic, to PacketPeers) error {
+	var ts []target
 	for {
 		msg, err := src.Next()
 		if err == io.EOF {
@@ -168,14 +317,12 @@ func (p *packetPeers) send(ctx context.Context, pc net.PacketConn, src Source, c
 		case <-ctx.Done():
 			return nil
 		}
-		for _, addr := range p.targets(to) {
-			p.mu.Lock()
-			m := p.known[peerKey(addr)]
-			p.mu.Unlock()
-			cfg.Sink.Emit(m.event(event.Data, event.Server, msg.Payload, nil))
+		ts = p.targets(to, ts)
+		for _, tg := range ts {
+			cfg.Sink.Emit(tg.meta.event(event.Data, event.Server, msg.Payload, nil))
 			cfg.flush()
-			if _, err := pc.WriteTo(msg.Wire, addr); err != nil {
-				return fmt.Errorf("send to %s: %w", addr, err)
+			if _, err := pc.WriteTo(msg.Wire, tg.addr); err != nil {
+				return fmt.Errorf("send to %s: %w", tg.addr, err)
 			}
 		}
 		t.touch()
