@@ -108,4 +108,3 @@ func TestUDPIdleExpiresASender(t *testing.T) {
 	}
 	p.Signal(syscall.SIGTERM, 2*time.Second)
 }
-
