@@ -4,7 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/wirecat-dev/wirecat/units"
 )
@@ -45,6 +49,7 @@ type Reader struct {
 	end      int // end of the bytes read into buf
 	searched int // bytes of buf[start:end] already searched for a terminator
 	err      error
+	held     *int64 // bytes of buf counted against the buffer budget (apart, for the cleanup)
 }
 
 // NewReader reads messages framed by f from r. Messages larger than maxFrame
@@ -63,14 +68,24 @@ func NewReader(r io.Reader, f Framer, maxFrame int) *Reader {
 		rd.limit = 2*maxFrame + 64 // room for a custom framer's overhead
 	}
 	rd.bufMax = max(readSize, rd.limit+1)
+	rd.held = new(int64)
+	// A Reader dropped without Release gives its share of the budget back
+	// when it is collected.
+	runtime.AddCleanup(rd, func(held *int64) {
+		if *held > 0 {
+			unaccount(*held)
+		}
+	}, rd.held)
 	return rd
 }
 
 // Release hands the Reader's buffer back for other connections to reuse:
 // a server taking thousands of short connections then allocates (and
-// zeroes) no 64 KiB buffer per connection. The Reader must not be used after.
+// zeroes) no 64 KiB buffer per connection. A grown buffer is left to the
+// garbage collector and leaves the budget at once. The Reader must not be
+// used after.
 func (r *Reader) Release() {
-	putBuf(r.buf)
+	r.putBuf(r.buf)
 	r.buf = nil
 	r.err = io.ErrClosedPipe
 }
@@ -78,16 +93,98 @@ func (r *Reader) Release() {
 // bufs holds starting-size read buffers between connections.
 var bufs = sync.Pool{New: func() any { b := make([]byte, readSize); return &b }}
 
-func newBuf(size int) []byte {
-	if size == readSize {
-		return *bufs.Get().(*[]byte)
+// DefaultBufferBudget bounds the bytes that all Readers together hold in
+// buffers grown past the starting size, that is in partial messages
+// larger than 64 KiB: a thousand clients that each start a 1 MiB line and
+// never finish it would otherwise hold over a GiB. 256 MiB lets a few
+// hundred connections carry messages of the default --max-frame at once.
+const DefaultBufferBudget = 256 << 20
+
+var (
+	// ErrBudget is wrapped by the error of a Reader refused a larger buffer
+	// because the partial messages of all connections hold the budget.
+	ErrBudget = errors.New("partial messages of all connections fill the buffer budget")
+
+	bufferBudget atomic.Int64 // 0: DefaultBufferBudget
+	buffered     atomic.Int64 // bytes in grown buffers now, all Readers
+	bufferedHigh atomic.Int64 // the high-water mark since memory was last given back
+	giveBack     atomic.Bool  // a return of memory to the system is scheduled
+)
+
+// SetBufferBudget sets the budget for grown buffers across all Readers
+// (bytes; 0 or less restores DefaultBufferBudget).
+func SetBufferBudget(n int64) { bufferBudget.Store(max(n, 0)) }
+
+func budget() int64 {
+	if b := bufferBudget.Load(); b > 0 {
+		return b
 	}
-	return make([]byte, size)
+	return DefaultBufferBudget
 }
 
-func putBuf(b []byte) {
+// BufferedTotal returns the bytes all Readers hold in grown buffers now.
+func BufferedTotal() int64 { return buffered.Load() }
+
+// giveBackAbove is the high-water mark of grown buffers past which, once
+// most of them are gone, the memory is returned to the system at once:
+// the runtime would otherwise keep a freed GiB resident for minutes.
+const giveBackAbove = 64 << 20
+
+// account moves the bytes a Reader counts against the budget to size
+// (0 for a starting-size buffer), refusing growth beyond the budget.
+func (r *Reader) account(size int) error {
+	if size <= readSize {
+		size = 0
+	}
+	delta := int64(size) - *r.held
+	if delta > 0 {
+		if n := buffered.Add(delta); n > budget() {
+			buffered.Add(-delta)
+			return fmt.Errorf("%w (%s): this connection gets no more", ErrBudget, units.FormatSize(budget()))
+		} else if n > bufferedHigh.Load() {
+			bufferedHigh.Store(n) // racy max: a mark, not a bound
+		}
+	} else if delta < 0 {
+		unaccount(-delta)
+	}
+	*r.held = int64(size)
+	return nil
+}
+
+// unaccount takes n bytes off the budget and, once most of a large
+// high-water mark is gone, returns the freed memory to the system.
+func unaccount(n int64) {
+	now := buffered.Add(-n)
+	high := bufferedHigh.Load()
+	if high < giveBackAbove || now > high/4 || !giveBack.CompareAndSwap(false, true) {
+		return
+	}
+	// A moment later, so a crowd of connections closing together is
+	// collected once, not once each.
+	time.AfterFunc(500*time.Millisecond, func() {
+		bufferedHigh.Store(buffered.Load())
+		debug.FreeOSMemory()
+		giveBack.Store(false)
+	})
+}
+
+func (r *Reader) newBuf(size int) ([]byte, error) {
+	if err := r.account(size); err != nil {
+		return nil, err
+	}
+	if size == readSize {
+		return *bufs.Get().(*[]byte), nil
+	}
+	return make([]byte, size), nil
+}
+
+func (r *Reader) putBuf(b []byte) {
 	if len(b) == readSize {
 		bufs.Put(&b)
+	}
+	if *r.held > 0 && len(b) > readSize {
+		unaccount(*r.held)
+		*r.held = 0
 	}
 }
 
@@ -187,9 +284,15 @@ func (r *Reader) fill() error {
 		if len(r.buf) > 0 {
 			size = min(2*len(r.buf), r.bufMax)
 		}
-		nb := newBuf(size)
-		copy(nb, r.buf[:r.end])
-		putBuf(r.buf)
+		old := r.buf
+		nb, err := r.newBuf(size) // the old buffer's share moves to it
+		if err != nil {
+			return err
+		}
+		copy(nb, old[:r.end])
+		if len(old) == readSize {
+			bufs.Put(&old)
+		}
 		r.buf = nb
 	}
 	for range 100 {
@@ -242,7 +345,9 @@ func (r *Reader) nextRaw() ([]byte, error) {
 		return nil, r.err
 	}
 	if r.buf == nil {
-		r.buf = newBuf(min(readSize, r.max))
+		if r.buf, r.err = r.newBuf(min(readSize, r.max)); r.err != nil {
+			return nil, r.err
+		}
 	}
 	for range 100 {
 		n, err := r.r.Read(r.buf)
