@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -267,6 +268,17 @@ func TestUnixSocketFile(t *testing.T) {
 	}
 	if !errors.Is(err, syscall.EADDRINUSE) {
 		t.Errorf("errors.Is(err, EADDRINUSE) = false")
+	}
+	// ... without connecting: a one-shot listener would take that probe as
+	// its peer (issue 9).
+	if runtime.GOOS == "linux" {
+		ul := l.(*net.UnixListener)
+		ul.SetDeadline(time.Now().Add(100 * time.Millisecond))
+		if c, err := ul.Accept(); err == nil {
+			c.Close()
+			t.Fatal("the second listen connected to the first to probe it")
+		}
+		ul.SetDeadline(time.Time{})
 	}
 
 	// Close removes the file.

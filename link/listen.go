@@ -162,15 +162,31 @@ func clearStale(a Addr) error {
 	if fi.Mode()&fs.ModeSocket == 0 {
 		return &OpError{Op: "listen", Addr: a, Err: errors.New("file exists and is not a socket")}
 	}
+	if a.Scheme == "unix" {
+		// Ask the kernel's table first: connecting would make us the peer
+		// of a one-shot listener, which would serve us and exit.
+		if alive, known := unixListening(a.Path); known {
+			if alive {
+				return &OpError{Op: "listen", Addr: a, Err: syscall.EADDRINUSE, Hint: "another process is listening on it"}
+			}
+			return removeStale(a)
+		}
+	}
 	c, err := net.DialTimeout(a.Network(), a.Path, time.Second)
 	if err == nil {
 		c.Close()
 		return &OpError{Op: "listen", Addr: a, Err: syscall.EADDRINUSE, Hint: "another process is listening on it"}
 	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		if err := os.Remove(a.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return &OpError{Op: "listen", Addr: a, Err: err, Hint: "cannot remove the stale socket"}
-		}
+		return removeStale(a)
 	}
 	return nil // anything else: let bind report it
+}
+
+// removeStale removes a socket file nobody listens on.
+func removeStale(a Addr) error {
+	if err := os.Remove(a.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return &OpError{Op: "listen", Addr: a, Err: err, Hint: "cannot remove the stale socket"}
+	}
+	return nil
 }
