@@ -110,7 +110,7 @@ func TestFDLimitListen(t *testing.T) {
 	fmt.Fprintf(h, "healthy\n")
 	p.WaitOutput("healthy\n", 5*time.Second)
 	took := time.Since(freed)
-	figure(t, "fd limit: listen -k serves again after descriptors free", "%v (target ≤ 1s; %d idle clients, %d closed at the limit)",
+	figure(t, "listen -k at the fd limit, served again after descriptors free", "%v (target ≤ 1s; %d idle clients, %d closed at the limit)",
 		took.Round(time.Millisecond), idleClients, closed)
 	if took > time.Second {
 		t.Errorf("healthy client served %v after descriptors freed (want ≤ 1s)", took)
@@ -184,7 +184,7 @@ func TestFDLimitRelay(t *testing.T) {
 	}
 	t.Logf("%d idle clients relayed, %d closed at the limit, %d waiting; relay holds %d descriptors",
 		len(served), closed, waiting, e2e.FDs(p.Pid()))
-	figure(t, "fd limit: relay clients left waiting at the limit", "%d of %d (relayed %d, closed %d)", waiting, idleClients, len(served), closed)
+	figure(t, "relay at the fd limit, clients left waiting", "%d of %d (relayed %d, closed %d)", waiting, idleClients, len(served), closed)
 	if closed == 0 || waiting > 0 {
 		t.Fatalf("%d clients over a limit of %d: %d left waiting (want them closed at once)", idleClients, fdLimit, waiting)
 	}
@@ -212,7 +212,7 @@ func TestFDLimitRelay(t *testing.T) {
 	if took == 0 {
 		t.Fatalf("no client relayed within 5s of descriptors freeing")
 	}
-	figure(t, "fd limit: relay serves again after descriptors free", "%v (target ≤ 1s)", took.Round(time.Millisecond))
+	figure(t, "relay at the fd limit, served again after descriptors free", "%v (target ≤ 1s)", took.Round(time.Millisecond))
 	if took > time.Second {
 		t.Errorf("healthy client relayed %v after descriptors freed (want ≤ 1s)", took)
 	}

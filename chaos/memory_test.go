@@ -19,6 +19,9 @@ import (
 // budget (clients past it are refused with a reason), and the memory goes
 // back within 5 s of them leaving.
 func TestPartialFramesBudget(t *testing.T) {
+	if raceEnabled {
+		t.Skip("RSS figures need a build without -race (its shadow memory is not wirecat's)")
+	}
 	clients := 300 // past the 256 MiB budget, so some are refused in CI too
 	if *soak {
 		clients = 1000
@@ -71,7 +74,7 @@ func TestPartialFramesBudget(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	took := time.Since(left)
-	figure(t, "partial frames: RSS back after clients leave", "%.1f MiB %v after %d clients with 1 MB partial lines left (target < 64 MiB within 5s; peak %.1f MiB, %d refused by the budget)",
+	figure(t, "partial frames, RSS after the clients left", "%.1f MiB %v after %d clients with 1 MB partial lines left (target < 64 MiB within 5s; peak %.1f MiB, %d refused by the budget)",
 		mib(rss), took.Round(time.Millisecond), clients, mib(peak), refused)
 	if rss >= 64<<20 || took > 5*time.Second {
 		t.Errorf("RSS %.1f MiB %v after the clients left (want < 64 MiB within 5s)", mib(rss), took)

@@ -47,9 +47,9 @@ func TestUDPManySenders(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	rss, peak := e2e.RSS(p.Pid()), e2e.PeakRSS(p.Pid())
-	figure(t, "udp senders: listen -u -k RSS", "%.1f MiB after %d senders (peak %.1f MiB, %.1f MiB at start; target < 64 MiB; sent in %v)",
+	figure(t, "listen -u -k RSS with many senders", "%.1f MiB after %d senders (peak %.1f MiB, %.1f MiB at start; target < 64 MiB; sent in %v)",
 		mib(rss), senders, mib(peak), mib(base), time.Since(start).Round(time.Millisecond))
-	if peak > 64<<20 {
+	if peak > 64<<20 && !raceEnabled { // the race detector's shadow memory is not wirecat's
 		t.Errorf("peak RSS %.1f MiB with %d senders (want < 64 MiB)", mib(peak), senders)
 	}
 	if !strings.Contains(p.Stderr.String(), "forgetting the least recently heard") {
