@@ -210,7 +210,7 @@ complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'verbose' -s 'v' -d 'Repor
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'keep-open' -s 'k' -d 'Accept many peers, concurrently; stdin goes to all of them.'
-complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'max-conns' -x -d 'With -k, refuse peers beyond N at once.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'max-conns' -x -d 'With -k, refuse peers beyond N at once (UDP: senders heard from within --idle, 60s by default with --max-conns).'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'allow' -x -d 'Accept only peers in these networks.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'deny' -x -d 'Refuse peers in these networks.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'broker' -d 'With -k, pass every peer\'s messages to every other peer (ncat --broker); stdin still goes to all.'

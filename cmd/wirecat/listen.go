@@ -19,7 +19,7 @@ type ListenCmd struct {
 	Addr     string   `arg:"" placeholder:"ADDR|PORT" predictor:"addr" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, unix:///tmp/x.sock; a bare PORT (5000) is every interface, as with nc -l 5000; or HOST with PORT after it."`
 	Port     string   `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST (nc -l 127.0.0.1 5000)."`
 	KeepOpen bool     `short:"k" help:"Accept many peers, concurrently; stdin goes to all of them."`
-	MaxConns int      `placeholder:"N" help:"With -k, refuse peers beyond N at once."`
+	MaxConns int      `placeholder:"N" help:"With -k, refuse peers beyond N at once (UDP: senders heard from within --idle, 60s by default with --max-conns)."`
 	Allow    []string `placeholder:"CIDR" help:"Accept only peers in these networks."`
 	Deny     []string `placeholder:"CIDR" help:"Refuse peers in these networks."`
 	Broker   bool     `help:"With -k, pass every peer's messages to every other peer (ncat --broker); stdin still goes to all."`
@@ -53,6 +53,16 @@ stderr. -o text, hex and json show both directions, tagged.
 With --send, --until or --replies, listen is the server side of send: it
 waits for one peer, sends, and exits 0 once the answer came, 3 if not.
 
+Bounds: with -k, --idle forgets a UDP sender silent that long (a close
+event; its next datagram opens it again) instead of ending the listener,
+and at most 16,384 senders are remembered (past that, the least recently
+heard is forgotten). At the descriptor limit (ulimit -n) new clients are
+closed at once, the cause is said once in a while, and clients are served
+again as soon as descriptors free. Partial messages of all connections
+share a 256 MiB budget: a connection refused more buffer is closed with
+that reason. Without -k, a TLS listener serves the first client whose
+handshake completes; silent ones hold nobody up.
+
 Examples:
 
     wirecat listen 5000                               # like nc -l 5000
@@ -66,7 +76,8 @@ Examples:
     wirecat listen -k 127.0.0.1:1883 --broker         # clients hear each other
     # the server side of the LED example, as a test:
     wirecat listen 127.0.0.1:5000 --frame line --send 'LED ON' \
-        --until 'STATE ON' --wait 5s`
+        --until 'STATE ON' --wait 5s
+    wirecat listen -u -k :5005 --idle 2m --max-conns 500   # sensors come and go`
 }
 
 func (c *ListenCmd) Run(app *App, g *Globals) error {
