@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -76,45 +77,64 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	}
 
 	local := pc.LocalAddr().String()
-	buf := make([]byte, 64<<10)
+	dgrams := newDatagramSource(pc, cfg.Flush)
+	raw := proto.IsRaw(cfg.Framer)
+	var ev event.Event // reused: the sink does not keep events
 	fullNoted := false
 	var err error
 	for {
-		n, addr, rerr := readDatagram(pc, buf, cfg.Flush)
+		data, ap, addr, rerr := dgrams.next()
 		if rerr != nil {
 			if ctx.Err() == nil {
 				err = rerr
 			}
 			break
 		}
-		if cfg.Permit != nil && !cfg.Permit(addr) {
-			cfg.Log.Debugf("dropped a datagram from %s: not allowed by --allow/--deny", addr)
-			continue
-		}
-		t.touch()
-		m, isNew, gone := ps.saw(addr, transport, local, cfg.MaxPeers)
+		// One clock read per datagram: the idle watch, the sender table
+		// and the event share it.
+		now := time.Now()
+		t.last.Store(now.UnixNano())
+		m := ps.heard(ap, addr, now)
 		if m == nil {
-			cfg.Log.Debugf("dropped a datagram from %s: --max-conns %d senders reached", addr, cfg.MaxPeers)
-			continue
-		}
-		if gone != nil {
-			if !fullNoted {
-				cfg.Log.Notef("%d senders at once: forgetting the least recently heard ones (the most wirecat remembers)", maxSenders)
-				fullNoted = true
+			if addr == nil {
+				addr = net.UDPAddrFromAddrPort(ap)
 			}
-			cfg.Log.Debugf("conn %d: %s forgotten: %d senders heard since", gone.ID, gone.Remote, maxSenders)
-			cfg.Sink.Emit(gone.event(event.Close, event.Server, nil, nil))
-		}
-		if isNew {
+			if cfg.Permit != nil && !cfg.Permit(addr) {
+				cfg.Log.Debugf("dropped a datagram from %s: not allowed by --allow/--deny", addr)
+				continue
+			}
+			var gone *Meta
+			m, gone = ps.add(ap, addr, now, transport, local, cfg.MaxPeers)
+			if m == nil {
+				cfg.Log.Debugf("dropped a datagram from %s: --max-conns %d senders reached", addr, cfg.MaxPeers)
+				continue
+			}
+			if gone != nil {
+				if !fullNoted {
+					cfg.Log.Notef("%d senders at once: forgetting the least recently heard ones (the most wirecat remembers)", maxSenders)
+					fullNoted = true
+				}
+				cfg.Log.Debugf("conn %d: %s forgotten: %d senders heard since", gone.ID, gone.Remote, maxSenders)
+				cfg.Sink.Emit(gone.event(event.Close, event.Server, nil, nil))
+			}
 			cfg.Sink.Emit(m.event(event.Open, 0, nil, nil))
 			cfg.Log.Debugf("conn %d: first datagram from %s", m.ID, m.Remote)
 		}
-		msgs, serr := proto.SplitDatagram(cfg.Framer, buf[:n], cfg.MaxFrame)
+		var msgs [][]byte
+		var serr error
+		if !raw || len(data) > cfg.MaxFrame {
+			msgs, serr = proto.SplitDatagram(cfg.Framer, data, cfg.MaxFrame)
+		}
 		if !cfg.SendOnly {
-			ev := m.event(event.Data, event.Client, nil, nil)
+			ev = event.Event{Kind: event.Data, Time: now, Conn: m.ID, Transport: m.Transport,
+				Local: m.Local, Remote: m.Remote, Role: m.Role, From: event.Client}
+			if raw && serr == nil && msgs == nil {
+				ev.Data = data // the whole datagram, without a slice per datagram
+				cfg.Sink.Emit(&ev)
+			}
 			for _, msg := range msgs {
 				ev.Data = msg
-				cfg.Sink.Emit(ev)
+				cfg.Sink.Emit(&ev)
 			}
 		}
 		if serr != nil {
@@ -137,35 +157,48 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 type sender struct {
 	meta       *Meta
 	addr       net.Addr
-	key        any
-	last       int64 // unix nanoseconds of its latest datagram
+	ap         netip.AddrPort // the key of a UDP sender
+	name       string         // the key of another (unixgram)
+	last       int64          // unix nanoseconds of its latest datagram
 	prev, next *sender
 }
 
-// packetPeers is the table of senders: a map to find one by address and a
-// list by recency, to forget the least recently heard in O(1).
+// packetPeers is the table of senders: maps to find one by address (UDP
+// senders by AddrPort, which costs no allocation per datagram; others by
+// name) and a list by recency, to forget the least recently heard in O(1).
 type packetPeers struct {
 	mu     sync.Mutex
-	known  map[any]*sender // by peerKey
-	head   *sender         // most recently heard
-	tail   *sender         // least recently heard
+	udp    map[netip.AddrPort]*sender
+	named  map[string]*sender
+	head   *sender // most recently heard
+	tail   *sender // least recently heard
 	max    int
-	latest net.Addr
-	first  chan struct{}
+	latest *sender
+	first  chan struct{} // closed when the first sender speaks
+	spoke  bool
 	closed bool // after all(): the listener is done
 }
 
 func newPacketPeers(max int) *packetPeers {
-	return &packetPeers{known: map[any]*sender{}, max: max, first: make(chan struct{})}
+	return &packetPeers{udp: map[netip.AddrPort]*sender{}, named: map[string]*sender{}, max: max, first: make(chan struct{})}
 }
 
-// peerKey identifies a sender without formatting its address, which would
-// cost an allocation per datagram: UDP senders by their AddrPort.
-func peerKey(a net.Addr) any {
-	if u, ok := a.(*net.UDPAddr); ok {
-		return u.AddrPort()
+func (p *packetPeers) len() int { return len(p.udp) + len(p.named) }
+
+func (p *packetPeers) find(ap netip.AddrPort, addr net.Addr) *sender {
+	if ap.IsValid() {
+		return p.udp[ap]
 	}
-	return a.String()
+	return p.named[addr.String()]
+}
+
+func (p *packetPeers) forget(s *sender) {
+	p.unlink(s)
+	if s.ap.IsValid() {
+		delete(p.udp, s.ap)
+	} else {
+		delete(p.named, s.name)
+	}
 }
 
 func (p *packetPeers) unlink(s *sender) {
@@ -193,44 +226,69 @@ func (p *packetPeers) pushFront(s *sender) {
 	}
 }
 
-// saw records a datagram from addr: its sender's Meta and whether the
-// sender is new. A new sender beyond max (0: no limit) gets nil; one beyond
-// the table's size pushes out the least recently heard, returned as gone.
-func (p *packetPeers) saw(addr net.Addr, transport, local string, max int) (m *Meta, isNew bool, gone *Meta) {
-	now := time.Now().UnixNano()
+// heard records a datagram from a known sender (ap when valid, else addr)
+// and returns its Meta; nil for a sender not in the table.
+func (p *packetPeers) heard(ap netip.AddrPort, addr net.Addr, now time.Time) *Meta {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	key := peerKey(addr)
-	s, ok := p.known[key]
-	if ok {
-		s.last = now
-		if p.head != s {
-			p.unlink(s)
-			p.pushFront(s)
-		}
-		p.latest = s.addr
-		return s.meta, false, nil
+	s := p.find(ap, addr)
+	if s == nil {
+		return nil
 	}
-	if max > 0 && len(p.known) >= max {
-		return nil, false, nil
+	s.last = now.UnixNano()
+	if p.head != s {
+		p.unlink(s)
+		p.pushFront(s)
 	}
-	if len(p.known) >= p.max {
+	p.latest = s
+	return s.meta
+}
+
+// add records a new sender: nil when it is one more than max (0: no
+// limit); one beyond the table's size pushes out the least recently heard,
+// returned as gone. addr is the sender's address, ap its key if UDP.
+func (p *packetPeers) add(ap netip.AddrPort, addr net.Addr, now time.Time, transport, local string, max int) (m, gone *Meta) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if max > 0 && p.len() >= max {
+		return nil, nil
+	}
+	if p.len() >= p.max {
 		old := p.tail
-		p.unlink(old)
-		delete(p.known, old.key)
+		p.forget(old)
 		gone = old.meta
 	}
-	s = &sender{
+	s := &sender{
 		meta: &Meta{ID: NextID(), Transport: transport, Local: local, Remote: addr.String(), Role: event.Server},
-		addr: addr, key: key, last: now,
+		addr: addr, ap: ap, last: now.UnixNano(),
 	}
-	p.known[key] = s
+	if ap.IsValid() {
+		p.udp[ap] = s
+	} else {
+		s.name = s.meta.Remote
+		p.named[s.name] = s
+	}
 	p.pushFront(s)
-	if p.latest == nil {
+	if !p.spoke {
+		p.spoke = true
 		close(p.first)
 	}
-	p.latest = addr
-	return s.meta, true, gone
+	p.latest = s
+	return s.meta, gone
+}
+
+// saw is heard, then add for a new sender; isNew says which.
+func (p *packetPeers) saw(addr net.Addr, transport, local string, max int) (m *Meta, isNew bool, gone *Meta) {
+	var ap netip.AddrPort
+	if u, ok := addr.(*net.UDPAddr); ok {
+		ap = u.AddrPort()
+	}
+	now := time.Now()
+	if m := p.heard(ap, addr, now); m != nil {
+		return m, false, nil
+	}
+	m, gone = p.add(ap, addr, now, transport, local, max)
+	return m, m != nil, gone
 }
 
 // expire forgets, until ctx ends, each sender silent for idle, reporting
@@ -250,8 +308,10 @@ func (p *packetPeers) expire(ctx context.Context, idle time.Duration, cfg *Confi
 		p.mu.Lock()
 		for !p.closed && p.tail != nil && p.tail.last < cutoff {
 			s := p.tail
-			p.unlink(s)
-			delete(p.known, s.key)
+			if s == p.latest {
+				p.latest = nil
+			}
+			p.forget(s)
 			gone = append(gone, s.meta)
 		}
 		p.mu.Unlock()
@@ -271,7 +331,7 @@ func (p *packetPeers) all() []*Meta {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true
-	ms := make([]*Meta, 0, len(p.known))
+	ms := make([]*Meta, 0, p.len())
 	for s := p.tail; s != nil; s = s.prev {
 		ms = append(ms, s.meta)
 	}
@@ -296,8 +356,8 @@ func (p *packetPeers) targets(to PacketPeers, into []target) []target {
 		}
 		return into
 	}
-	if s, ok := p.known[peerKey(p.latest)]; ok {
-		into = append(into, target{s.meta, s.addr})
+	if p.latest != nil {
+		into = append(into, target{p.latest.meta, p.latest.addr})
 	}
 	return into
 }
