@@ -133,12 +133,13 @@ func (a *Acceptor) shed(cause error) {
 	if a.notef == nil || time.Since(a.noted) < acceptNoteEvery {
 		return
 	}
-	msg := "accept: %v: closing new clients until connections end (raise the limit with ulimit -n)"
 	if a.refused > 0 {
-		msg += "; %d closed so far"
-		a.notef(msg, Cause(cause), a.refused)
+		a.notef("accept: %v: closing new clients until connections end (%d closed since the last notice)", Cause(cause), a.refused)
 	} else {
-		a.notef(msg, Cause(cause))
+		a.notef("accept: %v: closing new clients until connections end", Cause(cause))
+	}
+	if a.noted.IsZero() {
+		a.notef("hint: raise the descriptor limit (ulimit -n) or take fewer clients (--max-conns)")
 	}
 	a.noted = time.Now()
 	a.refused = 0

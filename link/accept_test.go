@@ -111,7 +111,7 @@ func TestAcceptorAtTheLimit(t *testing.T) {
 	}
 	shed.Close()
 	mu.Lock()
-	if len(notes) != 1 || !strings.Contains(notes[0], "closing new clients") {
+	if len(notes) != 2 || !strings.Contains(notes[0], "closing new clients") || !strings.HasPrefix(notes[1], "hint: ") {
 		t.Errorf("notes at the limit: %q", notes)
 	}
 	mu.Unlock()
