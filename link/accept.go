@@ -165,6 +165,15 @@ func (g *gate) hold() *held {
 
 func (h *held) release() { h.once.Do(h.g.RUnlock) }
 
+// Gated runs f, which opens descriptors (a pipe, a file), so that an
+// Acceptor shedding clients at the limit does not lose its spare to it.
+// Dials through this package are gated already.
+func Gated(f func()) {
+	fdGate.RLock()
+	defer fdGate.RUnlock()
+	f()
+}
+
 // maxShed bounds the clients closed in one go, so the accept loop looks
 // again soon at whether descriptors have freed.
 const maxShed = 256

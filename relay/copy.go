@@ -19,10 +19,15 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, copyBufSize); retur
 // but an idle direction holds nothing: no buffer, and no pipe, where
 // io.Copy's splice(2) keeps two pipe descriptors per direction for as long
 // as the connection lives (a relay with a thousand idle pairs would hold
-// four thousand). Where the connection gives access to its descriptor it
-// reads with a pooled buffer that goes back to the pool each time src has
-// nothing to read; elsewhere it falls back to io.CopyBuffer.
+// four thousand). Between two stream sockets on Linux it splices through a
+// pipe borrowed for each burst (copySplice); elsewhere, where the
+// connection gives access to its descriptor, it reads with a pooled buffer
+// that goes back to the pool each time src has nothing to read (copyRaw);
+// else it falls back to io.CopyBuffer.
 func copyIdle(dst, src net.Conn) (int64, error) {
+	if n, err := copySplice(dst, src); err != errNoDescriptor {
+		return n, err
+	}
 	if n, err := copyRaw(dst, src); err != errNoDescriptor {
 		return n, err
 	}

@@ -41,8 +41,9 @@ transport to any transport. When one side closes, the other is half-closed,
 then closed. A datagram sender is a session that ends after --idle.
 
 Without -o, --record, --frame, --script or a fault, a stream-to-stream pair
-is copied between the bare sockets with a pooled buffer that an idle pair
-does not hold: an idle pair costs its two sockets and nothing more. At the
+is spliced between the bare sockets (on Linux; elsewhere copied with a
+pooled buffer) through a pipe that an idle pair does not hold: an idle pair
+costs its two sockets and nothing more. At the
 descriptor limit new clients are closed at once (said once in a while on
 stderr) and served again as soon as descriptors free.
 Nothing is printed without -o; -o shows both directions, tagged
