@@ -80,6 +80,7 @@ func TestUDPMaxConnsCountsLiveSenders(t *testing.T) {
 	if strings.Contains(p.Stdout.String(), "refused") {
 		t.Fatalf("a third sender heard with --max-conns 2: %q", p.Stdout)
 	}
+	p.WaitStderr("--max-conns 2 senders reached", 5*time.Second)
 	time.Sleep(1500 * time.Millisecond) // a and b go silent for longer than --idle
 	sendFrom(t, 3, to, "late\n")
 	p.WaitOutput("late\n", 5*time.Second)

@@ -33,6 +33,9 @@ const (
 	// done, and without it the first N senders would hold every place for
 	// good. Relay's datagram sessions use the same minute.
 	defaultPeerIdle = 60 * time.Second
+	// boundNoteEvery rate-limits the notice that --max-conns drops new
+	// senders: a flood of them says so once in a while, not per datagram.
+	boundNoteEvery = 10 * time.Second
 )
 
 // ServePacket serves a datagram socket: each datagram is tagged with its
@@ -55,13 +58,14 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	ps := newPacketPeers(maxSenders)
 	t := &traffic{}
 	t.touch()
+	var peerIdle time.Duration // how long a silent sender stays known; 0: for ever
 	if to == All {
-		idle := cfg.Idle
-		if idle == 0 && cfg.MaxPeers > 0 {
-			idle = defaultPeerIdle
+		peerIdle = cfg.Idle
+		if peerIdle == 0 && cfg.MaxPeers > 0 {
+			peerIdle = defaultPeerIdle
 		}
-		if idle > 0 {
-			go ps.expire(ctx, idle, cfg)
+		if peerIdle > 0 {
+			go ps.expire(ctx, peerIdle, cfg)
 		}
 	} else if cfg.Idle > 0 {
 		go t.watchIdle(ctx, cfg.Idle, cancel)
@@ -81,6 +85,7 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	raw := proto.IsRaw(cfg.Framer)
 	var ev event.Event // reused: the sink does not keep events
 	fullNoted := false
+	var fullAt time.Time // when --max-conns refusals were last reported
 	var err error
 	for {
 		data, ap, addr, rerr := dgrams.next()
@@ -106,6 +111,14 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 			var gone *Meta
 			m, gone = ps.add(ap, addr, now, transport, local, cfg.MaxPeers)
 			if m == nil {
+				if now.Sub(fullAt) >= boundNoteEvery {
+					fullAt = now
+					why := "until the listener ends"
+					if peerIdle > 0 {
+						why = fmt.Sprintf("until one is silent for %v", peerIdle)
+					}
+					cfg.Log.Notef("--max-conns %d senders reached: datagrams from new senders are dropped %s", cfg.MaxPeers, why)
+				}
 				cfg.Log.Debugf("dropped a datagram from %s: --max-conns %d senders reached", addr, cfg.MaxPeers)
 				continue
 			}
