@@ -129,26 +129,6 @@ func TestFDLimitListen(t *testing.T) {
 	p.Signal(syscall.SIGTERM, 2*time.Second)
 }
 
-// echoServer accepts and echoes on loopback until the test ends.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // The relay at the descriptor limit: the same promise as listen -k.
 func TestFDLimitRelay(t *testing.T) {
 	target := echoServer(t)
