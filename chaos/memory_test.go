@@ -58,6 +58,11 @@ func TestPartialFramesBudget(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	// The writes are done once the kernel holds the bytes: give the
+	// listener time to read them, and the budget time to refuse some.
+	e2e.WaitFor(t, 20*time.Second, "clients refused by the buffer budget", func() bool {
+		return strings.Contains(p.Stderr.String(), "buffer budget")
+	})
 	time.Sleep(500 * time.Millisecond)
 	peak := e2e.PeakRSS(p.Pid())
 	refused := strings.Count(p.Stderr.String(), "buffer budget")
