@@ -1157,6 +1157,23 @@ end
 		},
 	},
 	{
+		name: "cli-listen-udp-bounds",
+		cmds: []string{"wirecat listen -u -k :5005 --idle 2m --max-conns 500"},
+		run: func(e *docEnv, c []string) {
+			t := e.t
+			port := e.udpPort(5005)
+			p := e.start(c[0], nil)
+			waitUDP(t, port)
+			for _, s := range []string{"sensor 1\n", "sensor 2\n"} {
+				u, _ := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+				u.Write([]byte(s))
+				u.Close()
+				p.waitOutput(s, 10*time.Second)
+			}
+			p.interrupt()
+		},
+	},
+	{
 		name: "cli-connect",
 		cmds: []string{"wirecat connect -u 127.0.0.1 5005", "wirecat connect unix:///tmp/board.sock --frame line -o text",
 			"wirecat connect 127.0.0.1:5000 --frame delim:END -o json"},
