@@ -185,14 +185,14 @@ func Exhausted(err error) bool {
 }
 
 // transientAccept reports whether accept may succeed if tried again: out
-// of descriptors or kernel memory, or a client that left before it was
-// accepted.
+// of descriptors or kernel memory, or a client that left or failed before
+// it was accepted.
 func transientAccept(err error) bool {
 	if errors.Is(err, net.ErrClosed) {
 		return false
 	}
 	if Exhausted(err) || errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EINTR) {
+		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EINTR) || clientError(err) {
 		return true
 	}
 	var ne net.Error

@@ -3,9 +3,23 @@
 package link
 
 import (
+	"errors"
 	"net"
 	"syscall"
 )
+
+// clientError reports whether accept failed for one client's sake: Linux
+// passes a pending network error of the new connection to accept, and
+// accept(2) says to treat those like EAGAIN (EPERM: a firewall rule).
+func clientError(err error) bool {
+	for _, e := range []syscall.Errno{syscall.ENETDOWN, syscall.EPROTO, syscall.ENOPROTOOPT, syscall.EHOSTDOWN,
+		syscall.EHOSTUNREACH, syscall.EOPNOTSUPP, syscall.ENETUNREACH, syscall.EPERM} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
 
 // shedBacklog accepts and closes up to max clients waiting on ln without
 // blocking, and returns how many. It needs one free descriptor.
