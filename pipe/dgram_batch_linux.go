@@ -44,7 +44,7 @@ type batchSource struct {
 // one datagram at a time.
 func newDatagramSource(pc net.PacketConn, flush func() error) datagramSource {
 	uc, ok := pc.(*net.UDPConn)
-	if !ok || flush == nil {
+	if !ok {
 		return &plainSource{pc: pc, buf: make([]byte, 64<<10), flush: flush}
 	}
 	raw, err := uc.SyscallConn()
@@ -90,10 +90,10 @@ func (b *batchSource) fill() error {
 		n, _, errno = syscall.Syscall6(syscall.SYS_RECVMMSG, fd,
 			uintptr(unsafe.Pointer(&b.hdrs[0])), batchSlots, syscall.MSG_DONTWAIT, 0, 0)
 		if errno == syscall.EAGAIN || errno == syscall.EWOULDBLOCK {
-			if !tried {
+			if !tried && b.flush != nil {
 				b.flush()
-				tried = true
 			}
+			tried = true
 			return false // wait until readable, then try again
 		}
 		return errno != syscall.EINTR
