@@ -134,7 +134,11 @@ func (a *Acceptor) shed(cause error) {
 		return
 	}
 	if a.refused > 0 {
-		a.notef("accept: %v: closing new clients until connections end (%d closed since the last notice)", Cause(cause), a.refused)
+		since := "so far"
+		if !a.noted.IsZero() {
+			since = "since the last notice"
+		}
+		a.notef("accept: %v: closing new clients until connections end (%d closed %s)", Cause(cause), a.refused, since)
 	} else {
 		a.notef("accept: %v: closing new clients until connections end", Cause(cause))
 	}
