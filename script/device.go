@@ -140,6 +140,7 @@ type task struct {
 	origin string
 	wait   *timer // the sleep or timeout timer the task waits on, if any
 	busy   bool   // waiting for something that will wake it
+	ended  bool   // its code has returned, but a call it tail-called still waits
 	onDone func()
 }
 
@@ -279,9 +280,14 @@ func (d *Device) loop() error {
 }
 
 func (d *Device) resume(t *task) error {
+	if t.ended { // its waiting call was its last act: nothing left to run
+		d.finish(t)
+		return nil
+	}
 	d.cur = t
 	args := t.args
 	t.args = nil
+	guard.NilResults(t.th) // the results its waiting call does not give read as nil
 	d.slot.Enter()
 	st, err, _ := d.L.Resume(t.th, t.fn, args...)
 	d.slot.Leave()
@@ -292,6 +298,16 @@ func (d *Device) resume(t *task) error {
 			d.sleep(t, 0)
 		}
 		return nil
+	case lua.ResumeOK:
+		if t.busy {
+			// `return sleep(1)` (or `return c:recv()`) as the coroutine's
+			// last act: a tail call, so the coroutine has no frame left to
+			// resume, yet the call is still waiting. The task lives on until
+			// the call is done (a handler's conn stays open meanwhile), and
+			// its results, like any coroutine's, go nowhere.
+			t.ended = true
+			return nil
+		}
 	case lua.ResumeError:
 		if le := d.limit(); le != nil {
 			// The VM raised the cancellation where the script was: say where.

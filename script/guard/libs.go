@@ -44,6 +44,7 @@ func NewState() *lua.LState {
 		L.Call(1, 0)
 	}
 	Bound(L)
+	fixResume(L)
 	Restrict(L, L.G.Global, unsafe)
 	return L
 }
