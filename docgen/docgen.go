@@ -32,6 +32,9 @@ func Markdown(w io.Writer, app *kong.Application, regen string) error {
 	})
 	ew.printf("\n## Global flags\n\nUnderstood by every command, before or after its name.\n\n")
 	flagTable(ew, app.Node.Flags)
+	if app.Node.Detail != "" { // what the application says of itself: exit codes and the like
+		detail(ew, app.Node.Detail)
+	}
 
 	for _, n := range cmds {
 		ew.printf("## %s\n\n", n.FullPath())

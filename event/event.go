@@ -94,7 +94,10 @@ type discard struct{}
 
 func (discard) Emit(*Event) error { return nil }
 
-// Tee sends every event to each sink in turn; the first error stops it.
+// Tee sends every event to each sink in turn, in the order given. A sink
+// that fails (stdout closed or abandoned, a full disk) does not keep the
+// event from the others: the recording still gets what stdout cannot
+// take. Emit returns the first error.
 func Tee(sinks ...Sink) Sink {
 	var live []Sink
 	for _, s := range sinks {
@@ -114,10 +117,11 @@ func Tee(sinks ...Sink) Sink {
 type tee []Sink
 
 func (t tee) Emit(e *Event) error {
+	var first error
 	for _, s := range t {
-		if err := s.Emit(e); err != nil {
-			return err
+		if err := s.Emit(e); err != nil && first == nil {
+			first = err
 		}
 	}
-	return nil
+	return first
 }

@@ -4,6 +4,7 @@ package output
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -28,16 +29,32 @@ type Options struct {
 	Mode     string // raw, lines, text, hex or json
 	ShowSent bool   // also show what wirecat sent (relay shows both directions)
 	Color    bool   // colour the text and hex views
+	// View makes the output only a view of traffic that goes elsewhere (a
+	// relay): Emit never waits for stdout, and what stdout cannot take is
+	// dropped whole and counted (see Dropped) instead of holding up the
+	// traffic.
+	View bool
 }
 
 // Writer is an event.Sink that renders events on w. It buffers: call Flush
 // before blocking on the network so nothing waits in the buffer.
+//
+// Over a *Drain (main's stdout), what a Writer flushes is written by the
+// Drain's own goroutine; a View always goes through a Drain.
 type Writer struct {
-	mu   sync.Mutex
-	w    *bufio.Writer
-	opt  Options
-	line []byte
-	pal  palette
+	mu      sync.Mutex
+	w       *bufio.Writer // nil for a View, which writes whole events to drain
+	drain   *Drain        // the Drain under w, or a View's
+	own     bool          // drain was made here: Close waits for it
+	opt     Options
+	line    []byte
+	hexBuf  bytes.Buffer
+	pal     palette
+	dropped struct{ events, lines int64 }
+	// stalled: the last view did not fit; until the Drain writes again
+	// (its Writes moves past stalledWrites), the next one will not either.
+	stalled       bool
+	stalledWrites int64
 }
 
 // New returns a Writer for opt.Mode; an unknown mode is an error.
@@ -47,42 +64,128 @@ func New(w io.Writer, opt Options) (*Writer, error) {
 	default:
 		return nil, fmt.Errorf("unknown output mode %q (want %s)", opt.Mode, strings.Join(Modes, ", "))
 	}
-	return &Writer{w: bufio.NewWriterSize(w, 64<<10), opt: opt, pal: newPalette(opt.Color)}, nil
+	o := &Writer{opt: opt, pal: newPalette(opt.Color)}
+	o.drain, _ = w.(*Drain)
+	if opt.View && o.drain == nil {
+		o.drain = NewDrain(w, 0)
+		o.own = true
+	}
+	if !opt.View {
+		// Lines gather here and reach a Drain a buffer at a time: one
+		// lock and one copy per 64 KiB, not per message.
+		o.w = bufio.NewWriterSize(w, 64<<10)
+	}
+	return o, nil
 }
 
-// Emit renders one event.
+// Emit renders one event. A View drops the event when stdout cannot take
+// it now; otherwise Emit waits for room, and fails once stdout failed or
+// was abandoned (Drain.Abort).
 func (o *Writer) Emit(e *event.Event) error {
 	if e.Kind == event.Data && !e.Received() && !o.opt.ShowSent {
 		return nil
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	var err error
+	if o.opt.View && e.Kind == event.Data {
+		// After a drop nothing fits until stdout takes some, and every
+		// view of a message is at least as long as the message: drop it
+		// before paying for the rendering (or even for the Drain's lock).
+		if o.stalled && o.drain.Writes() == o.stalledWrites || o.drain.Free() < len(e.Data) {
+			o.drop(o.lines(e), 1)
+			return nil
+		}
+	}
+	var b []byte
 	switch o.opt.Mode {
 	case "raw":
-		if e.Kind == event.Data {
-			_, err = o.w.Write(e.Data) // bufio passes large chunks straight through
+		if e.Kind != event.Data {
+			return nil
 		}
+		b = e.Data // no copy: a Drain copies, bufio passes large chunks straight through
 	case "lines":
-		if e.Kind == event.Data {
-			o.w.Write(e.Data)
-			err = o.w.WriteByte('\n')
+		if e.Kind != event.Data {
+			return nil
 		}
+		b = append(append(o.line[:0], e.Data...), '\n')
 	case "text":
-		err = o.text(e)
+		b = o.text(e)
 	case "hex":
-		err = o.hex(e)
+		b = o.hex(e)
 	case "json":
-		err = o.json(e)
+		var err error
+		if b, err = o.json(e); err != nil {
+			return err
+		}
+	}
+	if cap(b) <= 1<<20 && o.opt.Mode != "raw" {
+		o.line = b[:0] // keep the buffer unless one huge message grew it
+	}
+	if o.opt.View {
+		writes := o.drain.Writes()
+		o.stalled = !o.drain.TryWrite(b)
+		if o.stalled {
+			o.stalledWrites = writes
+			o.drop(int64(bytes.Count(b, []byte{'\n'})), 1)
+		}
+		return nil
+	}
+	_, err := o.w.Write(b)
+	return err
+}
+
+// lines is how many lines the view of e takes, without rendering it.
+func (o *Writer) lines(e *event.Event) int64 {
+	switch o.opt.Mode {
+	case "hex":
+		return 1 + int64(len(e.Data)+15)/16
+	case "raw":
+		return int64(bytes.Count(e.Data, []byte{'\n'}))
+	}
+	return 1
+}
+
+func (o *Writer) drop(lines, events int64) {
+	o.dropped.lines += lines
+	o.dropped.events += events
+}
+
+// Dropped is what a View left out because stdout was not keeping up: how
+// many events, and how many lines they would have taken.
+func (o *Writer) Dropped() (events, lines int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.dropped.events, o.dropped.lines
+}
+
+// Flush hands what is buffered to stdout. Over a Drain it does not wait
+// for the write.
+func (o *Writer) Flush() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var err error
+	if o.w != nil {
+		err = o.w.Flush()
+	}
+	if o.drain != nil {
+		if derr := o.drain.Flush(); err == nil {
+			err = derr
+		}
 	}
 	return err
 }
 
-// Flush writes out what is buffered.
-func (o *Writer) Flush() error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.w.Flush()
+// Close flushes, and waits until a Drain made by New has written
+// everything (or was aborted). A Drain passed to New belongs to the
+// caller, who waits for it.
+func (o *Writer) Close() error {
+	err := o.Flush()
+	if o.own {
+		if cerr := o.drain.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 func (o *Writer) prefix(e *event.Event) []byte {
@@ -109,7 +212,7 @@ func arrow(e *event.Event) string {
 	return "→"
 }
 
-func (o *Writer) text(e *event.Event) error {
+func (o *Writer) text(e *event.Event) []byte {
 	b := o.prefix(e)
 	switch e.Kind {
 	case event.Open:
@@ -134,13 +237,10 @@ func (o *Writer) text(e *event.Event) error {
 		b = append(b, ' ')
 		b = AppendEscaped(b, e.Data)
 	}
-	b = append(b, '\n')
-	o.line = b
-	_, err := o.w.Write(b)
-	return err
+	return append(b, '\n')
 }
 
-func (o *Writer) hex(e *event.Event) error {
+func (o *Writer) hex(e *event.Event) []byte {
 	if e.Kind != event.Data {
 		return o.text(e)
 	}
@@ -153,11 +253,11 @@ func (o *Writer) hex(e *event.Event) error {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(len(e.Data)), 10)
 	b = append(b, " bytes\n"...)
-	o.line = b
-	o.w.Write(b)
-	d := hex.Dumper(o.w)
+	o.hexBuf.Reset()
+	d := hex.Dumper(&o.hexBuf)
 	d.Write(e.Data)
-	return d.Close()
+	d.Close()
+	return append(b, o.hexBuf.Bytes()...)
 }
 
 type jsonEvent struct {
@@ -177,7 +277,7 @@ type jsonEvent struct {
 	Error     string `json:"error,omitempty"`
 }
 
-func (o *Writer) json(e *event.Event) error {
+func (o *Writer) json(e *event.Event) ([]byte, error) {
 	j := jsonEvent{
 		Time:  e.Time.UTC().Format(time.RFC3339Nano),
 		Event: e.Kind.String(),
@@ -216,10 +316,9 @@ func (o *Writer) json(e *event.Event) error {
 	}
 	b, err := json.Marshal(j)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	o.w.Write(b)
-	return o.w.WriteByte('\n')
+	return append(append(o.line[:0], b...), '\n'), nil
 }
 
 func describeRole(r event.Side) string {

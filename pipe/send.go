@@ -29,6 +29,9 @@ type Outcome struct {
 	Bytes      int64
 	Found      bool // Until was seen
 	PeerClosed bool
+	// Interrupted: ctx ended (Ctrl-C) before the expectation was met, the
+	// peer closed or Wait passed.
+	Interrupted bool
 }
 
 // Met reports whether the expectation was met.
@@ -92,6 +95,13 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 		return o, err
 	}
 
+	interrupted := func() (Outcome, error) {
+		mu.Lock()
+		out.Interrupted = true
+		mu.Unlock()
+		return finish(nil, m.Role)
+	}
+
 	datagram := !isStream(c)
 	for first := true; ; first = false {
 		msg, err := src.Next()
@@ -105,12 +115,15 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 			select {
 			case <-time.After(x.Interval):
 			case <-ctx.Done():
-				return finish(nil, m.Role)
+				return interrupted()
 			}
 		}
 		cfg.Sink.Emit(m.event(event.Data, m.Role, msg.Payload, nil)) // before the reply can arrive
 		cfg.flush()
 		if err := writeMessage(c, msg.Wire, datagram); err != nil {
+			if ctx.Err() != nil {
+				return interrupted()
+			}
 			return finish(err, m.Role)
 		}
 		t.out.Add(int64(len(msg.Wire)))
@@ -135,17 +148,20 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 		case <-arrived:
 			timer.Reset(wait)
 		case err := <-recvDone:
+			if err != nil && ctx.Err() != nil {
+				return interrupted() // the signal closed the connection under the reader
+			}
 			mu.Lock()
 			out.PeerClosed = err == nil
 			mu.Unlock()
-			if err != nil && (isTimeout(err) || ctx.Err() != nil) {
+			if err != nil && isTimeout(err) {
 				err = nil
 			}
 			return finish(err, m.Role.Other())
 		case <-timer.C:
 			return finish(nil, m.Role)
 		case <-ctx.Done():
-			return finish(nil, m.Role)
+			return interrupted()
 		}
 	}
 }

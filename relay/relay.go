@@ -260,15 +260,20 @@ type pair struct {
 	endErr    error
 }
 
-func (p *pair) event(k event.Kind, from event.Side, data []byte, err error) *event.Event {
-	return &event.Event{Kind: k, Time: time.Now(), Conn: p.id, Transport: p.transport, Local: p.local,
-		Remote: p.client.addr, Role: event.Relay, From: from, Data: data, Err: err}
-}
+// events spares a relay an allocation per message shown or recorded: a
+// Sink that keeps an event copies it (event.Event's contract).
+var events = sync.Pool{New: func() any { return new(event.Event) }}
 
 func (p *pair) emit(k event.Kind, from event.Side, data []byte, err error) {
-	if p.r.cfg.Sink != nil {
-		p.r.cfg.Sink.Emit(p.event(k, from, data, err))
+	if p.r.cfg.Sink == nil {
+		return
 	}
+	e := events.Get().(*event.Event)
+	*e = event.Event{Kind: k, Time: time.Now(), Conn: p.id, Transport: p.transport, Local: p.local,
+		Remote: p.client.addr, Role: event.Relay, From: from, Data: data, Err: err}
+	p.r.cfg.Sink.Emit(e)
+	*e = event.Event{} // hold on to nothing
+	events.Put(e)
 }
 
 func (p *pair) flush() {

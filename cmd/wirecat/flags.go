@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/wirecat-dev/wirecat/diag"
 	"github.com/wirecat-dev/wirecat/event"
@@ -158,22 +159,25 @@ func (g *Globals) colour(app *App) bool {
 
 // plumbing is what a data command needs to move and show messages.
 type plumbing struct {
-	cfg    *pipe.Config
-	out    *output.Writer
-	meter  *progress.Meter // bytes each way: a live line on a terminal, totals with -v
-	rec    *session.Writer // nil without --record
-	log    *diag.Log
-	closer []io.Closer
-	closed bool // replay closes early, before its diff, and again on return
+	cfg     *pipe.Config
+	out     *output.Writer
+	meter   *progress.Meter // bytes each way: a live line on a terminal, totals with -v
+	rec     *session.Writer // nil without --record
+	log     *diag.Log
+	closer  []io.Closer
+	closed  bool   // replay closes early, before its diff, and again on return
+	stopRec func() // stops the recording's periodic flush
 }
 
-// flush writes out what the output and the recording hold.
+// flush writes out what the recording and the output hold, the recording
+// first: it never waits behind a stdout that does not drain.
 func (p *plumbing) flush() error {
-	err := p.out.Flush()
+	var err error
 	if p.rec != nil {
-		if rerr := p.rec.Flush(); err == nil {
-			err = rerr
-		}
+		err = p.rec.Flush()
+	}
+	if oerr := p.out.Flush(); err == nil {
+		err = oerr
 	}
 	return err
 }
@@ -183,11 +187,14 @@ func (p *plumbing) Close() {
 		return
 	}
 	p.closed = true
+	if p.stopRec != nil {
+		p.stopRec()
+	}
 	p.meter.Done()
 	if sent, recv := p.meter.Bytes(); sent+recv > 0 {
 		p.log.Debugf("%s", p.meter.Totals())
 	}
-	p.out.Flush()
+	p.out.Close()
 	for _, c := range p.closer {
 		if err := c.Close(); err != nil {
 			p.log.Errorf("%v", err)
@@ -197,6 +204,20 @@ func (p *plumbing) Close() {
 
 // plumb builds the framing, the output and the recorder for a data command.
 func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error) {
+	return plumbWith(app, g, d, output.Options{ShowSent: showSent})
+}
+
+// plumbView is plumb for a relay, whose output is only a view of traffic
+// that goes elsewhere: it never holds the traffic up (output.Options.View).
+func plumbView(app *App, g *Globals, d *DataFlags) (*plumbing, error) {
+	return plumbWith(app, g, d, output.Options{ShowSent: true, View: true})
+}
+
+// recFlushEvery bounds how long recorded events wait in memory while the
+// command is busy elsewhere (blocked on a stdout that does not drain).
+const recFlushEvery = 200 * time.Millisecond
+
+func plumbWith(app *App, g *Globals, d *DataFlags, opt output.Options) (*plumbing, error) {
 	if err := d.LuaFlags.apply(app.Ctx); err != nil {
 		return nil, err
 	}
@@ -207,7 +228,8 @@ func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error)
 	if err != nil {
 		return nil, err
 	}
-	out, err := output.New(app.Stdout, output.Options{Mode: d.outputMode(), ShowSent: showSent, Color: g.colour(app)})
+	opt.Mode, opt.Color = d.outputMode(), g.colour(app)
+	out, err := output.New(app.Stdout, opt)
 	if err != nil {
 		return nil, usage(err)
 	}
@@ -216,17 +238,23 @@ func plumb(app *App, g *Globals, d *DataFlags, showSent bool) (*plumbing, error)
 	}
 	p := &plumbing{out: out, log: g.logger(app), meter: progress.New(app.Stderr, app.StderrTerminal && !g.Quiet)}
 	p.log.W = p.meter.Above(app.Stderr) // a log line never lands after the live progress line
-	sinks := []event.Sink{out, meterSink{p.meter}}
+	var sinks []event.Sink
 	if d.Record != "" {
 		rec, err := openRecording(d, app)
 		if err != nil {
 			return nil, err
 		}
 		rec.Batch() // written whenever the output is flushed: before every wait on the network
+		// The recording comes first: an event is recorded before stdout
+		// can hold it up, and written out within recFlushEvery even while
+		// stdout blocks; a signal's forced exit still closes it.
 		sinks = append(sinks, rec)
 		p.closer = append(p.closer, rec)
 		p.rec = rec
+		p.stopRec = every(recFlushEvery, func() { rec.Flush() })
+		app.AtExit.Add(func() { rec.Close() })
 	}
+	sinks = append(sinks, out, meterSink{p.meter})
 	p.cfg = &pipe.Config{
 		Framer:   f,
 		MaxFrame: int(d.MaxFrame),
@@ -246,10 +274,11 @@ func (p *plumbing) separateDatagrams(d *DataFlags) {
 	if d.Output != "" || d.outputMode() != "raw" {
 		return
 	}
-	sinks := []event.Sink{&newlineEach{s: p.out}, meterSink{p.meter}}
+	var sinks []event.Sink
 	if p.rec != nil {
-		sinks = append(sinks, p.rec)
+		sinks = append(sinks, p.rec) // first: never behind stdout (see plumbWith)
 	}
+	sinks = append(sinks, &newlineEach{s: p.out}, meterSink{p.meter})
 	p.cfg.Sink = event.Tee(sinks...)
 }
 
@@ -273,6 +302,27 @@ func (n *newlineEach) Emit(e *event.Event) error {
 	n.ev = *e
 	n.ev.Data = n.buf
 	return n.s.Emit(&n.ev)
+}
+
+// every runs f every d until the returned stop is called.
+func every(d time.Duration, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(d)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				f()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
 }
 
 // meterSink counts every message's bytes on the progress meter.

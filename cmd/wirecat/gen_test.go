@@ -26,7 +26,7 @@ const regenDocs = "go test ./cmd/wirecat -run TestCLIDoc -update"
 func model(t *testing.T) *kong.Application {
 	t.Helper()
 	var cli CLI
-	k, err := kong.New(&cli, kong.Name("wirecat"), kong.Vars(helpVars), kong.Exit(func(int) {}))
+	k, err := kong.New(&cli, exitCodes, kong.Name("wirecat"), kong.Vars(helpVars), kong.Exit(func(int) {}))
 	if err != nil {
 		t.Fatal(err)
 	}

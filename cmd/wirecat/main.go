@@ -8,15 +8,20 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/alecthomas/kong"
 	"github.com/mattn/go-isatty"
+
+	"github.com/wirecat-dev/wirecat/output"
 )
 
 // CLI is the whole command line.
@@ -35,6 +40,23 @@ type CLI struct {
 	Help       HelpCmd       `cmd:"" help:"Print the usage, or a command's flags and examples: wirecat help listen."`
 }
 
+// exitCodes closes `wirecat --help` and the Global flags part of
+// docs/cli.md with exitCodesHelp (the root's detail: CLI has a Help field,
+// so it cannot provide it as a method).
+var exitCodes = kong.PostBuild(func(k *kong.Kong) error {
+	k.Model.Detail = exitCodesHelp
+	return nil
+})
+
+const exitCodesHelp = `Exit codes: 0 success; 1 a runtime failure (refused, reset, TLS failure,
+script error); 2 a usage error (bad flag, address, framing spec or script
+path); 3 an expectation not met (send --replies/--until not met, replay
+--check found a difference); 130 interrupted by SIGINT (Ctrl-C) and 143
+terminated by SIGTERM, after flushing stdout and closing any recording, so
+that "wirecat listen … && next" stops. A signal ends wirecat within a
+second whatever it is doing (a stdout nobody reads included); a second
+signal ends it at once.`
+
 // Globals are understood by every command.
 type Globals struct {
 	Verbose bool   `short:"v" help:"Report connection events and timings on stderr."`
@@ -52,23 +74,135 @@ type App struct {
 	Getenv func(string) string
 	// What stdin, stdout and stderr are.
 	StdinNull, StdinTerminal, StdoutTerminal, StderrTerminal bool
+	// AtExit runs what must happen even when a signal forces the exit
+	// (closing a recording); nil in tests.
+	AtExit *ExitHooks
 }
+
+// After a signal, the command has flushGrace to write out stdout and end
+// by itself; then stdout is abandoned (Drain.Abort), and at hardExit the
+// process exits whatever it is doing, so a signal always ends it within a
+// second.
+const (
+	flushGrace = 300 * time.Millisecond
+	hardExit   = 650 * time.Millisecond
+)
 
 func main() {
 	if isVersion(os.Args[1:]) { // before any set-up: nothing to wait for
 		printVersion(os.Stdout)
 		return
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	// A stdout that can stop draining (a pipe into a paused pager, a
+	// terminal) is written from a goroutine of its own: it can then hold
+	// up only those who wait for it, and never the exit. A file never
+	// stops for good, and is written directly.
+	var stdout *output.Drain
+	var out io.Writer = os.Stdout
+	if !isFile(os.Stdout) {
+		stdout = output.NewDrain(os.Stdout, 0)
+		out = stdout
+	}
 	app := &App{
-		Ctx: ctx, Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
+		Ctx: ctx, Stdin: os.Stdin, Stdout: out, Stderr: os.Stderr, Getenv: os.Getenv,
 		StdinNull:      isDevNull(os.Stdin) || inBackground(os.Stdin),
 		StdinTerminal:  isatty.IsTerminal(os.Stdin.Fd()),
 		StdoutTerminal: isatty.IsTerminal(os.Stdout.Fd()),
 		StderrTerminal: isatty.IsTerminal(os.Stderr.Fd()),
+		AtExit:         &ExitHooks{},
 	}
-	os.Exit(run(app, os.Args[1:]))
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := (<-sigs).(syscall.Signal)
+		cause := interrupted{sig}
+		cancel(cause)
+		if stdout != nil {
+			time.AfterFunc(flushGrace, stdout.Abort)
+		}
+		force := time.NewTimer(hardExit)
+		select {
+		case <-force.C:
+		case <-sigs: // a second signal: no more waiting
+		}
+		app.AtExit.Run()
+		os.Exit(cause.code())
+	}()
+	code := run(app, os.Args[1:])
+	if stdout != nil {
+		stdout.Close() // what the command printed goes out, unless a signal gives up on it
+	}
+	app.AtExit.Run()
+	os.Exit(code)
+}
+
+// interrupted is why App.Ctx ends when a signal arrives.
+type interrupted struct{ sig syscall.Signal }
+
+func (i interrupted) Error() string { return i.how() }
+
+// name is the signal's name: SIGINT or SIGTERM.
+func (i interrupted) name() string {
+	if i.sig == syscall.SIGINT {
+		return "SIGINT"
+	}
+	return "SIGTERM"
+}
+
+// how says it in a sentence: "interrupted by SIGINT".
+func (i interrupted) how() string {
+	if i.sig == syscall.SIGINT {
+		return "interrupted by SIGINT"
+	}
+	return "terminated by SIGTERM"
+}
+
+// code is the shell's convention for a process ended by a signal: 128 + its
+// number (130 for SIGINT, 143 for SIGTERM).
+func (i interrupted) code() int { return 128 + int(i.sig) }
+
+// signalled returns the signal that ended ctx, if one did.
+func signalled(ctx context.Context) (interrupted, bool) {
+	var i interrupted
+	if ctx == nil {
+		return i, false
+	}
+	ok := errors.As(context.Cause(ctx), &i)
+	return i, ok
+}
+
+// ExitHooks are run once, at the exit, however it comes.
+type ExitHooks struct {
+	mu    sync.Mutex
+	hooks []func()
+	done  bool
+}
+
+// Add registers f; on a nil ExitHooks it does nothing.
+func (h *ExitHooks) Add(f func()) {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hooks = append(h.hooks, f)
+}
+
+// Run runs every hook once, the latest first.
+func (h *ExitHooks) Run() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.done {
+		return
+	}
+	h.done = true
+	for i := len(h.hooks) - 1; i >= 0; i-- {
+		h.hooks[i]()
+	}
 }
 
 // run parses args, runs the command and turns its error into an exit code.
@@ -87,7 +221,7 @@ func run(app *App, args []string) int {
 	}
 	cli, globals := cliFor(args)
 	exit := -1
-	parser, err := kong.New(cli,
+	parser, err := kong.New(cli, exitCodes,
 		kong.Name("wirecat"),
 		kong.Description("A scriptable network swiss-army knife for people who build connected devices:\nTCP, UDP, TLS and Unix sockets, framings, Lua devices, relays and recorded sessions.\n\n"+
 			"    wirecat listen 5000                  # like nc -l 5000\n"+
@@ -116,10 +250,35 @@ func run(app *App, args []string) int {
 	}
 	kctx.Bind(globals)
 	err = kctx.Run()
+	if sig, ok := signalled(app.Ctx); ok {
+		// A signal decides the exit code, so `wirecat listen … && next`
+		// stops. What failed because of it (a dial cancelled, a closed
+		// connection) is no news; anything else is still said.
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.Is(err, sig) {
+			var s silent
+			var i interruptedError
+			if !errors.As(err, &s) && (errors.As(err, &i) || !isClosed(err)) {
+				report(app.Stderr, err)
+			}
+		}
+		return sig.code()
+	}
 	if err == nil {
 		return exitOK
 	}
 	return report(app.Stderr, err)
+}
+
+// interruptedError is a command's own account of what a signal cut short
+// ("interrupted after 1 of 5 replies"): always printed.
+type interruptedError struct{ error }
+
+func (e interruptedError) Unwrap() error { return e.error }
+
+// isClosed reports an error that only says a connection was closed under
+// a reader: what a signal does to every connection.
+func isClosed(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) || errors.Is(err, output.ErrAborted)
 }
 
 // cliFor returns the command line to parse args with. Building kong's model
@@ -253,6 +412,20 @@ func (h *HelpCmd) Run(app *App) error {
 		return silent{code}
 	}
 	return nil
+}
+
+// isFile reports whether f is a regular file or /dev/null: writes to it
+// never wait on a reader.
+func isFile(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	if fi.Mode().IsRegular() {
+		return true
+	}
+	null, err := os.Stat(os.DevNull)
+	return err == nil && os.SameFile(fi, null)
 }
 
 // isDevNull reports whether f is /dev/null: a background job's stdin,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/wirecat-dev/wirecat/access"
 	"github.com/wirecat-dev/wirecat/event"
@@ -47,7 +48,9 @@ costs its two sockets and nothing more. At the
 descriptor limit new clients are closed at once (said once in a while on
 stderr) and served again as soon as descriptors free.
 Nothing is printed without -o; -o shows both directions, tagged
-client→server or server→client. --frame
+client→server or server→client. The view never holds up the traffic: when
+stdout does not keep up (a paused pager), view lines are dropped and their
+count said on stderr; the relayed bytes and --record miss nothing. --frame
 makes it, the hooks and the faults message by message (a datagram is always
 one message). TLS: --cert/--key/--client-ca are for a tls LISTEN side;
 --insecure/--ca/--pin/--sni for a tls TARGET (and --cert/--key too when
@@ -61,6 +64,8 @@ Examples:
     # a UDP board to a TCP server; watch both directions:
     wirecat relay -u :5005 tcp://127.0.0.1:7000 --frame line
     wirecat relay :7000 127.0.0.1:7001 --frame line -o text
+    # watch in a pager; pausing it drops view lines, never traffic:
+    wirecat relay :7000 127.0.0.1:7001 --frame line -o text | less
     # a bad network, and a Lua hook rewriting messages:
     wirecat relay :7000 127.0.0.1:7001 --delay up:200ms --drop 0.1
     wirecat relay :7000 127.0.0.1:7001 --frame line \
@@ -95,11 +100,14 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		quiet.Stdout = io.Discard
 		outApp = &quiet
 	}
-	p, err := plumb(outApp, g, &c.DataFlags, true)
+	p, err := plumbView(outApp, g, &c.DataFlags)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	if c.Output != "" {
+		defer reportDrops(p, c.Output)()
+	}
 	var sink event.Sink = p.cfg.Sink
 	if c.Output == "" && c.Record == "" {
 		sink = nil
@@ -160,4 +168,44 @@ func relaying(p *plumbing, listen link.Addr, local net.Addr, target link.Addr) {
 		return
 	}
 	p.log.Debugf("relaying %s://%s to %s", listen.Scheme, local, target)
+}
+
+// dropReportEvery is how often a relay says that its view drops lines, at
+// most (the first drop is reported within a second).
+const dropReportEvery = 10 * time.Second
+
+// reportDrops says on stderr when the -o view drops lines because stdout
+// does not keep up (a paused pager): at the first drop, then at most every
+// dropReportEvery, and the total at the end (call the returned func).
+func reportDrops(p *plumbing, mode string) (done func()) {
+	var said int64
+	var last time.Time
+	check := func(final bool) {
+		events, lines := p.out.Dropped()
+		if events == 0 || !final && (events == said || time.Since(last) < dropReportEvery) {
+			return
+		}
+		said, last = events, time.Now()
+		what := dropCount(lines, "view line")
+		if mode == "raw" {
+			what = dropCount(events, "chunk")
+		}
+		if final {
+			p.log.Notef("-o %s: %s dropped in all because stdout did not keep up (the relayed traffic and --record are complete)", mode, what)
+			return
+		}
+		p.log.Notef("-o %s: stdout is not keeping up: %s dropped so far (the relayed traffic and --record are complete)", mode, what)
+	}
+	stop := every(time.Second, func() { check(false) })
+	return func() {
+		stop()
+		check(true)
+	}
+}
+
+func dropCount(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -99,6 +99,10 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	if err != nil {
 		return connError(addr.String(), err)
 	}
+	if sig, ok := signalled(app.Ctx); ok && out.Interrupted && !x.Met(out) {
+		// Not a timeout: say what was cut short (the exit code is the signal's).
+		return interruptedError{fmt.Errorf("%s: %s", sig.how(), unmetWhat(c, out))}
+	}
 	p.log.Debugf("%s, %s in %v", count(out.Replies, "reply", "replies"), count(int(out.Bytes), "byte", "bytes"), time.Since(start).Round(time.Millisecond))
 	switch {
 	case out.Replies < c.Replies:
@@ -107,6 +111,14 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 		return unmetError{fmt.Errorf("%q was not received (%s)", c.Until, why(out, x))}
 	}
 	return nil
+}
+
+// unmetWhat says what a send interrupted before its expectation had got.
+func unmetWhat(c *SendCmd, out pipe.Outcome) string {
+	if out.Replies < c.Replies {
+		return fmt.Sprintf("got %d of the %s expected", out.Replies, count(c.Replies, "reply", "replies"))
+	}
+	return fmt.Sprintf("%q was not received", c.Until)
 }
 
 func why(out pipe.Outcome, x pipe.Expect) string {

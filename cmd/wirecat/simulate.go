@@ -121,7 +121,13 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	if sum.SinkAddr != "" {
 		p.log.Debugf("built-in sink listened on %s", sum.SinkAddr)
 	}
-	for _, line := range strings.Split(sum.String(), "\n") {
+	summary := sum.String()
+	if sig, ok := signalled(app.Ctx); ok {
+		// The devices still running were stopped by the signal, not by
+		// --duration.
+		summary = strings.Replace(summary, "stopped at the deadline", "stopped by "+sig.name(), 1)
+	}
+	for _, line := range strings.Split(summary, "\n") {
 		p.log.Notef("%s", line)
 	}
 	if sum.Failed > 0 {
