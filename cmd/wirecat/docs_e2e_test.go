@@ -920,12 +920,21 @@ s.close()
 	},
 	{
 		name: "relay-watch",
-		cmds: []string{"wirecat relay :7000 127.0.0.1:7001 --frame line -o text"},
+		cmds: []string{"wirecat relay :7000 127.0.0.1:7001 --frame line -o text",
+			"wirecat relay :7000 127.0.0.1:7001 --frame line -o text | less"},
 		run: func(e *docEnv, c []string) {
 			out := recordRelay(e, c[0])
 			// docs/relay.md shows this view.
 			wantLines(e.t, "the relay's view", out, textLine+`(open tcp \(relayed\)|client→server temp 21\.5|server→client ok|closed.*)$`, 3)
 			wantContains(e.t, "the relay's view", out, "open tcp (relayed)", "client→server temp 21.5", "server→client ok")
+			if _, err := exec.LookPath("less"); err == nil {
+				// The same view through a pager (not a terminal here: less
+				// passes it on), on ports of its own.
+				e.sub(":7000", ":"+strconv.Itoa(freePort(e.t)))
+				e.sub(":7001", ":"+strconv.Itoa(freePort(e.t)))
+				out := recordRelay(e, c[1])
+				wantContains(e.t, "the relay's view through less", out, "client→server temp 21.5", "server→client ok")
+			}
 		},
 	},
 	{
