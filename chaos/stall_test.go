@@ -134,8 +134,11 @@ func relayThrough(t *testing.T, target string, stdout io.Writer, extra ...string
 // still ends at once on SIGTERM with its recording valid.
 func TestStallRelayView(t *testing.T) {
 	size, runs := int64(64<<20), 3
-	if *soak {
+	switch {
+	case *soak:
 		size, runs = 100<<20, 5
+	case raceEnabled:
+		size = 16 << 20 // the race detector slows wirecat's own copying, not the kernel's splice
 	}
 	target, got := sinkServer(t)
 	cases := []struct {
@@ -173,12 +176,13 @@ func TestStallRelayView(t *testing.T) {
 				}
 				figure(t, "relay "+name+" dropped", "%s", lastLine(stderr))
 				// A wide margin in CI, where the machine is shared; the soak
-				// holds the 80%.
+				// holds the 80%. Under the race detector only the
+				// view's own code is slowed: the figure means nothing there.
 				want := 0.5
 				if *soak {
 					want = 0.8
 				}
-				if ratio < want {
+				if ratio < want && !raceEnabled {
 					t.Errorf("viewed relay at %.0f%% of the unviewed throughput, want ≥ %.0f%%", 100*ratio, 100*want)
 				}
 			})
