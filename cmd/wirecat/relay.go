@@ -109,8 +109,11 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		defer reportDrops(p, c.Output)()
 	}
 	var sink event.Sink = p.cfg.Sink
-	if c.Output == "" && c.Record == "" {
+	switch {
+	case c.Output == "" && c.Record == "":
 		sink = nil
+	case c.Output == "":
+		sink = event.Tee(p.rec, meterSink{p.meter}) // nothing to render for a view nobody asked for
 	}
 	var hooks *relay.Hooks
 	if c.Script != "" {
