@@ -135,6 +135,7 @@ func (f fixedFramer) Encode(dst, msg []byte) ([]byte, error) {
 func (f fixedFramer) String() string        { return "fixed:" + strconv.Itoa(f.size) }
 func (f fixedFramer) declared([]byte) int64 { return int64(f.size) }
 func (f fixedFramer) wireLimit(max int) int { return max }
+func (f fixedFramer) wireSize([]byte) int64 { return int64(f.size) }
 
 // truncate shortens b for an error message.
 func truncate(b []byte, n int) string {

@@ -37,6 +37,28 @@ func (cobsFramer) decodeFrom(buf []byte, from int) ([]byte, int, error) {
 	return frame[:w], n, nil
 }
 
+// decodeInto decodes the first frame into dst, leaving buf untouched.
+func (cobsFramer) decodeInto(scratch *[]byte, buf []byte, from int) ([]byte, int, error) {
+	frame, n, skip := splitFrame(buf, from, 0)
+	if frame == nil {
+		return nil, skip, nil
+	}
+	dst := (*scratch)[:0]
+	defer func() { *scratch = dst[:0] }()
+	for i := 0; i < len(frame); {
+		code := int(frame[i])
+		if i+code > len(frame) {
+			return nil, n, fmt.Errorf("cobs: block of %d bytes at offset %d overruns the %d-byte frame", code-1, i, len(frame))
+		}
+		dst = append(dst, frame[i+1:i+code]...)
+		i += code
+		if code < 0xFF && i < len(frame) {
+			dst = append(dst, 0)
+		}
+	}
+	return dst, n, nil
+}
+
 func (cobsFramer) Encode(dst, msg []byte) ([]byte, error) {
 	codeAt := len(dst)
 	dst = append(dst, 0)

@@ -47,3 +47,20 @@ type sizer interface {
 type bounded interface {
 	wireLimit(max int) int
 }
+
+// copyDecoder is implemented by the framers whose Decode rewrites buf in
+// place (slip, cobs). decodeInto decodes into *dst (growing it as needed) instead and leaves buf as
+// it was, so a Lossless Reader keeps the wire bytes of every message. On a
+// malformed frame it returns the error with n = the frame's length, so the
+// Reader can pass the frame on as it came and go on at the next one.
+type copyDecoder interface {
+	decodeInto(dst *[]byte, buf []byte, from int) (msg []byte, n int, err error)
+}
+
+// wireSizer is implemented by framers that know the length of a whole frame
+// on the wire from its first bytes (a length prefix, a fixed size), so a
+// Lossless Reader passes an oversized one through and resyncs right after
+// it. wireSize returns -1 while the length is not known yet.
+type wireSizer interface {
+	wireSize(buf []byte) int64
+}

@@ -78,6 +78,14 @@ func (l lenFramer) declared(buf []byte) int64 {
 	return int64(min(length, math.MaxInt64))
 }
 
+func (l lenFramer) wireSize(buf []byte) int64 {
+	length, hlen, err := l.header(buf)
+	if err != nil || hlen == 0 || length > math.MaxInt64-uint64(hlen) {
+		return -1
+	}
+	return int64(hlen) + int64(length)
+}
+
 func (l lenFramer) Encode(dst, msg []byte) ([]byte, error) {
 	if uint64(len(msg)) > l.max {
 		return dst, fmt.Errorf("%s: message of %d bytes is too long for the length prefix (at most %d)", l, len(msg), l.max)

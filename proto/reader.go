@@ -50,6 +50,17 @@ type Reader struct {
 	searched int // bytes of buf[start:end] already searched for a terminator
 	err      error
 	held     *int64 // bytes of buf counted against the buffer budget (apart, for the cleanup)
+
+	// Lossless mode (see Lossless).
+	lossless bool
+	into     copyDecoder // non-nil for framers that would rewrite buf
+	wsize    wireSizer   // nil if f cannot tell a frame's wire length early
+	pos      int         // where decoding goes on; buf[start:pos] is filler already used
+	scratch  []byte      // decodeInto's output
+	wire     []byte      // the wire bytes of the message Next returned last
+	unframed error       // why the last chunk is not a message; nil for a message
+	skipping bool        // inside a frame over the limit: pass bytes on until its terminator
+	passLeft int64       // bytes of a frame over the limit, of known length, still to pass on
 }
 
 // NewReader reads messages framed by f from r. Messages larger than maxFrame
@@ -188,6 +199,32 @@ func (r *Reader) putBuf(b []byte) {
 	}
 }
 
+// Lossless makes the Reader account for every byte it reads, as a relay
+// needs: Wire returns the exact bytes each message came from, and bytes that
+// make no message come out as unframed chunks instead of ending the stream:
+// a malformed frame (a bad SLIP escape or COBS block) as the frame's bytes,
+// a frame over the size limit as pieces of at most the limit (the Reader
+// then resyncs at the next terminator, or right after a length-prefixed
+// frame), and at the end of the stream an unterminated tail that is no
+// message. Unframed says why a chunk is not a message. Call it before the
+// first Next.
+func (r *Reader) Lossless() {
+	r.lossless = true
+	r.into, _ = r.f.(copyDecoder)
+	r.wsize, _ = r.f.(wireSizer)
+}
+
+// Wire returns the bytes on the wire of what the last Next returned: the
+// message with its framing (delimiter, CR, prefix, escapes, empty frames
+// before it) or an unframed chunk. Only Lossless and raw Readers keep it;
+// it is valid until the next call.
+func (r *Reader) Wire() []byte { return r.wire }
+
+// Unframed returns why what the last Next returned is an unframed chunk of
+// wire bytes rather than a message (it wraps ErrTooLarge, ErrTruncated or
+// the framer's error), or nil for a message. Only in Lossless mode.
+func (r *Reader) Unframed() error { return r.unframed }
+
 // Buffered returns how many bytes are read but not yet returned as messages.
 func (r *Reader) Buffered() int { return r.end - r.start }
 
@@ -197,6 +234,9 @@ func (r *Reader) Buffered() int { return r.end - r.start }
 func (r *Reader) Next() ([]byte, error) {
 	if r.raw {
 		return r.nextRaw()
+	}
+	if r.lossless {
+		return r.nextLossless()
 	}
 	for {
 		msg, err := r.decode()
@@ -355,13 +395,161 @@ func (r *Reader) nextRaw() ([]byte, error) {
 			r.err = err
 		}
 		if n > 0 {
-			return r.buf[:n], nil
+			r.wire = r.buf[:n]
+			return r.wire, nil
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
 	return nil, r.fail(io.ErrNoProgress)
+}
+
+// tailKeep is how many bytes of a frame over the limit a Lossless Reader
+// holds back while it passes the frame on, so a terminator split across
+// reads is still found.
+const tailKeep = 64
+
+// nextLossless is Next in Lossless mode.
+func (r *Reader) nextLossless() ([]byte, error) {
+	r.wire, r.unframed = nil, nil
+	for {
+		msg, ok, err := r.decodeLossless()
+		if ok || err != nil {
+			return msg, err
+		}
+		if r.err != nil {
+			return r.finishLossless()
+		}
+		if msg, ok := r.overLimit(); ok {
+			return msg, nil
+		}
+		off := r.pos - r.start
+		if err := r.fill(); err != nil {
+			return nil, r.fail(err)
+		}
+		r.pos = r.start + off
+	}
+}
+
+// decodeLossless returns the next message or chunk of the buffer; ok is
+// false when more bytes are needed.
+func (r *Reader) decodeLossless() (msg []byte, ok bool, err error) {
+	for r.pos < r.end {
+		buf := r.buf[r.pos:r.end]
+		if r.passLeft > 0 {
+			n := int(min(int64(len(buf)), r.passLeft))
+			r.passLeft -= int64(n)
+			return r.chunk(r.pos+n, tooLarge(r.max)), true, nil
+		}
+		var n int
+		var derr error
+		switch {
+		case r.into != nil:
+			msg, n, derr = r.into.decodeInto(&r.scratch, buf, r.searched)
+		case r.resume != nil:
+			msg, n, derr = r.resume.decodeFrom(buf, r.searched)
+		default:
+			msg, n, derr = r.f.Decode(buf)
+		}
+		switch {
+		case derr != nil:
+			// A malformed frame goes on as it came; without its extent,
+			// everything buffered does.
+			if n <= 0 || n > len(buf) {
+				n = len(buf)
+			}
+			r.skipping = false
+			return r.chunk(r.pos+n, derr), true, nil
+		case n < 0 || n > len(buf):
+			return nil, false, r.fail(fmt.Errorf("%s framer used %d of %d bytes", Name(r.f), n, len(buf)))
+		case n == 0:
+			r.searched = len(buf)
+			return nil, false, nil
+		}
+		r.pos += n
+		r.searched = 0
+		if r.skipping {
+			// The terminator of a frame over the limit: its last piece.
+			r.skipping = false
+			return r.chunk(r.pos, tooLarge(r.max)), true, nil
+		}
+		if msg == nil {
+			continue // filler: it goes out with the next message
+		}
+		if len(msg) > r.max {
+			return r.chunk(r.pos, tooLarge(r.max)), true, nil
+		}
+		r.wire = r.buf[r.start:r.pos]
+		r.start = r.pos
+		return msg, true, nil
+	}
+	return nil, false, nil
+}
+
+// chunk returns buf[start:end] as an unframed chunk, for reason.
+func (r *Reader) chunk(end int, reason error) []byte {
+	r.wire = r.buf[r.start:end]
+	r.unframed = reason
+	r.start, r.pos, r.searched = end, end, 0
+	return r.wire
+}
+
+// overLimit passes on the buffered part of a frame that is over the limit
+// (or declares it will be), so a Lossless Reader never holds more than the
+// limit of one frame.
+func (r *Reader) overLimit() ([]byte, bool) {
+	buffered := r.end - r.start
+	if buffered == 0 {
+		return nil, false
+	}
+	over := buffered > r.limit || r.skipping && buffered >= readSize
+	if !over && checkDeclared(r.size, r.f, r.buf[r.pos:r.end], r.max) == nil {
+		return nil, false
+	}
+	if r.wsize != nil {
+		if w := r.wsize.wireSize(r.buf[r.pos:r.end]); w > 0 {
+			// The frame's length is known: pass exactly it, then resync.
+			r.passLeft = w + int64(r.pos-r.start)
+			r.pos = r.start
+			msg, _, _ := r.decodeLossless()
+			return msg, true
+		}
+	}
+	// A framer that searches for a terminator resyncs at the next one: hold
+	// back a few bytes in case a terminator starts there. Any other framer
+	// starts afresh after the chunk.
+	resync := r.resume != nil || r.into != nil
+	keep := 0
+	if resync {
+		keep = min(tailKeep, r.end-r.pos)
+	}
+	if buffered-keep <= 0 {
+		return nil, false
+	}
+	msg := r.chunk(r.end-keep, tooLarge(r.max))
+	r.skipping = resync
+	return msg, true
+}
+
+// finishLossless ends the stream in Lossless mode: what is left is the
+// last message (a line without its newline) or an unframed chunk.
+func (r *Reader) finishLossless() ([]byte, error) {
+	if r.err != io.EOF || r.start == r.end {
+		return nil, r.err
+	}
+	if fin, ok := r.f.(Finisher); ok && !r.skipping && r.passLeft == 0 && r.pos < r.end {
+		if msg, err := fin.Finish(r.buf[r.pos:r.end]); err == nil && len(msg) <= r.max {
+			r.wire = r.buf[r.start:r.end]
+			r.start, r.pos = r.end, r.end
+			return msg, nil
+		}
+	}
+	reason := fmt.Errorf("%w: %d bytes pending", ErrTruncated, r.end-r.pos)
+	if r.skipping {
+		reason = tooLarge(r.max)
+	}
+	return r.chunk(r.end, reason), nil
 }
 
 // SplitDatagram cuts one datagram into messages: the whole payload with raw

@@ -58,6 +58,42 @@ func (slipFramer) decodeFrom(buf []byte, from int) ([]byte, int, error) {
 	return frame[:w], n, nil
 }
 
+// decodeInto unescapes the first frame into dst, leaving buf untouched. A
+// frame without escapes is returned as it is in buf.
+func (slipFramer) decodeInto(scratch *[]byte, buf []byte, from int) ([]byte, int, error) {
+	frame, n, skip := splitFrame(buf, from, slipEnd)
+	if frame == nil {
+		return nil, skip, nil
+	}
+	r := bytes.IndexByte(frame, slipEsc)
+	if r < 0 {
+		return frame, n, nil
+	}
+	dst := append((*scratch)[:0], frame[:r]...)
+	defer func() { *scratch = dst[:0] }()
+	for r >= 0 {
+		if r+1 == len(frame) {
+			return nil, n, fmt.Errorf("slip: frame ends inside an escape (0xdb before 0xc0)")
+		}
+		switch frame[r+1] {
+		case slipEscEnd:
+			dst = append(dst, slipEnd)
+		case slipEscEsc:
+			dst = append(dst, slipEsc)
+		default:
+			return nil, n, fmt.Errorf("slip: invalid escape 0xdb 0x%02x (want 0xdb 0xdc or 0xdb 0xdd)", frame[r+1])
+		}
+		next := nextIndex(frame, r+2, slipEsc)
+		stop := next
+		if next < 0 {
+			stop = len(frame)
+		}
+		dst = append(dst, frame[r+2:stop]...)
+		r = next
+	}
+	return dst, n, nil
+}
+
 // nextIndex is the index of c in b at or after from, or -1.
 func nextIndex(b []byte, from int, c byte) int {
 	i := bytes.IndexByte(b[from:], c)
