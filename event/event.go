@@ -75,7 +75,15 @@ type Event struct {
 	Role      Side   // the side wirecat plays on this connection
 	From      Side   // Data: the side that sent it; Close: the side that closed
 	Data      []byte
-	Err       error // Close and Error: what went wrong, if anything
+	// Wire is, on Data, the bytes that crossed the wire for Data when a
+	// framing cut them (the delimiter, a CR the line framing dropped, the
+	// escapes) and they are known; nil when not known or when Data is the
+	// wire bytes. Unframed says Data is a chunk of wire bytes that made no
+	// message (a malformed frame, one over --max-frame, an unterminated
+	// tail), with the reason.
+	Wire     []byte
+	Unframed error
+	Err      error // Close and Error: what went wrong, if anything
 }
 
 // Received reports whether a Data event came from the peer rather than from wirecat.

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bytes"
 	"container/heap"
 	"fmt"
 	"io"
@@ -33,10 +34,22 @@ type sink interface {
 	datagram() bool
 }
 
+// wireSource is a source that knows the bytes on the wire of the message
+// next returned last: a framed stream.
+type wireSource interface {
+	source
+	// wire returns those bytes, and why they are an unframed chunk rather
+	// than a message (nil for a message). Valid until the next call.
+	wire() ([]byte, error)
+}
+
 // streamSource cuts a stream into messages (chunks as they come when raw).
+// A framed one reads losslessly: every byte it reads comes out again, as
+// the wire bytes of a message or as an unframed chunk.
 type streamSource struct{ r *proto.Reader }
 
 func (s streamSource) next() ([]byte, error) { return s.r.Next() }
+func (s streamSource) wire() ([]byte, error) { return s.r.Wire(), s.r.Unframed() }
 
 // flushReader flushes the inspection output before every read, so nothing
 // shown waits in a buffer while the relay waits on the network.
@@ -129,8 +142,10 @@ type flow struct {
 	sent  atomic.Int64
 	count *atomic.Int64 // bytes written, for the closing report
 	wire  []byte
-	next  time.Time // --rate: when the next byte may go
-	piece int       // --rate: bytes written at once on a stream
+	next  time.Time  // --rate: when the next byte may go
+	piece int        // --rate: bytes written at once on a stream
+	ws    wireSource // nil: the source's messages are their wire bytes
+	noted bool       // an unframed chunk was reported
 }
 
 func newFlow(p *pair, from, to *side, f DirFaults, count *atomic.Int64) *flow {
@@ -139,7 +154,11 @@ func newFlow(p *pair, from, to *side, f DirFaults, count *atomic.Int64) *flow {
 	fl.src = from.src
 	if fl.src == nil {
 		if from.stream {
-			fl.src = streamSource{proto.NewReader(flushReader{from.conn, cfg.Flush}, cfg.Framer, cfg.MaxFrame)}
+			r := proto.NewReader(flushReader{from.conn, cfg.Flush}, cfg.Framer, cfg.MaxFrame)
+			if cfg.Framer != nil {
+				r.Lossless()
+			}
+			fl.src = streamSource{r}
 		} else {
 			fl.src = &connDatagrams{c: from.conn, buf: make([]byte, max(cfg.MaxFrame, maxDatagram)+1), max: cfg.MaxFrame, flush: cfg.Flush}
 		}
@@ -151,6 +170,9 @@ func newFlow(p *pair, from, to *side, f DirFaults, count *atomic.Int64) *flow {
 		fl.dst = streamSink{c: to.conn, f: cfg.Framer}
 	default:
 		fl.dst = connDatagramSink{c: to.conn}
+	}
+	if ws, ok := fl.src.(wireSource); ok && cfg.Framer != nil {
+		fl.ws = ws
 	}
 	if f.queued() {
 		fl.q = newQueue(!fl.dst.datagram())
@@ -189,30 +211,74 @@ func (fl *flow) run() error {
 		if p.timed {
 			p.touch()
 		}
-		p.emit(event.Data, fl.from, msg, nil)
-		if p.hooks != nil {
-			for _, m := range p.hooks.message(fl.from, msg) {
-				if err := fl.pass(m); err != nil {
-					p.end(fl.from.Other(), err) // the receiver failed
-					return err
-				}
-			}
-			continue
-		}
-		if err := fl.pass(msg); err != nil {
-			p.end(fl.from.Other(), err)
+		if err := fl.relay(msg); err != nil {
+			p.end(fl.from.Other(), err) // the receiver failed
 			return err
 		}
 	}
 }
 
-// pass applies --drop and hands a message on, now or after its delay.
-func (fl *flow) pass(msg []byte) error {
+// relay shows one message and passes it on. A message no hook changed goes
+// out as the exact bytes it came in (a CRLF stays a CRLF under --frame
+// line, a last line keeps its lack of a newline); a changed one is encoded
+// with the framing. An unframed chunk (bytes that made no frame) is shown
+// and passed on as it came, without hooks: it is not a message.
+func (fl *flow) relay(msg []byte) error {
+	p := fl.p
+	var wire []byte
+	var unframed error
+	if fl.ws != nil {
+		wire, unframed = fl.ws.wire()
+	}
+	fl.show(msg, wire, unframed)
+	// A datagram carries a message without framing: the message goes.
+	asWire := wire != nil && !fl.dst.datagram()
+	if unframed != nil {
+		return fl.pass(wire, true)
+	}
+	if p.hooks != nil {
+		out := p.hooks.message(fl.from, msg)
+		if len(out) == 1 && asWire && bytes.Equal(out[0], msg) {
+			return fl.pass(wire, true) // unchanged
+		}
+		for _, m := range out {
+			if err := fl.pass(m, false); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if asWire {
+		return fl.pass(wire, true)
+	}
+	return fl.pass(msg, false)
+}
+
+// show emits a message (and its wire bytes) to the view and the recording;
+// the first unframed chunk of the direction is also noted on stderr.
+func (fl *flow) show(msg, wire []byte, unframed error) {
+	p := fl.p
+	if unframed != nil && !fl.noted {
+		fl.noted = true
+		p.r.cfg.Log.Notef("conn %d: bytes from the %s that make no %s frame are passed on as they came (%v)",
+			p.id, fl.from, proto.Name(p.r.cfg.Framer), unframed)
+	}
+	if p.r.cfg.Sink == nil {
+		return
+	}
+	e := p.event(event.Data, fl.from, msg, nil)
+	e.Wire, e.Unframed = wire, unframed
+	p.r.cfg.Sink.Emit(e)
+}
+
+// pass applies --drop and hands a message (or, when wire is true, bytes
+// ready for the wire) on, now or after its delay.
+func (fl *flow) pass(msg []byte, wire bool) error {
 	if fl.f.Drop > 0 && rand.Float64() < fl.f.Drop {
 		return nil
 	}
 	if fl.q == nil {
-		return fl.deliver(msg)
+		return fl.deliver(msg, wire)
 	}
 	due := time.Now()
 	if d := fl.f.Delay; d > 0 {
@@ -221,7 +287,7 @@ func (fl *flow) pass(msg []byte) error {
 		}
 		due = due.Add(d)
 	}
-	if !fl.q.push(append([]byte(nil), msg...), due) {
+	if !fl.q.push(append([]byte{}, msg...), wire, due) {
 		return errStopped // the pair is going away
 	}
 	return nil
@@ -230,15 +296,15 @@ func (fl *flow) pass(msg []byte) error {
 // drain writes queued messages as they fall due, then half-closes.
 func (fl *flow) drain() error {
 	for {
-		msg, ok := fl.q.pop(fl.p.done)
+		it, ok := fl.q.pop(fl.p.done)
 		if !ok {
 			return errStopped
 		}
-		if msg == nil {
+		if it == nil {
 			fl.dst.closeWrite()
 			return nil
 		}
-		if err := fl.deliver(msg); err != nil {
+		if err := fl.deliver(it.msg, it.wire); err != nil {
 			fl.q.kill()
 			fl.p.end(fl.from.Other(), err) // the receiver failed
 			return err
@@ -246,14 +312,18 @@ func (fl *flow) drain() error {
 	}
 }
 
-// deliver encodes msg and writes it, honouring --rate and --cut-after.
-func (fl *flow) deliver(msg []byte) error {
-	wire, err := fl.dst.encode(fl.wire[:0], msg)
-	if err != nil {
-		return err
-	}
-	if fl.p.r.cfg.Framer != nil {
-		fl.wire = wire[:0]
+// deliver encodes msg (unless it is wire bytes already) and writes it,
+// honouring --rate and --cut-after.
+func (fl *flow) deliver(msg []byte, isWire bool) error {
+	wire := msg
+	if !isWire {
+		var err error
+		if wire, err = fl.dst.encode(fl.wire[:0], msg); err != nil {
+			return err
+		}
+		if fl.p.r.cfg.Framer != nil {
+			fl.wire = wire[:0]
+		}
 	}
 	n := len(wire)
 	allowed := min(reserve(&fl.sent, fl.f.CutBytes, n), reserve(&fl.p.sent, fl.p.r.cfg.Faults.CutBytes, n))
@@ -371,8 +441,9 @@ func (q *queue) notify() {
 	}
 }
 
-// push adds msg, waiting while the queue is full; false when the pair died.
-func (q *queue) push(msg []byte, due time.Time) bool {
+// push adds msg (wire: bytes ready for the wire), waiting while the queue
+// is full; false when the pair died.
+func (q *queue) push(msg []byte, wire bool, due time.Time) bool {
 	q.mu.Lock()
 	for q.bytes >= maxQueue && !q.dead {
 		q.space.Wait()
@@ -386,7 +457,7 @@ func (q *queue) push(msg []byte, due time.Time) bool {
 	}
 	q.lastDue = due
 	q.seq++
-	heap.Push(&q.items, &item{msg: msg, due: due, seq: q.seq})
+	heap.Push(&q.items, &item{msg: msg, wire: wire, due: due, seq: q.seq})
 	q.bytes += len(msg)
 	q.mu.Unlock()
 	q.notify()
@@ -413,7 +484,7 @@ func (q *queue) kill() {
 
 // pop waits for the next due message: nil at the end of a closed queue,
 // false when the pair is going away.
-func (q *queue) pop(done <-chan struct{}) ([]byte, bool) {
+func (q *queue) pop(done <-chan struct{}) (*item, bool) {
 	var t *time.Timer
 	defer func() {
 		if t != nil {
@@ -435,7 +506,7 @@ func (q *queue) pop(done <-chan struct{}) ([]byte, bool) {
 				q.bytes -= len(top.msg)
 				q.space.Signal()
 				q.mu.Unlock()
-				return top.msg, true
+				return top, true
 			}
 			if t == nil {
 				t = time.NewTimer(d)
@@ -459,9 +530,10 @@ func (q *queue) pop(done <-chan struct{}) ([]byte, bool) {
 }
 
 type item struct {
-	msg []byte
-	due time.Time
-	seq uint64
+	msg  []byte
+	wire bool // msg is wire bytes, not a message to encode
+	due  time.Time
+	seq  uint64
 }
 
 type itemHeap []*item

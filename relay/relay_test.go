@@ -183,7 +183,7 @@ func TestInspectionTagsBothDirectionsMessageByMessage(t *testing.T) {
 	framer, _ := proto.Parse("line", nil)
 	addr, r := startRelay(t, "tcp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+target), Framer: framer, Sink: rec})
 	got := roundTrip(t, dial(t, "tcp", addr), []byte("one\ntwo\r\nthree"))
-	if string(got) != "one\ntwo\nthree\n" {
+	if string(got) != "one\ntwo\r\nthree" { // the exact bytes: the CR and the missing newline too (issue 9)
 		t.Fatalf("echo through a line relay = %q", got)
 	}
 	waitFor(t, "the close event", func() bool { k := rec.kinds(); return len(k) > 0 && k[len(k)-1] == "close" })
