@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/proto"
 )
 
 // maxSegment is the most payload one synthesised packet carries: under the
@@ -42,7 +43,7 @@ func ExportPcap(r *Reader, w io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("pcap: %w", err)
 	}
-	x := &exporter{ng: ng, start: h.Start, flows: map[uint64]*flow{}}
+	x := &exporter{ng: ng, start: h.Start, flows: map[uint64]*flow{}, framer: r.Framer(), note: r.Note, name: r.Name()}
 	var rerr error
 	for {
 		rec, err := r.Next()
@@ -64,10 +65,49 @@ func ExportPcap(r *Reader, w io.Writer) error {
 }
 
 type exporter struct {
-	ng    *ngWriter
-	start time.Time
-	flows map[uint64]*flow
-	buf   []byte // one frame
+	ng     *ngWriter
+	start  time.Time
+	flows  map[uint64]*flow
+	order  []uint64     // ids of flows, oldest first, for the bound
+	buf    []byte       // one frame
+	framer proto.Framer // makes a message's wire bytes when they were not recorded
+	note   func(string)
+	name   string
+	noted  bool
+}
+
+// maxFlows bounds the flows an export keeps at once (a file with opens and
+// no closes); past it the oldest is forgotten and its later messages get a
+// flow made up anew.
+var maxFlows = DefaultMaxOpen
+
+// track adds a new flow, forgetting the oldest when there are too many.
+func (x *exporter) track(id uint64, f *flow) {
+	if _, ok := x.flows[id]; !ok {
+		x.order = append(x.order, id)
+	}
+	x.flows[id] = f
+	for len(x.flows) > maxFlows {
+		old := x.order[0]
+		x.order = x.order[1:]
+		if _, ok := x.flows[old]; !ok {
+			continue
+		}
+		delete(x.flows, old)
+		if !x.noted && x.note != nil {
+			x.noted = true
+			x.note(fmt.Sprintf("%s: more than %d connections open at once; the oldest ones' later packets go in new flows", x.name, maxFlows))
+		}
+	}
+	if len(x.order) > 2*maxFlows {
+		kept := x.order[:0:0]
+		for _, id := range x.order {
+			if _, ok := x.flows[id]; ok {
+				kept = append(kept, id)
+			}
+		}
+		x.order = kept
+	}
 }
 
 // flow is one connection's synthesised state.
@@ -83,17 +123,23 @@ func (x *exporter) record(rec *Record) error {
 	switch rec.Kind {
 	case event.Open:
 		f = newFlow(rec.Conn, rec.Transport, rec.Client, rec.Server)
-		x.flows[rec.Conn] = f
+		x.track(rec.Conn, f)
 		return x.handshake(f, ts)
 	case event.Data:
 		if f == nil { // the open is missing: make the flow up
 			f = newFlow(rec.Conn, "", "", "")
-			x.flows[rec.Conn] = f
+			x.track(rec.Conn, f)
 			if err := x.handshake(f, ts); err != nil {
 				return err
 			}
 		}
-		return x.data(f, rec.From, rec.Data, ts)
+		payload := rec.Data
+		if f.tcp {
+			payload = rec.WireBytes(x.framer) // a stream carries the framing; a datagram is the message
+		} else if rec.Wire != nil {
+			payload = rec.Wire
+		}
+		return x.data(f, rec.From, payload, ts)
 	case event.Close:
 		if f == nil {
 			return nil

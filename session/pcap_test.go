@@ -124,7 +124,8 @@ func TestExportPcap(t *testing.T) {
 			lens = append(lens, f[1])
 		}
 	}
-	if got := strings.Join(lens, " "); got != "10 10 10 65000 65000 20005 4 11" {
+	// The header's framing is line: each segment carries the message and its newline, as the wire did.
+	if got := strings.Join(lens, " "); got != "11 11 11 65000 65000 20006 5 12" {
 		t.Errorf("segment lengths %s", got)
 	}
 	last := lines[len(lines)-3:]

@@ -10,11 +10,13 @@ import (
 	"io"
 	"math"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/proto"
 )
 
 // maxLine is MaxLine; tests lower it.
@@ -28,6 +30,8 @@ type Record struct {
 	Conn      uint64
 	From      event.Side // Data: the sender; Close: the side that closed (0: not recorded)
 	Data      []byte     // Data: the payload, owned by the Record
+	Wire      []byte     // Data: the bytes on the wire when recorded (v2) and not the framed payload; see WireBytes
+	Unframed  string     // Data: why Data is a chunk of wire bytes that made no message (v2); "" for a message
 	Transport string     // Open: tcp, udp, tls, unix, unixgram
 	Role      event.Side // Open: the side wirecat played
 	Local     string     // Open: wirecat's address as recorded
@@ -43,12 +47,32 @@ type Record struct {
 func (r *Record) Event(start time.Time) *event.Event {
 	e := &event.Event{
 		Kind: r.Kind, Time: start.Add(r.T), Conn: r.Conn, Transport: r.Transport,
-		Local: r.Local, Remote: r.Remote, Role: r.Role, From: r.From, Data: r.Data,
+		Local: r.Local, Remote: r.Remote, Role: r.Role, From: r.From, Data: r.Data, Wire: r.Wire,
 	}
 	if r.Err != "" {
 		e.Err = errors.New(r.Err)
 	}
+	if r.Unframed != "" {
+		e.Unframed = errors.New(r.Unframed)
+	}
 	return e
+}
+
+// WireBytes returns the bytes that crossed the wire for a data record: the
+// recorded wire bytes, the chunk itself when it made no message, else the
+// payload framed with f (Reader.Framer: the header's framing; nil: raw).
+func (r *Record) WireBytes(f proto.Framer) []byte {
+	switch {
+	case r.Wire != nil:
+		return r.Wire
+	case r.Unframed != "" || f == nil:
+		return r.Data
+	}
+	b, err := f.Encode(nil, r.Data)
+	if err != nil {
+		return r.Data
+	}
+	return b
 }
 
 // Reader streams the records of a session file in constant memory.
@@ -61,7 +85,23 @@ type Reader struct {
 	hdr    Header
 	err    error              // sticky: damage, or io.EOF
 	opens  map[uint64]*Record // NextEvent: open connections' open records
+	order  []uint64           // NextEvent: the ids in opens, oldest first (a ring)
+	oldest int                // NextEvent: index of the oldest id in order
+	framer proto.Framer
+	// Note, when set, is told once about a bound hit (more connections open
+	// at once than MaxOpen), in a sentence naming the file and line.
+	Note func(string)
+	// MaxOpen bounds the connections whose open records NextEvent keeps;
+	// 0 means DefaultMaxOpen.
+	MaxOpen int
+	noted   bool
 }
+
+// DefaultMaxOpen is how many open connections NextEvent remembers at once:
+// a file with more opens than closes (2 million) then costs no more
+// memory than this many. Past it, the oldest connection's later events
+// come without its transport and addresses.
+const DefaultMaxOpen = 1 << 16
 
 // Open opens the session file at path and reads its header.
 func Open(path string) (*Reader, error) {
@@ -110,6 +150,7 @@ func NewReader(rd io.Reader, name string) (*Reader, error) {
 			name, v, Version), ErrVersion}
 	}
 	r.hdr = Header{Version: v, Command: h.Command, Frame: h.Frame, Host: h.Host, Writer: h.Writer}
+	r.framer = builtinFramer(h.Frame)
 	if h.Start != "" {
 		t, err := time.Parse(time.RFC3339Nano, h.Start)
 		if err != nil {
@@ -122,6 +163,10 @@ func NewReader(rd io.Reader, name string) (*Reader, error) {
 
 // Header is the session's header line.
 func (r *Reader) Header() Header { return r.hdr }
+
+// Framer is the header's framing when wirecat builds it without a script
+// (nil for raw and lua:FILE), for Record.WireBytes.
+func (r *Reader) Framer() proto.Framer { return r.framer }
 
 // Name is the name errors carry.
 func (r *Reader) Name() string { return r.name }
@@ -176,22 +221,93 @@ type sentinelError struct {
 func (e *sentinelError) Error() string { return e.msg }
 func (e *sentinelError) Unwrap() error { return e.is }
 
-// wire is a record line as JSON has it; pointers tell absent from zero.
-type wire struct {
-	T         json.Number
-	Ev        string
-	Conn      *uint64
-	From      string
-	By        string
-	Text      *string
-	B64       *string
-	Transport string
-	Role      string
-	Local     string
-	Remote    string
-	Client    string
-	Server    string
-	Error     string
+// recLine is a record line as JSON has it; pointers tell absent from zero.
+type recLine struct {
+	T         seconds `json:"t"`
+	Ev        string  `json:"ev"`
+	Conn      *uint64 `json:"conn"`
+	From      string  `json:"from"`
+	By        string  `json:"by"`
+	Text      *string `json:"text"`
+	B64       *string `json:"b64"`
+	Wire      *string `json:"wire"`
+	WireB64   *string `json:"wire_b64"`
+	Unframed  string  `json:"unframed"`
+	Transport string  `json:"transport"`
+	Role      string  `json:"role"`
+	Local     string  `json:"local"`
+	Remote    string  `json:"remote"`
+	Client    string  `json:"client"`
+	Server    string  `json:"server"`
+	Error     string  `json:"error"`
+}
+
+// seconds is "t": a JSON number, kept as its text (json.Number alone would
+// also take a string holding a number).
+type seconds string
+
+func (s *seconds) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '-' && (b[0] < '0' || b[0] > '9') {
+		return &typeError{"t", kindOf(b), "a number of seconds"}
+	}
+	*s = seconds(b)
+	return nil
+}
+
+// typeError is a field of the wrong JSON type.
+type typeError struct{ field, got, want string }
+
+func (e *typeError) Error() string { return fmt.Sprintf("%q is %s, want %s", e.field, e.got, e.want) }
+
+// kindOf names the JSON type of a value by its first byte.
+func kindOf(b []byte) string {
+	switch {
+	case len(b) == 0:
+		return "empty"
+	case b[0] == '"':
+		return "a string"
+	case b[0] == '{':
+		return "an object"
+	case b[0] == '[':
+		return "an array"
+	case b[0] == 't' || b[0] == 'f':
+		return "a boolean"
+	case b[0] == 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// jsonTypeError turns what encoding/json says about a field of the wrong
+// type into a sentence with the field's name, or nil for other errors.
+func jsonTypeError(err error) error {
+	var te *typeError
+	if errors.As(err, &te) {
+		return te
+	}
+	var ue *json.UnmarshalTypeError
+	if !errors.As(err, &ue) {
+		return nil
+	}
+	want := "a string"
+	switch ue.Type.Kind() {
+	case reflect.Uint64, reflect.Int, reflect.Int64, reflect.Float64:
+		want = "a whole number"
+	}
+	got := ue.Value
+	switch got {
+	case "string", "number", "object", "array":
+		got = "an " + got
+		if got[3] != 'o' && got[3] != 'a' {
+			got = "a " + ue.Value
+		}
+	case "bool":
+		got = "a boolean"
+	}
+	if strings.HasPrefix(got, "number ") { // "number -1", "number 1.5"
+		got = "the number " + strings.TrimPrefix(got, "number ")
+	}
+	return &typeError{ue.Field, got, want}
 }
 
 // Next returns the next record, io.EOF after the last one, or a *LineError
@@ -211,11 +327,14 @@ func (r *Reader) Next() (Record, error) {
 			}
 			continue
 		}
-		var w wire
+		var w recLine
 		if jerr := json.Unmarshal(line, &w); jerr != nil {
-			if truncated {
+			switch te := jsonTypeError(jerr); {
+			case te != nil:
+				r.err = r.lineErr(te)
+			case truncated:
 				r.err = err
-			} else {
+			default:
 				r.err = r.lineErr(fmt.Errorf("invalid JSON: %w", jerr))
 			}
 			break
@@ -248,8 +367,7 @@ func (r *Reader) NextEvent() (*event.Event, error) {
 	}
 	switch rec.Kind {
 	case event.Open:
-		o := rec
-		r.opens[rec.Conn] = &o
+		r.remember(&rec)
 	case event.Data, event.Close, event.Error:
 		if o := r.opens[rec.Conn]; o != nil {
 			rec.Transport, rec.Role, rec.Local, rec.Remote = o.Transport, o.Role, o.Local, o.Remote
@@ -261,7 +379,49 @@ func (r *Reader) NextEvent() (*event.Event, error) {
 	return rec.Event(r.hdr.Start), nil
 }
 
-func (r *Reader) record(w *wire) (rec Record, known bool, err error) {
+// remember keeps the open record of a connection for its later events, in
+// a table of at most MaxOpen: past it the oldest still open is forgotten,
+// and Note is told once.
+func (r *Reader) remember(rec *Record) {
+	limit := r.MaxOpen
+	if limit <= 0 {
+		limit = DefaultMaxOpen
+	}
+	o := &Record{Conn: rec.Conn, Transport: rec.Transport, Role: rec.Role, Local: rec.Local, Remote: rec.Remote}
+	if _, ok := r.opens[rec.Conn]; ok {
+		r.opens[rec.Conn] = o // an id used again: its ring slot stays
+		return
+	}
+	for len(r.opens) >= limit {
+		// Ids closed meanwhile are still in the ring: skip them.
+		id := r.order[r.oldest]
+		r.oldest = (r.oldest + 1) % len(r.order)
+		if _, ok := r.opens[id]; !ok {
+			continue
+		}
+		delete(r.opens, id)
+		if !r.noted && r.Note != nil {
+			r.noted = true
+			r.Note(fmt.Sprintf("%s:%d: more than %d connections open at once; the oldest ones' later events are shown without their addresses",
+				r.name, r.line, limit))
+		}
+	}
+	r.opens[rec.Conn] = o
+	r.order = append(r.order, rec.Conn)
+	if len(r.order) > 2*limit {
+		// Compact the ring down to the ids still open, oldest first.
+		kept := r.order[:0:0]
+		for i := range r.order {
+			id := r.order[(r.oldest+i)%len(r.order)]
+			if _, ok := r.opens[id]; ok {
+				kept = append(kept, id)
+			}
+		}
+		r.order, r.oldest = kept, 0
+	}
+}
+
+func (r *Reader) record(w *recLine) (rec Record, known bool, err error) {
 	rec.Line = r.line
 	switch w.Ev {
 	case "open":
@@ -321,6 +481,20 @@ func (r *Reader) record(w *wire) (rec Record, known bool, err error) {
 		if rec.Data == nil {
 			rec.Data = []byte{}
 		}
+		switch {
+		case w.Wire != nil && w.WireB64 != nil:
+			return rec, false, errors.New(`data record has both "wire" and "wire_b64"`)
+		case w.Wire != nil:
+			rec.Wire = []byte(*w.Wire)
+		case w.WireB64 != nil:
+			if rec.Wire, err = base64.StdEncoding.DecodeString(*w.WireB64); err != nil {
+				return rec, false, fmt.Errorf("wire_b64: %w", err)
+			}
+		}
+		if rec.Wire != nil && len(rec.Wire) == 0 {
+			rec.Wire = []byte{}
+		}
+		rec.Unframed = w.Unframed
 	case event.Close:
 		if w.By != "" {
 			if rec.From, err = parseSide(w.By); err != nil {

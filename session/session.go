@@ -11,10 +11,14 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/proto"
 )
 
-// Version is the format version this package writes and the highest it reads.
-const Version = 1
+// Version is the format version this package writes and the highest it
+// reads. Version 2 added the wire bytes of a message (wire, wire_b64) and
+// unframed chunks (unframed), which a version 1 reader would replay as
+// framed messages; version 1 files are read as before.
+const Version = 2
 
 // MaxLine is the longest line a Reader accepts: a 64 MiB message in base64
 // plus its fields.
@@ -28,6 +32,20 @@ type Header struct {
 	Start   time.Time // every event's t is an offset from Start
 	Host    string    // the machine that recorded it
 	Writer  string    // the program that wrote it, e.g. "wirecat 0.4.0"
+}
+
+// builtinFramer is the framer of a header's frame spec when proto builds it
+// (nil for raw and for a framer only a script defines, lua:FILE): the one
+// whose encoding of a payload a recording leaves out when it is the wire.
+func builtinFramer(spec string) proto.Framer {
+	if spec == "" {
+		return nil
+	}
+	f, err := proto.Parse(spec, nil)
+	if err != nil || proto.IsRaw(f) {
+		return nil
+	}
+	return f
 }
 
 // Errors a Reader wraps; test with errors.Is.

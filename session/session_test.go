@@ -104,7 +104,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	want := []string{
-		`{"wirecat":"session","version":1,"command":"connect tcp://127.0.0.1:5000","frame":"line","start":"2025-03-14T15:09:26.535897932Z","host":"bench","writer":"wirecat test"}`,
+		`{"wirecat":"session","version":2,"command":"connect tcp://127.0.0.1:5000","frame":"line","start":"2025-03-14T15:09:26.535897932Z","host":"bench","writer":"wirecat test"}`,
 		`{"t":0.000123,"ev":"open","conn":1,"transport":"tcp","role":"client","local":"127.0.0.1:40000","remote":"127.0.0.1:5000","client":"127.0.0.1:40000","server":"127.0.0.1:5000"}`,
 		`{"t":1.5,"ev":"data","conn":1,"from":"client","text":"hello\n"}`,
 		`{"t":1.500000001,"ev":"data","conn":1,"from":"server","b64":"AP8gYmluYXJ5IAE="}`,
@@ -130,7 +130,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := r.Header()
-	if h.Version != 1 || h.Command != testHeader().Command || h.Frame != "line" || !h.Start.Equal(t0) || h.Host != "bench" || h.Writer != "wirecat test" {
+	if h.Version != 2 || h.Command != testHeader().Command || h.Frame != "line" || !h.Start.Equal(t0) || h.Host != "bench" || h.Writer != "wirecat test" {
 		t.Errorf("header %+v", h)
 	}
 	for i, e := range evs {
@@ -310,7 +310,14 @@ func TestDamaged(t *testing.T) {
 		{"no payload", `{"t":1,"ev":"data","conn":1,"from":"client"}` + "\n", 0, `x.jsonl:2: data record has neither "text" nor "b64"`},
 		{"both payloads", `{"t":1,"ev":"data","conn":1,"from":"client","text":"","b64":""}` + "\n", 0, `x.jsonl:2: data record has both "text" and "b64"`},
 		{"bad b64", `{"t":1,"ev":"data","conn":1,"from":"client","b64":"!!"}` + "\n", 0, `x.jsonl:2: b64: illegal base64`},
-		{"bad t", `{"t":"soon","ev":"data","conn":1,"from":"client","text":""}` + "\n", 0, `x.jsonl:2: invalid JSON`},
+		{"bad t", `{"t":"soon","ev":"data","conn":1,"from":"client","text":""}` + "\n", 0, `x.jsonl:2: "t" is a string, want a number of seconds`},
+		{"t as a string", good + `{"t":"1","ev":"data","conn":1,"from":"client","text":""}` + "\n", 1, `x.jsonl:3: "t" is a string, want a number of seconds`},
+		{"conn as a string", `{"t":1,"ev":"data","conn":"1","from":"client","text":""}` + "\n", 0, `x.jsonl:2: "conn" is a string, want a whole number`},
+		{"negative conn", `{"t":1,"ev":"data","conn":-1,"from":"client","text":""}` + "\n", 0, `x.jsonl:2: "conn" is the number -1, want a whole number`},
+		{"text as a number", `{"t":1,"ev":"data","conn":1,"from":"client","text":5}` + "\n", 0, `x.jsonl:2: "text" is a number, want a string`},
+		{"from as an array", `{"t":1,"ev":"data","conn":1,"from":["client"],"text":""}` + "\n", 0, `x.jsonl:2: "from" is an array, want a string`},
+		{"error as an object", `{"t":1,"ev":"close","conn":1,"error":{}}` + "\n", 0, `x.jsonl:2: "error" is an object, want a string`},
+		{"both wires", `{"t":1,"ev":"data","conn":1,"from":"client","text":"","wire":"","wire_b64":""}` + "\n", 0, `x.jsonl:2: data record has both "wire" and "wire_b64"`},
 		{"bad role", `{"t":1,"ev":"open","conn":1,"role":"boss"}` + "\n", 0, `x.jsonl:2: role: unknown side "boss"`},
 		{"unknown kind and fields skipped", `{"t":1,"ev":"mark","conn":1}` + "\n" + `{"t":1,"ev":"data","conn":1,"from":"client","text":"a","new":[1,2]}` + "\n", 1, ""},
 		{"blank lines skipped", "\n  \n" + good, 1, ""},
@@ -341,7 +348,7 @@ func TestDamaged(t *testing.T) {
 
 func TestHeaderErrors(t *testing.T) {
 	for _, tc := range []struct{ name, file, err string }{
-		{"newer", `{"wirecat":"session","version":2}` + "\n", "session file x.jsonl is version 2; this wirecat reads version 1 — upgrade wirecat"},
+		{"newer", `{"wirecat":"session","version":3}` + "\n", "session file x.jsonl is version 3; this wirecat reads version 2 — upgrade wirecat"},
 		{"zero", `{"wirecat":"session","version":0}` + "\n", `x.jsonl: session version "0" is not a positive whole number`},
 		{"fraction", `{"wirecat":"session","version":1.5}` + "\n", `x.jsonl: session version "1.5" is not a positive whole number`},
 		{"empty", "", "x.jsonl: not a wirecat session (the file is empty)"},

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/proto"
 )
 
 // Writer records events to a session file. It is an event.Sink.
@@ -27,6 +29,7 @@ type Writer struct {
 	start  time.Time
 	line   []byte
 	err    error // sticky: the first write error, or errClosed
+	enc    wireEncoder
 
 	// Batch mode: Emit appends to pending; a goroutine writes it out.
 	batch   bool // Data events wait in pending until Flush
@@ -59,7 +62,7 @@ func NewWriter(w io.Writer, h Header) (*Writer, error) {
 	if h.Start.IsZero() {
 		h.Start = time.Now()
 	}
-	sw := &Writer{w: w, start: h.Start, line: make([]byte, 0, 512)}
+	sw := &Writer{w: w, start: h.Start, line: make([]byte, 0, 512), enc: wireEncoder{f: builtinFramer(h.Frame)}}
 	b := append(sw.line[:0], `{"wirecat":"session","version":`...)
 	b = strconv.AppendInt(b, Version, 10)
 	b = appendField(b, "command", h.Command)
@@ -102,7 +105,7 @@ func (w *Writer) Emit(e *event.Event) error {
 		if w.err != nil {
 			return w.err
 		}
-		w.pending = encode(w.pending, e, t.Sub(w.start))
+		w.pending = w.enc.encode(w.pending, e, t.Sub(w.start))
 		if e.Kind != event.Data || len(w.pending) >= maxPending {
 			return w.writePending()
 		}
@@ -111,7 +114,7 @@ func (w *Writer) Emit(e *event.Event) error {
 	if w.err != nil {
 		return w.err
 	}
-	b := encode(w.line[:0], e, t.Sub(w.start))
+	b := w.enc.encode(w.line[:0], e, t.Sub(w.start))
 	if cap(b) <= 1<<20 {
 		w.line = b // keep the buffer unless one huge message grew it
 	}
@@ -122,8 +125,31 @@ func (w *Writer) Emit(e *event.Event) error {
 	return nil
 }
 
+// wireEncoder writes event lines, with the wire bytes of a message only
+// where a reader could not make them again by framing the payload.
+type wireEncoder struct {
+	f       proto.Framer // the header's framer, when proto builds it
+	scratch []byte
+}
+
+// wireNeeded reports whether e's wire bytes must be recorded: they are
+// known and differ from the payload framed with the header's framing.
+func (x *wireEncoder) wireNeeded(e *event.Event) bool {
+	if e.Wire == nil {
+		return false
+	}
+	if x.f == nil {
+		return !bytes.Equal(e.Wire, e.Data)
+	}
+	b, err := x.f.Encode(x.scratch[:0], e.Data)
+	if cap(b) <= 1<<20 {
+		x.scratch = b[:0]
+	}
+	return err != nil || !bytes.Equal(b, e.Wire)
+}
+
 // encode appends e as one line, t being its offset from the start.
-func encode(b []byte, e *event.Event, t time.Duration) []byte {
+func (x *wireEncoder) encode(b []byte, e *event.Event, t time.Duration) []byte {
 	b = append(b, `{"t":`...)
 	b = appendSeconds(b, t)
 	b = append(b, `,"ev":"`...)
@@ -141,13 +167,12 @@ func encode(b []byte, e *event.Event, t time.Duration) []byte {
 		b = appendField(b, "server", server)
 	case event.Data:
 		b = appendField(b, "from", sideName(e.From))
-		n := len(b)
-		b = append(b, `,"text":`...)
-		var ok bool
-		if b, ok = appendText(b, e.Data); !ok {
-			b = append(b[:n], `,"b64":"`...)
-			b = base64.StdEncoding.AppendEncode(b, e.Data)
-			b = append(b, '"')
+		b = appendBytes(b, "text", "b64", e.Data)
+		switch {
+		case e.Unframed != nil:
+			b = appendField(b, "unframed", e.Unframed.Error())
+		case x.wireNeeded(e):
+			b = appendBytes(b, "wire", "wire_b64", e.Wire)
 		}
 	case event.Close:
 		b = appendField(b, "by", sideName(e.From))
@@ -162,6 +187,20 @@ func encode(b []byte, e *event.Event, t time.Duration) []byte {
 		b = appendField(b, "error", msg)
 	}
 	return append(b, '}', '\n')
+}
+
+// appendBytes appends p as ,"text":"..." when it is printable text, else
+// as ,"b64":"..." (with the given keys).
+func appendBytes(b []byte, text, b64 string, p []byte) []byte {
+	n := len(b)
+	b = append(append(append(b, ',', '"'), text...), '"', ':')
+	var ok bool
+	if b, ok = appendText(b, p); !ok {
+		b = append(append(append(b[:n], ',', '"'), b64...), `":"`...)
+		b = base64.StdEncoding.AppendEncode(b, p)
+		b = append(b, '"')
+	}
+	return b
 }
 
 // Batch makes Emit keep Data events in memory until Flush, so a burst of
