@@ -246,9 +246,9 @@ func TestShowDamagedFiles(t *testing.T) {
 	}
 
 	newer := filepath.Join(dir, "newer.jsonl")
-	os.WriteFile(newer, []byte(strings.Replace(data2(lines), `"version":1`, `"version":2`, 1)), 0o644)
+	os.WriteFile(newer, []byte(strings.Replace(data2(lines), `"version":2`, `"version":3`, 1)), 0o644)
 	_, stderr, code = runWirecat(t, "", 10*time.Second, "show", newer)
-	if code != 1 || !strings.Contains(stderr, "is version 2; this wirecat reads version 1 — upgrade wirecat") {
+	if code != 1 || !strings.Contains(stderr, "is version 3; this wirecat reads version 2 — upgrade wirecat") {
 		t.Fatalf("newer: exit %d %s", code, stderr)
 	}
 

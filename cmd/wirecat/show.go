@@ -7,7 +7,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
+	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/output"
 	"github.com/wirecat-dev/wirecat/session"
 )
@@ -40,8 +42,10 @@ func (c *ShowCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer r.Close()
+	log := g.logger(app)
+	r.Note = func(s string) { log.Notef("%s", s) }
 	if c.Pcap != "" {
-		return c.exportPcap(r, g.logger(app))
+		return c.exportPcap(r, log)
 	}
 	out, err := output.New(app.Stdout, output.Options{Mode: c.Output, ShowSent: true, Color: g.colour(app)})
 	if err != nil {
@@ -50,7 +54,7 @@ func (c *ShowCmd) Run(app *App, g *Globals) error {
 	if c.Output == "text" {
 		h := r.Header()
 		fmt.Fprintf(app.Stdout, "session %s: %s, frame %s, started %s\n", c.File,
-			orNone(h.Command), orNone(h.Frame), h.Start.Format("2006-01-02 15:04:05.000 MST"))
+			escape(orNone(h.Command)), escape(orNone(h.Frame)), h.Start.Format("2006-01-02 15:04:05.000 MST"))
 	}
 	for {
 		e, err := r.NextEvent()
@@ -61,9 +65,35 @@ func (c *ShowCmd) Run(app *App, g *Globals) error {
 			out.Flush()
 			return err
 		}
+		if c.Output != "json" {
+			escapeFields(e) // json escapes every string itself
+		}
 		if err := out.Emit(e); err != nil {
 			return err
 		}
+	}
+}
+
+// escape returns s with control characters escaped (\x1b, \n), as a
+// view shows payloads.
+func escape(s string) string {
+	if output.Printable([]byte(s)) && !strings.ContainsAny(s, "\n\r\t") {
+		return s
+	}
+	return string(output.AppendEscaped(nil, []byte(s)))
+}
+
+// escapeFields escapes the recorded strings of e that a view prints as
+// they are, as payloads are escaped: a file is data from anywhere, and an
+// ESC sequence in an address or an error must not reach the terminal.
+func escapeFields(e *event.Event) {
+	esc := escape
+	e.Transport, e.Local, e.Remote = esc(e.Transport), esc(e.Local), esc(e.Remote)
+	if e.Err != nil {
+		e.Err = errors.New(esc(e.Err.Error()))
+	}
+	if e.Unframed != nil {
+		e.Unframed = errors.New(esc(e.Unframed.Error()))
 	}
 }
 
