@@ -131,9 +131,11 @@ func (w *packetWire) stream() bool { return false }
 
 // player plays one side of one recorded conversation.
 type player struct {
-	cfg *Config
-	c   *Conv
-	me  event.Side
+	cfg  *Config
+	c    *Conv
+	feed feed
+	n    int // recorded messages taken from feed so far
+	me   event.Side
 	ev  event.Event // what every event of the replayed connection shares
 	// The schedule: a recorded time T is due at anchor + scale(T - base).
 	// The anchor moves only when the peer answers later than recorded, so
@@ -148,8 +150,12 @@ type player struct {
 	wbuf    []byte
 }
 
-func newPlayer(c *Conv, cfg *Config, at time.Time, ev event.Event) *player {
-	return &player{cfg: cfg, c: c, me: ev.Role, ev: ev, anchor: at, base: c.Open, started: at}
+// newPlayer plays c, whose messages come from f (nil: c.Msgs).
+func newPlayer(c *Conv, f feed, cfg *Config, at time.Time, ev event.Event) *player {
+	if f == nil {
+		f = &sliceFeed{msgs: c.Msgs}
+	}
+	return &player{cfg: cfg, c: c, feed: f, me: ev.Role, ev: ev, anchor: at, base: c.Open, started: at}
 }
 
 func (p *player) other() event.Side { return p.me.Other() }
@@ -182,25 +188,28 @@ func (p *player) play(ctx context.Context, w wire, in <-chan item) (err error) {
 		p.emit(event.Close, by, nil, err)
 		p.cfg.flush()
 	}()
-	msgs := p.c.Msgs
-	for i := 0; i < len(msgs); {
-		j := i
-		for j < len(msgs) && msgs[j].From == msgs[i].From {
-			j++
+	for {
+		m, ok, err := p.feed.peek(ctx)
+		if err != nil {
+			return err
 		}
-		if msgs[i].From == p.me {
-			for k := i; k < j; k++ {
-				if err := p.send(ctx, w, k); err != nil {
-					return err
-				}
+		if !ok {
+			break
+		}
+		if m.From == p.me {
+			p.feed.take()
+			p.n++
+			if err := p.send(ctx, w, m, p.n); err != nil {
+				return err
 			}
-		} else if err := p.expect(ctx, i, j, w.stream()); err != nil {
+			continue
+		}
+		if err := p.expect(ctx, w.stream()); err != nil {
 			if errors.Is(err, errGaveUp) {
 				break // without --check: the peer went quiet or away; stop here
 			}
 			return err
 		}
-		i = j
 	}
 	return p.finish(ctx, w)
 }
@@ -210,8 +219,9 @@ var errGaveUp = errors.New("gave up waiting")
 // maxLate is how late a message may go out before the schedule moves.
 const maxLate = time.Millisecond
 
-func (p *player) send(ctx context.Context, w wire, k int) error {
-	m := p.c.Msgs[k]
+// send sends m, recorded message number k, when it is due: its recorded
+// wire bytes when they are known (cfg.Exact), else its payload framed.
+func (p *player) send(ctx context.Context, w wire, m *Msg, k int) error {
 	due := p.due(m.T)
 	if err := sleepUntil(ctx, due, p.cfg); err != nil {
 		return err
@@ -223,11 +233,14 @@ func (p *player) send(ctx context.Context, w wire, k int) error {
 	if late := time.Since(due); p.cfg.Speed > 0 && late > maxLate {
 		p.anchor = p.anchor.Add(late)
 	}
-	b, err := proto.Encode(p.cfg.Framer, p.wbuf[:0], m.Data)
-	if err != nil {
-		return fmt.Errorf("message %d: %w", k+1, err)
+	b := m.Wire
+	if b == nil || !p.cfg.Exact || !w.stream() {
+		var err error
+		if b, err = proto.Encode(p.cfg.Framer, p.wbuf[:0], m.Data); err != nil {
+			return fmt.Errorf("message %d: %w", k, err)
+		}
+		p.wbuf = b
 	}
-	p.wbuf = b
 	if err := w.send(b); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -280,35 +293,49 @@ func (p *player) late(t time.Duration, at time.Time) {
 	}
 }
 
-// expect waits for the peer's messages i..j-1 and, with Check, compares
-// them. Messages cut by a framing (and datagrams) are compared one by one;
-// a raw stream's read boundaries mean nothing, so its turn is compared as
-// the bytes of all its messages together.
-func (p *player) expect(ctx context.Context, i, j int, stream bool) error {
+// expect waits for the peer's next recorded message and, with Check,
+// compares it. Messages cut by a framing (and datagrams) are compared one
+// by one; a raw stream's read boundaries mean nothing, so its turn is
+// compared as the bytes of all its messages together.
+func (p *player) expect(ctx context.Context, stream bool) error {
 	if stream && proto.IsRaw(p.cfg.Framer) {
-		return p.expectBytes(ctx, i, j)
+		return p.expectBytes(ctx)
 	}
-	for k := i; k < j; k++ {
-		m := p.c.Msgs[k]
-		it, ok, err := p.next(ctx, time.Now().Add(p.cfg.Timeout), 0)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return p.missing(k, m.Data, nil)
-		}
-		p.late(m.T, it.at)
-		if p.cfg.Check && !bytes.Equal(it.data, m.Data) {
-			return p.differ(k, m.Data, it.data, it.at, "")
-		}
+	m, _, _ := p.feed.peek(ctx)
+	p.feed.take()
+	p.n++
+	it, ok, err := p.next(ctx, time.Now().Add(p.cfg.Timeout), 0)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return p.missing(p.n, m, m.Data, nil)
+	}
+	p.late(m.T, it.at)
+	if p.cfg.Check && !bytes.Equal(it.data, m.Data) {
+		return p.differ(p.n, m, m.Data, it.data, it.at, "")
 	}
 	return nil
 }
 
-func (p *player) expectBytes(ctx context.Context, i, j int) error {
+// expectBytes awaits the peer's whole turn on a raw stream: its recorded
+// messages up to the next one from our side.
+func (p *player) expectBytes(ctx context.Context) error {
 	var want []byte
-	for _, m := range p.c.Msgs[i:j] {
+	var turn []Msg
+	first := p.n + 1
+	for {
+		m, ok, err := p.feed.peek(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok || m.From == p.me {
+			break
+		}
+		p.feed.take()
+		p.n++
 		want = append(want, m.Data...)
+		turn = append(turn, Msg{T: m.T, From: m.From, Data: m.Data})
 	}
 	deadline := time.Now().Add(p.cfg.Timeout)
 	got := p.pending
@@ -334,29 +361,29 @@ func (p *player) expectBytes(ctx context.Context, i, j int) error {
 		got = got[:len(want)]
 	}
 	if !last.IsZero() {
-		p.late(p.c.Msgs[j-1].T, last)
+		p.late(turn[len(turn)-1].T, last)
 	}
 	if p.cfg.Check {
 		if off := firstDiff(want, got); off >= 0 {
-			k, n := i, 0 // the message holding the first difference
-			for k < j-1 && n+len(p.c.Msgs[k].Data) <= off {
-				n += len(p.c.Msgs[k].Data)
+			k, n := 0, 0 // the message holding the first difference
+			for k < len(turn)-1 && n+len(turn[k].Data) <= off {
+				n += len(turn[k].Data)
 				k++
 			}
 			if len(got) < len(want) && off == len(got) {
-				return p.missing(k, want, got)
+				return p.missing(first+k, &turn[k], want, got)
 			}
 			if last.IsZero() {
 				last = time.Now()
 			}
-			d := p.differ(k, want, got, last, "")
+			d := p.differ(first+k, &turn[k], want, got, last, "")
 			d.Offset = off
 			return d
 		}
 		return nil
 	}
 	if len(got) == 0 {
-		return p.missing(i, want, nil)
+		return p.missing(first, &turn[0], want, nil)
 	}
 	if len(got) < len(want) {
 		p.cfg.Log.Debugf("conn %d: the %s sent %d bytes where %d were recorded; going on", p.ev.Conn, p.other(), len(got), len(want))
@@ -364,9 +391,9 @@ func (p *player) expectBytes(ctx context.Context, i, j int) error {
 	return nil
 }
 
-// missing is the peer not sending message k: a difference with Check, a
-// notice otherwise.
-func (p *player) missing(k int, want, got []byte) error {
+// missing is the peer not sending message k (m): a difference with Check,
+// a notice otherwise.
+func (p *player) missing(k int, m *Msg, want, got []byte) error {
 	why := fmt.Sprintf("nothing more arrived within %v", p.cfg.Timeout)
 	if p.eof != nil {
 		why = fmt.Sprintf("the %s closed the connection", p.other())
@@ -375,22 +402,23 @@ func (p *player) missing(k int, want, got []byte) error {
 		}
 	}
 	if p.cfg.Check {
-		d := p.differ(k, want, got, time.Now(), why)
+		d := p.differ(k, m, want, got, time.Now(), why)
 		d.Offset = len(got)
 		return d
 	}
 	if p.eof != nil {
-		p.cfg.Log.Debugf("conn %d: %s before message %d", p.ev.Conn, why, k+1)
+		p.cfg.Log.Debugf("conn %d: %s before message %d", p.ev.Conn, why, k)
 		return errGaveUp
 	}
-	p.cfg.Log.Warnf("conn %d: message %d from the %s: %s; going on", p.ev.Conn, k+1, p.other(), why)
+	p.cfg.Log.Warnf("conn %d: message %d from the %s: %s; going on", p.ev.Conn, k, p.other(), why)
 	return nil
 }
 
-func (p *player) differ(k int, want, got []byte, at time.Time, problem string) *Difference {
+// differ is a Difference at recorded message number k (m).
+func (p *player) differ(k int, m *Msg, want, got []byte, at time.Time, problem string) *Difference {
 	return &Difference{
-		Conn: p.c.ID, Index: k + 1, From: p.other(),
-		Recorded: p.c.Msgs[k].T - p.c.Open, Arrived: at.Sub(p.started),
+		Conn: p.c.ID, Index: k, From: p.other(),
+		Recorded: m.T - p.c.Open, Arrived: at.Sub(p.started),
 		Expected: want, Got: got, Offset: firstDiff(want, got), Problem: problem,
 	}
 }
@@ -437,7 +465,7 @@ func (p *player) finish(ctx context.Context, w wire) error {
 
 func (p *player) extra(got []byte, at time.Time) *Difference {
 	return &Difference{
-		Conn: p.c.ID, Index: len(p.c.Msgs) + 1, From: p.other(), Recorded: -1,
+		Conn: p.c.ID, Index: p.n + 1, From: p.other(), Recorded: -1,
 		Arrived: at.Sub(p.started), Got: got, Offset: 0,
 		Problem: fmt.Sprintf("the %s should have closed the connection, but sent more", p.other()),
 	}

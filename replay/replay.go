@@ -27,6 +27,7 @@ type Config struct {
 	Timeout  time.Duration // how long to wait for each expected message (default 5s)
 	Quiet    time.Duration // raw streams without Check: a pause this long ends the peer's turn (default 250ms)
 	Once     bool          // server: stop after one connection
+	Exact    bool          // send a message's recorded wire bytes when the recording has them (Framer is the recorded framing)
 	Sink     event.Sink    // every event of the replayed connections
 	Flush    func() error  // called before every wait, so output and recording are on disk
 	Log      *diag.Log
@@ -84,7 +85,11 @@ func Run(ctx context.Context, convs []*Conv, cfg *Config) error {
 	case event.Client:
 		return runClients(ctx, convs, cfg)
 	case event.Server:
-		return runServer(ctx, convs, cfg)
+		addr, err := listenAddr(convs, cfg)
+		if err != nil {
+			return err
+		}
+		return runServer(ctx, addr, &sliceRotation{convs: convs}, cfg)
 	}
 	return fmt.Errorf("replay as %v: want client or server", cfg.As)
 }
@@ -162,7 +167,7 @@ func runClients(ctx context.Context, convs []*Conv, cfg *Config) error {
 			if sleepUntil(g.ctx, at, cfg) != nil {
 				return
 			}
-			if err := playClient(g.ctx, c, addr, at, cfg); err != nil {
+			if err := playClient(g.ctx, c, nil, addr, at, cfg); err != nil {
 				g.fail(err)
 			}
 		}()
@@ -174,12 +179,12 @@ func runClients(ctx context.Context, convs []*Conv, cfg *Config) error {
 	return err
 }
 
-func playClient(ctx context.Context, c *Conv, addr link.Addr, at time.Time, cfg *Config) error {
+func playClient(ctx context.Context, c *Conv, f feed, addr link.Addr, at time.Time, cfg *Config) error {
 	conn, err := link.Dial(ctx, addr, cfg.Link)
 	if err != nil {
 		return err
 	}
-	p := newPlayer(c, cfg, at, event.Event{
+	p := newPlayer(c, f, cfg, at, event.Event{
 		Conn: lastID.Add(1), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 		Remote: conn.RemoteAddr().String(), Role: event.Client,
 	})
@@ -191,15 +196,30 @@ func playClient(ctx context.Context, c *Conv, addr link.Addr, at time.Time, cfg 
 	return p.play(ctx, w, in)
 }
 
-// runServer accepts connections and plays the recorded conversations in
-// turn: the first accepted gets the first recorded, and so on, round.
-func runServer(ctx context.Context, convs []*Conv, cfg *Config) error {
-	addr, err := listenAddr(convs, cfg)
-	if err != nil {
-		return err
-	}
+// rotation hands out the recorded conversation each new peer of a server
+// replay plays: the first recorded to the first peer, and so on, round
+// again. f nil means c.Msgs.
+type rotation interface {
+	next(ctx context.Context) (c *Conv, f feed, err error)
+}
+
+// sliceRotation is a rotation over conversations in memory.
+type sliceRotation struct {
+	convs []*Conv
+	n     int
+}
+
+func (r *sliceRotation) next(context.Context) (*Conv, feed, error) {
+	c := r.convs[r.n%len(r.convs)]
+	r.n++
+	return c, nil, nil
+}
+
+// runServer accepts connections on addr and plays the conversations rot
+// hands out.
+func runServer(ctx context.Context, addr link.Addr, rot rotation, cfg *Config) error {
 	if addr.Packet() {
-		return servePacket(ctx, addr, convs, cfg)
+		return servePacket(ctx, addr, rot, cfg)
 	}
 	ln, err := link.Listen(ctx, addr, cfg.Link)
 	if err != nil {
@@ -224,11 +244,16 @@ func runServer(ctx context.Context, convs []*Conv, cfg *Config) error {
 		if cfg.Once {
 			ln.Close()
 		}
-		c := convs[n%len(convs)]
+		c, f, err := rot.next(g.ctx)
+		if err != nil {
+			conn.Close()
+			g.fail(err)
+			break
+		}
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
-			if err := serveConn(g.ctx, conn, c, addr, cfg); err != nil {
+			if err := serveConn(g.ctx, conn, c, f, addr, cfg); err != nil {
 				if isDifference(err) || cfg.Once {
 					g.fail(err)
 					return
@@ -247,15 +272,18 @@ func runServer(ctx context.Context, convs []*Conv, cfg *Config) error {
 	return err
 }
 
-func serveConn(ctx context.Context, conn net.Conn, c *Conv, addr link.Addr, cfg *Config) error {
+func serveConn(ctx context.Context, conn net.Conn, c *Conv, f feed, addr link.Addr, cfg *Config) error {
 	defer conn.Close()
+	if s, ok := f.(interface{ stop() }); ok {
+		defer s.stop()
+	}
 	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	err := link.Handshake(hctx, conn)
 	cancel()
 	if err != nil {
 		return err
 	}
-	p := newPlayer(c, cfg, time.Now(), event.Event{
+	p := newPlayer(c, f, cfg, time.Now(), event.Event{
 		Conn: lastID.Add(1), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 		Remote: conn.RemoteAddr().String(), Role: event.Server,
 	})
@@ -283,7 +311,7 @@ func listenAddr(convs []*Conv, cfg *Config) (link.Addr, error) {
 
 // servePacket demultiplexes datagrams by sender: each new sender is a
 // connection playing the next recorded conversation.
-func servePacket(ctx context.Context, addr link.Addr, convs []*Conv, cfg *Config) error {
+func servePacket(ctx context.Context, addr link.Addr, rot rotation, cfg *Config) error {
 	pc, err := link.ListenPacket(ctx, addr, cfg.Link)
 	if err != nil {
 		return err
@@ -315,17 +343,25 @@ func servePacket(ctx context.Context, addr link.Addr, convs []*Conv, cfg *Config
 		mu.Lock()
 		in, ok := peers[key]
 		if !ok && (!cfg.Once || n == 0) {
+			c, f, err := rot.next(g.ctx)
+			if err != nil {
+				mu.Unlock()
+				g.fail(err)
+				break
+			}
 			in = make(chan item, 256)
 			peers[key] = in
-			c := convs[n%len(convs)]
 			n++
-			p := newPlayer(c, cfg, at, event.Event{
+			p := newPlayer(c, f, cfg, at, event.Event{
 				Conn: lastID.Add(1), Transport: addr.Transport(), Local: pc.LocalAddr().String(),
 				Remote: key, Role: event.Server,
 			})
 			g.wg.Add(1)
 			go func() {
 				defer g.wg.Done()
+				if s, ok := f.(interface{ stop() }); ok {
+					defer s.stop()
+				}
 				err := p.play(g.ctx, &packetWire{pc: pc, to: from}, in)
 				mu.Lock()
 				delete(peers, key)

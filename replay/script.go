@@ -43,6 +43,17 @@ type Msg struct {
 	T    time.Duration // offset from the session start
 	From event.Side
 	Data []byte
+	Wire []byte // the bytes on the wire, when recorded and not Data framed (session v2); nil otherwise
+}
+
+// msgOf is the message of a data record: its wire bytes kept when the
+// recording says framing the payload would not give them.
+func msgOf(rec *session.Record) Msg {
+	m := Msg{T: rec.T, From: rec.From, Data: rec.Data, Wire: rec.Wire}
+	if rec.Unframed != "" {
+		m.Wire = rec.Data // a chunk that made no frame: its bytes as they were
+	}
+	return m
 }
 
 // ErrNoConn is wrapped by the errors saying the recording has nothing to
@@ -81,7 +92,7 @@ func Load(r *session.Reader) (*Script, error) {
 			c.Open, c.Transport, c.Role, c.Client, c.Server = rec.T, rec.Transport, rec.Role, rec.Client, rec.Server
 		case event.Data:
 			c := get(&rec)
-			c.Msgs = append(c.Msgs, Msg{T: rec.T, From: rec.From, Data: rec.Data})
+			c.Msgs = append(c.Msgs, msgOf(&rec))
 		case event.Close:
 			c := get(&rec)
 			c.Closed, c.CloseT, c.CloseBy = true, rec.T, rec.From

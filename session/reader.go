@@ -81,6 +81,9 @@ type Reader struct {
 	br     *bufio.Reader
 	closer io.Closer
 	line   int
+	off    int64  // bytes of the file read into lines so far
+	recOff int64  // offset of the line readLine returned last
+	file   *os.File
 	buf    []byte // the current line when it spans bufio's buffer
 	hdr    Header
 	err    error              // sticky: damage, or io.EOF
@@ -114,9 +117,30 @@ func Open(path string) (*Reader, error) {
 		f.Close()
 		return nil, err
 	}
-	r.closer = f
+	r.closer, r.file = f, f
 	return r, nil
 }
+
+// OpenAt is Open, then goes on reading at byte off of the file, the start
+// of line number line (an Offset a Reader of the same file returned), so a
+// record can be read again without reading what comes before it.
+func OpenAt(path string, off int64, line int) (*Reader, error) {
+	r, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := r.file.Seek(off, io.SeekStart); err != nil {
+		r.Close()
+		return nil, err
+	}
+	r.br.Reset(r.file)
+	r.off, r.line = off, line-1
+	return r, nil
+}
+
+// Offset returns where the record Next returned last starts: its byte
+// offset in the file and its line number, for OpenAt.
+func (r *Reader) Offset() (off int64, line int) { return r.recOff, r.line }
 
 // NewReader reads a session from rd and its header; name (usually the file
 // name) prefixes every error.
@@ -187,8 +211,10 @@ func (r *Reader) lineErr(err error) error { return &LineError{File: r.name, Line
 func (r *Reader) readLine() ([]byte, error) {
 	r.line++
 	r.buf = r.buf[:0]
+	r.recOff = r.off
 	for {
 		chunk, err := r.br.ReadSlice('\n')
+		r.off += int64(len(chunk))
 		if len(r.buf)+len(chunk) > maxLine+1 {
 			return nil, r.lineErr(fmt.Errorf("line longer than %d MiB", maxLine>>20))
 		}

@@ -56,12 +56,12 @@ func (c *ReplayCmd) Run(app *App, g *Globals) error {
 	if c.As != "" && c.As != "client" && c.As != "server" { // not a kong enum: its error would list ""
 		return usage(fmt.Errorf("--as %q: want client or server", c.As))
 	}
-	r, err := openSession(c.File)
+	r, err := openSession(c.File) // refuses what is no session, with a hint
 	if err != nil {
 		return err
 	}
-	s, err := replay.Load(r)
 	r.Close()
+	s, err := replay.OpenStream(c.File) // played as it is read: constant memory
 	if err != nil {
 		return err
 	}
@@ -80,14 +80,18 @@ func (c *ReplayCmd) Run(app *App, g *Globals) error {
 	case side == event.Server && c.To != "":
 		return usage(errors.New("--to is for --as client; a server listens with --listen"))
 	}
-	convs, err := s.Select(side, c.Conn)
-	if err != nil {
+	first, err := s.Select(side, c.Conn)
+	if errors.Is(err, replay.ErrNoConn) {
 		return usage(err)
+	}
+	if err != nil {
+		return err
 	}
 	speed, err := parseSpeed(c.Speed)
 	if err != nil {
 		return err
 	}
+	exact := c.Frame == "" || c.Frame == s.Header.Frame
 	if c.Frame == "" {
 		c.Frame = s.Header.Frame // messages go out framed as they were recorded
 	}
@@ -99,11 +103,11 @@ func (c *ReplayCmd) Run(app *App, g *Globals) error {
 	cfg := &replay.Config{
 		As: side, Link: linkOptions(&c.TLSFlags, false, p.log), Framer: p.cfg.Framer,
 		MaxFrame: p.cfg.MaxFrame, Speed: speed, Check: c.Check, Timeout: c.Timeout.D(),
-		Once: c.Once, Sink: p.cfg.Sink, Flush: p.flush, Log: p.log,
+		Once: c.Once, Exact: exact, Sink: p.cfg.Sink, Flush: p.flush, Log: p.log,
 		Listening: func(a net.Addr) { p.log.Debugf("replaying as server on %s", a) },
 	}
 	if a := c.To + c.Listen; a != "" {
-		udp := convs[0].Transport == "udp"
+		udp := first.Transport == "udp"
 		addr, err := parseAddr(a, udp)
 		if err != nil {
 			return err
@@ -123,8 +127,8 @@ func (c *ReplayCmd) Run(app *App, g *Globals) error {
 			return err
 		}
 	}
-	p.log.Debugf("replaying %d connection(s) of %s as %s", len(convs), c.File, side)
-	err = replay.Run(app.Ctx, convs, cfg)
+	p.log.Debugf("replaying %s as %s", c.File, side)
+	err = replay.RunStream(app.Ctx, s, cfg)
 	var d *replay.Difference
 	if errors.As(err, &d) {
 		p.Close()
