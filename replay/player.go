@@ -136,7 +136,7 @@ type player struct {
 	feed feed
 	n    int // recorded messages taken from feed so far
 	me   event.Side
-	ev  event.Event // what every event of the replayed connection shares
+	ev   event.Event // what every event of the replayed connection shares
 	// The schedule: a recorded time T is due at anchor + scale(T - base).
 	// The anchor moves only when the peer answers later than recorded, so
 	// our next message keeps its recorded distance from that answer.

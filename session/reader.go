@@ -81,8 +81,8 @@ type Reader struct {
 	br     *bufio.Reader
 	closer io.Closer
 	line   int
-	off    int64  // bytes of the file read into lines so far
-	recOff int64  // offset of the line readLine returned last
+	off    int64 // bytes of the file read into lines so far
+	recOff int64 // offset of the line readLine returned last
 	file   *os.File
 	buf    []byte // the current line when it spans bufio's buffer
 	hdr    Header
