@@ -34,8 +34,7 @@ func (f *sliceFeed) take() { f.i++ }
 // the recording to the player: a queue bounded in bytes, so a recording of
 // any size replays in the memory of what is in flight.
 type queueFeed struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
+	pool   *feedPool
 	msgs   []Msg
 	head   int
 	bytes  int
@@ -43,17 +42,36 @@ type queueFeed struct {
 	ended  bool // no more messages will come
 	err    error
 	wake   chan struct{} // pinged on every put and end, for peek's ctx
-	closed chan struct{} // closed when the player is gone: put stops waiting
+	closed bool          // the player is gone: put stops waiting
 }
 
-// feedLimit is what one conversation's queue holds before the reader of
-// the recording waits for the player: at least one message always fits.
-const feedLimit = 1 << 20
+// feedPool is what the feeds of one replay share: a lock, and a bound on
+// the bytes they hold together.
+type feedPool struct {
+	mu    sync.Mutex
+	cond  *sync.Cond
+	bytes int // held by feeds with a limit
+	limit int
+}
 
-func newQueueFeed(limit int) *queueFeed {
-	f := &queueFeed{limit: limit, wake: make(chan struct{}, 1), closed: make(chan struct{})}
-	f.cond = sync.NewCond(&f.mu)
-	return f
+const (
+	// feedLimit is what one conversation's queue holds before the reader
+	// of the recording waits for its player; at least one message always
+	// fits.
+	feedLimit = 1 << 20
+	// poolLimit is what the queues of all conversations hold together
+	// before the reader waits (an empty queue still takes one message).
+	poolLimit = 16 << 20
+)
+
+func newFeedPool() *feedPool {
+	p := &feedPool{limit: poolLimit}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+func (p *feedPool) newFeed(limit int) *queueFeed {
+	return &queueFeed{pool: p, limit: limit, wake: make(chan struct{}, 1)}
 }
 
 func (f *queueFeed) ping() {
@@ -63,84 +81,99 @@ func (f *queueFeed) ping() {
 	}
 }
 
-// put adds m, waiting while the queue is over its limit; false when the
-// player is gone.
-func (f *queueFeed) put(m Msg) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for f.limit > 0 && f.bytes >= f.limit && len(f.msgs) > f.head && !f.gone() {
-		f.cond.Wait()
+// full reports whether put must wait; the pool's lock is held.
+func (f *queueFeed) full() bool {
+	if f.limit <= 0 || f.head == len(f.msgs) || f.closed {
+		return false
 	}
-	if f.gone() {
+	return f.bytes >= f.limit || f.pool.bytes >= f.pool.limit
+}
+
+// put adds m, waiting while the queue (or all of them together) is over
+// its limit; false when the player is gone.
+func (f *queueFeed) put(m Msg) bool {
+	p := f.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for f.full() {
+		p.cond.Wait()
+	}
+	if f.closed {
 		return false
 	}
 	if f.head > 0 && f.head == len(f.msgs) {
 		f.msgs, f.head = f.msgs[:0], 0
 	}
 	f.msgs = append(f.msgs, m)
-	f.bytes += len(m.Data) + len(m.Wire)
+	n := len(m.Data) + len(m.Wire)
+	f.bytes += n
+	if f.limit > 0 {
+		p.bytes += n
+	}
 	f.ping()
 	return true
 }
 
 // held is how many bytes wait in the queue.
 func (f *queueFeed) held() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.pool.mu.Lock()
+	defer f.pool.mu.Unlock()
 	return f.bytes
 }
 
-// setLimit changes the limit (a conversation that starts playing gets one).
+// setLimit changes the limit: 0 for a conversation waiting for a
+// descriptor, whose messages must not hold up the reader (the playing ones
+// may need what follows); feedLimit once it plays.
 func (f *queueFeed) setLimit(n int) {
-	f.mu.Lock()
-	f.limit = n
-	f.cond.Broadcast()
-	f.mu.Unlock()
-}
-
-func (f *queueFeed) gone() bool {
-	select {
-	case <-f.closed:
-		return true
-	default:
-		return false
+	p := f.pool
+	p.mu.Lock()
+	if (f.limit > 0) != (n > 0) {
+		if n > 0 {
+			p.bytes += f.bytes
+		} else {
+			p.bytes -= f.bytes
+		}
 	}
+	f.limit = n
+	p.cond.Broadcast()
+	p.mu.Unlock()
 }
 
 // end says no more messages will come (err: the recording is damaged).
 func (f *queueFeed) end(err error) {
-	f.mu.Lock()
+	f.pool.mu.Lock()
 	f.ended, f.err = true, err
-	f.mu.Unlock()
+	f.pool.mu.Unlock()
 	f.ping()
 }
 
-// stop is the player leaving: a waiting put returns.
+// stop is the player leaving: what it did not take is dropped and a
+// waiting put returns.
 func (f *queueFeed) stop() {
-	f.mu.Lock()
-	select {
-	case <-f.closed:
-	default:
-		close(f.closed)
+	p := f.pool
+	p.mu.Lock()
+	f.closed = true
+	if f.limit > 0 {
+		p.bytes -= f.bytes
 	}
 	f.msgs, f.head, f.bytes = nil, 0, 0
-	f.cond.Broadcast()
-	f.mu.Unlock()
+	p.cond.Broadcast()
+	p.mu.Unlock()
 }
 
 func (f *queueFeed) peek(ctx context.Context) (*Msg, bool, error) {
 	for {
-		f.mu.Lock()
+		f.pool.mu.Lock()
 		if f.head < len(f.msgs) {
 			m := f.msgs[f.head]
-			f.mu.Unlock()
+			f.pool.mu.Unlock()
 			return &m, true, nil
 		}
 		if f.ended {
-			f.mu.Unlock()
+			f.pool.mu.Unlock()
 			return nil, false, f.err
 		}
-		f.mu.Unlock()
+		f.pool.mu.Unlock()
 		select {
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
@@ -150,11 +183,16 @@ func (f *queueFeed) peek(ctx context.Context) (*Msg, bool, error) {
 }
 
 func (f *queueFeed) take() {
-	f.mu.Lock()
+	p := f.pool
+	p.mu.Lock()
 	m := &f.msgs[f.head]
-	f.bytes -= len(m.Data) + len(m.Wire)
+	n := len(m.Data) + len(m.Wire)
+	f.bytes -= n
+	if f.limit > 0 {
+		p.bytes -= n
+	}
 	*m = Msg{}
 	f.head++
-	f.cond.Broadcast()
-	f.mu.Unlock()
+	p.cond.Broadcast()
+	p.mu.Unlock()
 }

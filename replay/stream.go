@@ -182,7 +182,7 @@ func RunStream(ctx context.Context, s *Stream, cfg *Config) error {
 		if err != nil {
 			return err
 		}
-		rot := &streamRotation{s: s, cfg: cfg}
+		rot := &streamRotation{s: s, cfg: cfg, pool: newFeedPool()}
 		defer rot.close()
 		return runServer(ctx, addr, rot, cfg)
 	}
@@ -207,6 +207,7 @@ func streamClients(ctx context.Context, s *Stream, cfg *Config) error {
 	}
 	defer r.Close()
 	g := newGroup(ctx)
+	pool := newFeedPool()
 	st := newStarter(g, cfg)
 	live := map[uint64]*liveConv{}
 	start := time.Now()
@@ -255,7 +256,7 @@ read:
 				rerr = err
 				break
 			}
-			lc = &liveConv{c: c, feed: newQueueFeed(feedLimit)}
+			lc = &liveConv{c: c, feed: pool.newFeed(feedLimit)}
 			live[rec.Conn] = lc
 			st.add(lc, addr, start.Add(cfg.scale(rec.T-base)))
 		}
@@ -424,10 +425,11 @@ func nofileText() string {
 // streamRotation hands each peer of a server replay the next recorded
 // connection, read by a reader of its own from the connection's open.
 type streamRotation struct {
-	s   *Stream
-	cfg *Config
-	mu  sync.Mutex
-	r   *session.Reader // finds the next open; reopened at the end: round again
+	s    *Stream
+	cfg  *Config
+	pool *feedPool
+	mu   sync.Mutex
+	r    *session.Reader // finds the next open; reopened at the end: round again
 }
 
 func (rot *streamRotation) close() {
@@ -464,7 +466,7 @@ func (rot *streamRotation) next(ctx context.Context) (*Conv, feed, error) {
 			}
 			c := &Conv{ID: rec.Conn, Open: rec.T, Transport: rec.Transport, Role: rec.Role, Client: rec.Client, Server: rec.Server}
 			off, line := rot.r.Offset()
-			f := newQueueFeed(feedLimit)
+			f := rot.pool.newFeed(feedLimit)
 			go readConv(rot.s.Path, off, line, c, f, rot.cfg.Log)
 			return c, f, nil
 		}
