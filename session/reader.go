@@ -87,7 +87,7 @@ type Reader struct {
 	buf    []byte // the current line when it spans bufio's buffer
 	hdr    Header
 	err    error              // sticky: damage, or io.EOF
-	opens  map[uint64]*Record // NextEvent: open connections' open records
+	opens  map[uint64]openInfo // NextEvent: what open connections' open records said
 	order  []uint64           // NextEvent: the ids in opens, oldest first (a ring)
 	oldest int                // NextEvent: index of the oldest id in order
 	framer proto.Framer
@@ -100,11 +100,17 @@ type Reader struct {
 	noted   bool
 }
 
+// openInfo is what NextEvent keeps of an open record.
+type openInfo struct {
+	transport, local, remote string
+	role                     event.Side
+}
+
 // DefaultMaxOpen is how many open connections NextEvent remembers at once:
 // a file with more opens than closes (2 million) then costs no more
 // memory than this many. Past it, the oldest connection's later events
 // come without its transport and addresses.
-const DefaultMaxOpen = 1 << 16
+const DefaultMaxOpen = 1 << 15
 
 // Open opens the session file at path and reads its header.
 func Open(path string) (*Reader, error) {
@@ -389,14 +395,14 @@ func (r *Reader) NextEvent() (*event.Event, error) {
 		return nil, err
 	}
 	if r.opens == nil {
-		r.opens = map[uint64]*Record{}
+		r.opens = map[uint64]openInfo{}
 	}
 	switch rec.Kind {
 	case event.Open:
 		r.remember(&rec)
 	case event.Data, event.Close, event.Error:
-		if o := r.opens[rec.Conn]; o != nil {
-			rec.Transport, rec.Role, rec.Local, rec.Remote = o.Transport, o.Role, o.Local, o.Remote
+		if o, ok := r.opens[rec.Conn]; ok {
+			rec.Transport, rec.Role, rec.Local, rec.Remote = o.transport, o.role, o.local, o.remote
 			if rec.Kind == event.Close {
 				delete(r.opens, rec.Conn)
 			}
@@ -413,7 +419,7 @@ func (r *Reader) remember(rec *Record) {
 	if limit <= 0 {
 		limit = DefaultMaxOpen
 	}
-	o := &Record{Conn: rec.Conn, Transport: rec.Transport, Role: rec.Role, Local: rec.Local, Remote: rec.Remote}
+	o := openInfo{transport: rec.Transport, local: rec.Local, remote: rec.Remote, role: rec.Role}
 	if _, ok := r.opens[rec.Conn]; ok {
 		r.opens[rec.Conn] = o // an id used again: its ring slot stays
 		return

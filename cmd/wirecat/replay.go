@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -53,6 +54,7 @@ Examples:
 }
 
 func (c *ReplayCmd) Run(app *App, g *Globals) error {
+	debug.SetMemoryLimit(streamMemory)
 	if c.As != "" && c.As != "client" && c.As != "server" { // not a kong enum: its error would list ""
 		return usage(fmt.Errorf("--as %q: want client or server", c.As))
 	}
