@@ -184,6 +184,7 @@ func playClient(ctx context.Context, c *Conv, f feed, addr link.Addr, at time.Ti
 	if err != nil {
 		return err
 	}
+	defer conn.Close() // its descriptor goes back at once, not when collected
 	p := newPlayer(c, f, cfg, at, event.Event{
 		Conn: lastID.Add(1), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 		Remote: conn.RemoteAddr().String(), Role: event.Client,
