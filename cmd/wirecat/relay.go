@@ -52,9 +52,12 @@ client→server or server→client. The view never holds up the traffic: when
 stdout does not keep up (a paused pager), view lines are dropped and their
 count said on stderr; the relayed bytes and --record miss nothing. --frame
 makes it, the hooks and the faults message by message (a datagram is always
-one message). TLS: --cert/--key/--client-ca are for a tls LISTEN side;
---insecure/--ca/--pin/--sni for a tls TARGET (and --cert/--key too when
-LISTEN is not tls).
+one message). Whatever --frame, the bytes forwarded are exactly the bytes
+received (a CRLF stays a CRLF under --frame line); only a message a hook
+changed is encoded again, and bytes that make no frame (malformed, over
+--max-frame) are passed on as they came. TLS: --cert/--key/--client-ca
+are for a tls LISTEN side; --insecure/--ca/--pin/--sni for a tls TARGET
+(and --cert/--key too when LISTEN is not tls).
 
 Examples:
 
@@ -66,6 +69,8 @@ Examples:
     wirecat relay :7000 127.0.0.1:7001 --frame line -o text
     # watch in a pager; pausing it drops view lines, never traffic:
     wirecat relay :7000 127.0.0.1:7001 --frame line -o text | less
+    # watched and recorded by line; the bytes, CRLFs too, pass as they came:
+    wirecat relay :7000 127.0.0.1:7001 --frame line -o text --record board.jsonl
     # a bad network, and a Lua hook rewriting messages:
     wirecat relay :7000 127.0.0.1:7001 --delay up:200ms --drop 0.1
     wirecat relay :7000 127.0.0.1:7001 --frame line \

@@ -37,8 +37,13 @@ func (c *ReplayCmd) Help() string {
 connects and sends what the recorded client sent, keeping the recorded
 timing, waiting for each answer; as a server it accepts connections and
 answers each as the recorded server did: a recorded device becomes a mock.
-Connections replay concurrently at their recorded offsets. Messages are
-re-encoded with the recorded framing (--frame overrides it).
+Connections replay concurrently at their recorded offsets. Messages go out
+as the exact bytes recorded on the wire (a relay recording keeps them);
+--frame with another framing re-encodes the payloads instead.
+
+The recording is read as it plays, in bounded memory: a 1 GB file starts
+at once. Connections past the descriptor limit (ulimit -n) wait for one to
+close, later than recorded, with a note; raise the limit to keep the times.
 
 With --check, every message the peer sends is compared with the recording;
 the first difference is shown as a diff on stderr and wirecat exits 3.

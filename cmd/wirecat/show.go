@@ -27,6 +27,7 @@ func (c *ShowCmd) Help() string {
 streams from the file (a session of any size is read in constant memory).
 With --pcap, writes a capture instead: each connection a flow with its real
 addresses, TCP with handshake, sequence numbers and FIN, UDP as datagrams.
+Every recorded string (addresses, errors) is escaped as payloads are.
 A damaged file is shown up to the damage, then the error names the line.
 
 Examples:
