@@ -46,14 +46,10 @@ type Msg struct {
 	Wire []byte // the bytes on the wire, when recorded and not Data framed (session v2); nil otherwise
 }
 
-// msgOf is the message of a data record: its wire bytes kept when the
-// recording says framing the payload would not give them.
-func msgOf(rec *session.Record) Msg {
-	m := Msg{T: rec.T, From: rec.From, Data: rec.Data, Wire: rec.Wire}
-	if rec.Unframed != "" {
-		m.Wire = rec.Data // a chunk that made no frame: its bytes as they were
-	}
-	return m
+// msgOf is the message of a data record of r: its wire bytes kept when
+// the recording says framing the payload would not give them.
+func msgOf(r *session.Reader, rec *session.Record) Msg {
+	return Msg{T: rec.T, From: rec.From, Data: rec.Data, Wire: r.RecordedWire(rec)}
 }
 
 // ErrNoConn is wrapped by the errors saying the recording has nothing to
@@ -92,7 +88,7 @@ func Load(r *session.Reader) (*Script, error) {
 			c.Open, c.Transport, c.Role, c.Client, c.Server = rec.T, rec.Transport, rec.Role, rec.Client, rec.Server
 		case event.Data:
 			c := get(&rec)
-			c.Msgs = append(c.Msgs, msgOf(&rec))
+			c.Msgs = append(c.Msgs, msgOf(r, &rec))
 		case event.Close:
 			c := get(&rec)
 			c.Closed, c.CloseT, c.CloseBy = true, rec.T, rec.From

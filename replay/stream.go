@@ -265,7 +265,7 @@ read:
 			if lc == nil {
 				continue
 			}
-			m := msgOf(&rec)
+			m := msgOf(r, &rec)
 			if !lc.feed.put(m) {
 				continue // the player is gone
 			}
@@ -505,7 +505,7 @@ func readConv(path string, off int64, line int, c *Conv, f *queueFeed, log *diag
 			f.end(nil)
 			return
 		case event.Data:
-			if !f.put(msgOf(&rec)) {
+			if !f.put(msgOf(r, &rec)) {
 				return // the peer is gone
 			}
 		case event.Close:

@@ -133,11 +133,9 @@ func (x *exporter) record(rec *Record) error {
 				return err
 			}
 		}
-		payload := rec.Data
+		payload := rec.Data // a datagram is the message
 		if f.tcp {
-			payload = rec.WireBytes(x.framer) // a stream carries the framing; a datagram is the message
-		} else if rec.Wire != nil {
-			payload = rec.Wire
+			payload = rec.WireBytes(x.framer) // a stream carries the framing
 		}
 		return x.data(f, rec.From, payload, ts)
 	case event.Close:

@@ -194,6 +194,23 @@ func NewReader(rd io.Reader, name string) (*Reader, error) {
 // Header is the session's header line.
 func (r *Reader) Header() Header { return r.hdr }
 
+// RecordedWire returns the wire bytes of a data record when the file alone
+// says what they are: recorded ones, an unframed chunk, or (version 2 with a
+// framing defined by a script, which records every difference) the payload.
+// nil means they are the payload framed with the header's framing, which a
+// caller that can build it (a lua:FILE one too) applies.
+func (r *Reader) RecordedWire(rec *Record) []byte {
+	switch {
+	case rec.Wire != nil:
+		return rec.Wire
+	case rec.Unframed != "":
+		return rec.Data
+	case r.hdr.Version >= 2 && r.framer == nil && r.hdr.Frame != "" && r.hdr.Frame != "raw":
+		return rec.Data
+	}
+	return nil
+}
+
 // Framer is the header's framing when wirecat builds it without a script
 // (nil for raw and lua:FILE), for Record.WireBytes.
 func (r *Reader) Framer() proto.Framer { return r.framer }

@@ -120,3 +120,31 @@ func TestOpensBounded(t *testing.T) {
 		t.Errorf("remotes %q %q", last[0].Remote, last[1].Remote)
 	}
 }
+
+// A framing a reader cannot build (lua:FILE) records every difference, so
+// a payload without wire bytes is its own wire; version 1 files leave it
+// to the caller's framer.
+func TestRecordedWire(t *testing.T) {
+	for _, tc := range []struct {
+		head, line string
+		want       []byte
+	}{
+		{`{"wirecat":"session","version":2,"frame":"lua:x.lua"}`, `{"t":1,"ev":"data","conn":1,"from":"client","text":"a"}`, []byte("a")},
+		{`{"wirecat":"session","version":1,"frame":"lua:x.lua"}`, `{"t":1,"ev":"data","conn":1,"from":"client","text":"a"}`, nil},
+		{`{"wirecat":"session","version":2,"frame":"line"}`, `{"t":1,"ev":"data","conn":1,"from":"client","text":"a"}`, nil},
+		{`{"wirecat":"session","version":2,"frame":"line"}`, `{"t":1,"ev":"data","conn":1,"from":"client","text":"a","wire":"a\r\n"}`, []byte("a\r\n")},
+		{`{"wirecat":"session","version":2,"frame":"slip"}`, `{"t":1,"ev":"data","conn":1,"from":"client","text":"a","unframed":"x"}`, []byte("a")},
+	} {
+		r, err := NewReader(strings.NewReader(tc.head+"\n"+tc.line+"\n"), "x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := r.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.RecordedWire(&rec); !bytes.Equal(got, tc.want) || (got == nil) != (tc.want == nil) {
+			t.Errorf("%s %s: %q, want %q", tc.head, tc.line, got, tc.want)
+		}
+	}
+}
