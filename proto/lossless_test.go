@@ -174,3 +174,19 @@ func errString(err error) string {
 	}
 	return err.Error()
 }
+
+// FuzzLossless: whatever the bytes and the framing, a Lossless Reader gives
+// every byte back, in order, read whole or a byte at a time.
+func FuzzLossless(f *testing.F) {
+	f.Add([]byte("a\r\nb\rEND\xc0\xdbx\x00\x05tail"), uint8(3))
+	f.Add([]byte("\x00\x05ab"), uint8(4))
+	specs := []string{"line", "crlf", "delim:END", "len:u16be", "len:varint", "fixed:3", "slip", "cobs"}
+	f.Fuzz(func(t *testing.T, data []byte, pick uint8) {
+		fr := mustParse(t, specs[int(pick)%len(specs)])
+		for _, src := range []io.Reader{bytes.NewReader(data), iotest.OneByteReader(bytes.NewReader(data))} {
+			if got := wireOf(readLossless(t, src, fr, 8)); got != string(data) {
+				t.Fatalf("%s: %q in, %q out", Name(fr), data, got)
+			}
+		}
+	})
+}
