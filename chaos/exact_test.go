@@ -229,8 +229,8 @@ func TestShowPcapExactBytes(t *testing.T) {
 // replay of a relay recording sends the exact bytes that crossed the wire.
 func TestReplayExactBytes(t *testing.T) {
 	data := append(randomBytes(1<<20, 4), "a\r\nb\rEND\xc0tail"...)
-	for _, frame := range []string{"line", "delim:END", "slip"} {
-		t.Run(frame, func(t *testing.T) {
+	for _, frame := range []string{"line", "delim:END", "slip", "cobs", "lua:" + filepath.Join("..", "scripts", "end-framer.lua")} {
+		t.Run(filepath.Base(frame), func(t *testing.T) {
 			dir := t.TempDir()
 			rec := filepath.Join(dir, "r.jsonl")
 			target, got := sinkPeer(t)

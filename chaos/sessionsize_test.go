@@ -83,6 +83,7 @@ func bigSession(t *testing.T, size int64, server string) (string, int64) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	f.Sync() // the test's own writeback must not stall the command measured next
 	f.Close()
 	return path, total
 }
