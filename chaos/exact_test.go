@@ -22,11 +22,15 @@ import (
 	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
-// exactSize is the random payload of each relay case: 8 MiB in CI, the
-// issue's 256 MiB under -chaos.soak.
+// exactSize is the random payload of each relay case: 8 MiB in CI (1 MiB
+// with the race detector's slow binary), the 256 MiB under
+// -chaos.soak.
 func exactSize() int {
-	if *soak {
+	switch {
+	case *soak:
 		return 256 << 20
+	case raceEnabled:
+		return 1 << 20
 	}
 	return 8 << 20
 }
