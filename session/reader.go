@@ -86,10 +86,10 @@ type Reader struct {
 	file   *os.File
 	buf    []byte // the current line when it spans bufio's buffer
 	hdr    Header
-	err    error              // sticky: damage, or io.EOF
+	err    error               // sticky: damage, or io.EOF
 	opens  map[uint64]openInfo // NextEvent: what open connections' open records said
-	order  []uint64           // NextEvent: the ids in opens, oldest first (a ring)
-	oldest int                // NextEvent: index of the oldest id in order
+	order  []uint64            // NextEvent: the ids in opens, oldest first (a ring)
+	oldest int                 // NextEvent: index of the oldest id in order
 	framer proto.Framer
 	// Note, when set, is told once about a bound hit (more connections open
 	// at once than MaxOpen), in a sentence naming the file and line.
