@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -53,29 +52,47 @@ func randomBytes(n int, seed uint64) []byte {
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:8]) }
 
-// echoPeer accepts one connection, echoes it and reports the sha256 of
-// what it received.
+// echoPeer echoes every connection and reports the sha256 of what each
+// that sent something received. It serves more than one: a stray
+// connection (another test on the machine probing the port) must not take
+// the place of the one measured.
 func echoPeer(t *testing.T) (port int, got <-chan string) {
+	return peer(t, true)
+}
+
+func peer(t *testing.T, echo bool) (port int, got <-chan string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	ch := make(chan string, 1)
+	ch := make(chan string, 8)
 	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			ch <- "accept: " + err.Error()
-			return
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Minute))
+				h := sha256.New()
+				var n int64
+				if echo {
+					n, _ = io.Copy(c, io.TeeReader(c, h))
+					c.(*net.TCPConn).CloseWrite()
+				} else {
+					n, _ = io.Copy(h, c)
+				}
+				if n > 0 {
+					select {
+					case ch <- hex.EncodeToString(h.Sum(nil)[:8]):
+					default:
+					}
+				}
+			}()
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(5 * time.Minute))
-		h := sha256.New()
-		io.Copy(c, io.TeeReader(c, h))
-		c.(*net.TCPConn).CloseWrite()
-		s := h.Sum(nil)
-		ch <- hex.EncodeToString(s[:8])
 	}()
 	return ln.Addr().(*net.TCPAddr).Port, ch
 }
@@ -258,26 +275,8 @@ func TestReplayExactBytes(t *testing.T) {
 	}
 }
 
-// sinkPeer accepts one connection, reads it to the end and reports the
-// sha256 of what it received.
+// sinkPeer reads every connection to its end and reports the sha256 of
+// what each that sent something received.
 func sinkPeer(t *testing.T) (port int, got <-chan string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	ch := make(chan string, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			ch <- fmt.Sprint("accept: ", err)
-			return
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Minute))
-		b, _ := io.ReadAll(c)
-		ch <- sum(b)
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, ch
+	return peer(t, false)
 }

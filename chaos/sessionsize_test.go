@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -122,12 +121,33 @@ func measuredCmd(t *testing.T, timeout time.Duration, name string, args ...strin
 	}
 	timer := time.AfterFunc(timeout, func() { cmd.Process.Kill() })
 	defer timer.Stop()
+	// The high-water mark of the process's own memory (VmHWM), read until it
+	// exits: rusage's maxrss would include the test process's own RSS,
+	// which Linux carries across the fork and exec.
+	var hwm atomic.Int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if v := e2e.PeakRSS(cmd.Process.Pid); v > hwm.Load() {
+				hwm.Store(v)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}()
 	err := cmd.Wait()
+	close(stop)
+	<-sampled
 	took = time.Since(start)
 	if err != nil {
 		t.Fatalf("wirecat %s: %v\n%s", strings.Join(args, " "), err, errb.String())
 	}
-	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10, errb.String(), took
+	return hwm.Load(), errb.String(), took
 }
 
 // show of a big recording, in every mode, stays under the RSS target.
