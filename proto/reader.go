@@ -425,10 +425,18 @@ func (r *Reader) nextLossless() ([]byte, error) {
 			return msg, nil
 		}
 		off := r.pos - r.start
-		if err := r.fill(); err != nil {
+		err = r.fill()
+		r.pos = r.start + off
+		if err != nil {
+			if errors.Is(err, ErrBudget) && r.end > r.start {
+				// No room to buffer more of this frame: pass on what is
+				// buffered, as a frame over the limit would be.
+				msg := r.chunk(r.end, err)
+				r.skipping = r.resume != nil || r.into != nil
+				return msg, nil
+			}
 			return nil, r.fail(err)
 		}
-		r.pos = r.start + off
 	}
 }
 
