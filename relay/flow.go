@@ -266,9 +266,12 @@ func (fl *flow) show(msg, wire []byte, unframed error) {
 	if p.r.cfg.Sink == nil {
 		return
 	}
-	e := p.event(event.Data, fl.from, msg, nil)
-	e.Wire, e.Unframed = wire, unframed
+	e := events.Get().(*event.Event)
+	*e = event.Event{Kind: event.Data, Time: time.Now(), Conn: p.id, Transport: p.transport, Local: p.local,
+		Remote: p.client.addr, Role: event.Relay, From: fl.from, Data: msg, Wire: wire, Unframed: unframed}
 	p.r.cfg.Sink.Emit(e)
+	*e = event.Event{} // hold on to nothing
+	events.Put(e)
 }
 
 // pass applies --drop and hands a message (or, when wire is true, bytes
