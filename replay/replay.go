@@ -259,7 +259,9 @@ func runServer(ctx context.Context, addr link.Addr, rot rotation, cfg *Config) e
 					g.fail(err)
 					return
 				}
-				cfg.Log.Notef("conn %s: %v", conn.RemoteAddr(), err)
+				if g.ctx.Err() == nil { // a signal's cancellation is no news
+					cfg.Log.Notef("conn %s: %v", conn.RemoteAddr(), err)
+				}
 			}
 		}()
 		if cfg.Once {
@@ -370,7 +372,7 @@ func servePacket(ctx context.Context, addr link.Addr, rot rotation, cfg *Config)
 				switch {
 				case err != nil && (isDifference(err) || cfg.Once):
 					g.fail(err)
-				case err != nil:
+				case err != nil && g.ctx.Err() == nil:
 					cfg.Log.Notef("conn %s: %v", key, err)
 				case cfg.Once:
 					g.cancel(nil)
