@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
@@ -104,7 +103,7 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	stopFlush := flushEvery(p, 100*time.Millisecond)
+	stopFlush := every(100*time.Millisecond, func() { p.out.Flush() }) // what the sink prints keeps flowing
 	sum, err := sim.Run(app.Ctx, sim.Config{
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
 		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
@@ -162,25 +161,4 @@ type printWriter struct {
 func (pw printWriter) Write(b []byte) (int, error) {
 	pw.p.out.Flush()
 	return pw.w.Write(b)
-}
-
-// flushEvery keeps what the sink prints flowing while the fleet runs.
-func flushEvery(p *plumbing, every time.Duration) func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				p.out.Flush()
-			}
-		}
-	}()
-	return func() { close(done); wg.Wait() }
 }
