@@ -41,7 +41,7 @@ func (e *AddrError) Unwrap() error { return ErrBadAddr }
 // Addr is a parsed address. Host and Port are set for the IP schemes (Host may
 // be empty: every interface), Path for unix and unixgram.
 type Addr struct {
-	Scheme string // tcp tcp4 tcp6 udp udp4 udp6 tls unix unixgram
+	Scheme string // tcp tcp4 tcp6 udp udp4 udp6 tls dtls unix unixgram
 	Host   string // without brackets; may carry an IPv6 zone
 	Port   string // decimal, 0..65535
 	Path   string // unix socket path; `@name` is an abstract socket
@@ -50,17 +50,20 @@ type Addr struct {
 // maxUnixPath is sun_path on Linux less its terminating NUL.
 const maxUnixPath = 107
 
-const schemeList = "tcp, tcp4, tcp6, udp, udp4, udp6, tls, unix, unixgram"
+const schemeList = "tcp, tcp4, tcp6, udp, udp4, udp6, tls, dtls, unix, unixgram"
 
-// Network is the Go network name (tls dials "tcp").
+// Network is the Go network name (tls dials "tcp", dtls "udp").
 func (a Addr) Network() string {
-	if a.Scheme == "tls" {
+	switch a.Scheme {
+	case "tls":
 		return "tcp"
+	case "dtls":
+		return "udp"
 	}
 	return a.Scheme
 }
 
-// Transport is the family without the IP version: tcp, udp, tls, unix, unixgram.
+// Transport is the family without the IP version: tcp, udp, tls, dtls, unix, unixgram.
 func (a Addr) Transport() string {
 	return strings.TrimRight(a.Scheme, "46")
 }
@@ -81,6 +84,13 @@ func (a Addr) Packet() bool {
 		return true
 	}
 	return false
+}
+
+// Datagram reports a transport that carries whole messages, each read one
+// datagram: udp*, unixgram, and dtls (which listens through Listen, as a
+// stream transport does, since each sender becomes a connection).
+func (a Addr) Datagram() bool {
+	return a.Packet() || a.Scheme == "dtls"
 }
 
 // IsUnix reports a Unix-domain socket address.
@@ -157,7 +167,7 @@ func Parse(s string, udp bool) (Addr, error) {
 			return bad("socket path is %d bytes, longer than the %d a unix socket allows", len(rest), maxUnixPath)
 		}
 		return Addr{Scheme: scheme, Path: rest}, nil
-	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls":
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "dtls":
 	default:
 		return bad("unknown scheme %q (want %s)", scheme, schemeList)
 	}
@@ -237,7 +247,7 @@ func Parse(s string, udp bool) (Addr, error) {
 
 func knownScheme(s string) bool {
 	switch s {
-	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "unix", "unixgram":
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "dtls", "unix", "unixgram":
 		return true
 	}
 	return false
@@ -299,7 +309,7 @@ func parsePort(port, scheme string) (string, string) {
 		}
 	}
 	network := "tcp"
-	if strings.HasPrefix(scheme, "udp") {
+	if strings.HasPrefix(scheme, "udp") || scheme == "dtls" {
 		network = "udp"
 	}
 	n, err := net.LookupPort(network, port)

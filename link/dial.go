@@ -38,6 +38,8 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	switch a.Scheme {
 	case "unixgram":
 		return dialUnixgram(a)
+	case "dtls":
+		return dialDTLS(ctx, a, o)
 	case "tls":
 		cfg, err := ClientConfig(a, o)
 		if err != nil {

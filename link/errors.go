@@ -47,13 +47,20 @@ func (e *OpError) Unwrap() error { return e.Err }
 // TLSError is a failed handshake, saying which check failed:
 // `tls handshake with 127.0.0.1:8443: certificate signed by unknown authority (use ...)`.
 type TLSError struct {
+	Proto  string // "tls" when empty, or "dtls"
 	Peer   string // host:port of the other side
 	Kind   error  // ErrUnknownAuthority, ErrNameMismatch, ... or nil
 	Detail string // the one-line explanation
 	Err    error  // what crypto/tls returned
 }
 
-func (e *TLSError) Error() string { return "tls handshake with " + e.Peer + ": " + e.Detail }
+func (e *TLSError) Error() string {
+	proto := e.Proto
+	if proto == "" {
+		proto = "tls"
+	}
+	return proto + " handshake with " + e.Peer + ": " + e.Detail
+}
 func (e *TLSError) Unwrap() error { return e.Err }
 
 // Is matches ErrTLS and the error's Kind.

@@ -13,11 +13,15 @@ import (
 	"time"
 )
 
-// Listen opens a stream listener for tcp*, tls and unix addresses. A tls
+// Listen opens a listener for tcp*, tls, dtls and unix addresses (a dtls
+// listener is a *DTLSListener: see there). A tls
 // listener is a *TLSListener; its conns handshake lazily (see Handshake). A
 // unix listener replaces a stale socket file nobody listens on, refuses one
 // that is alive, and removes its file on Close.
 func Listen(ctx context.Context, a Addr, o *Options) (net.Listener, error) {
+	if a.Scheme == "dtls" {
+		return listenDTLS(a, o)
+	}
 	if !a.Stream() {
 		return nil, &OpError{Op: "listen", Addr: a, Err: fmt.Errorf("%s is a datagram transport (use ListenPacket)", a.Transport())}
 	}

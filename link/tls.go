@@ -36,6 +36,11 @@ type TLSOptions struct {
 	Pin      string // sha256:HEX, colons and case optional
 	ClientCA string
 	ALPN     []string
+	// PSK (hex) or PSKFile (a file holding it in hex) is a DTLS pre-shared
+	// key, sent (client) or expected (server, when set) under PSKIdentity.
+	PSK         string
+	PSKFile     string
+	PSKIdentity string
 }
 
 // Fingerprint is the SHA-256 of a DER certificate as `sha256:<lowercase hex>`,

@@ -136,6 +136,9 @@ func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func(msg []b
 		buf := make([]byte, 64<<10)
 		for {
 			n, _, err := readDatagram(c, buf, cfg.Flush)
+			if err == io.EOF {
+				return nil // a DTLS peer's close_notify (UDP has no end)
+			}
 			if err != nil {
 				return err
 			}
@@ -296,9 +299,11 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 }
 
 func isStream(c net.Conn) bool {
-	switch c.(type) {
+	switch c := c.(type) {
 	case *net.UDPConn:
 		return false
+	case link.Datagrammer: // dtls
+		return !c.Datagram()
 	case *net.UnixConn:
 		return c.LocalAddr().Network() == "unix"
 	}

@@ -174,7 +174,8 @@ func (r *Relay) serveStream(ctx context.Context, c net.Conn, transport, local st
 	if tc, ok := c.(interface{ SetKeepAlive(bool) error }); ok {
 		tc.SetKeepAlive(true)
 	}
-	client := &side{from: event.Client, conn: c, addr: c.RemoteAddr().String(), stream: true}
+	_, datagram := c.(link.Datagrammer) // dtls: one message per record
+	client := &side{from: event.Client, conn: c, addr: c.RemoteAddr().String(), stream: !datagram}
 	client.close = func() { c.Close() }
 	r.run(ctx, id, transport, local, client)
 }
@@ -187,7 +188,7 @@ func (r *Relay) dial(ctx context.Context) (*side, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &side{from: event.Server, conn: c, addr: r.cfg.Target.String(), stream: r.cfg.Target.Stream()}
+	s := &side{from: event.Server, conn: c, addr: r.cfg.Target.String(), stream: !r.cfg.Target.Datagram()}
 	if ra := c.RemoteAddr(); ra != nil && ra.String() != "" {
 		s.addr = ra.String()
 	}

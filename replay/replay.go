@@ -189,7 +189,7 @@ func playClient(ctx context.Context, c *Conv, f feed, addr link.Addr, at time.Ti
 		Conn: lastID.Add(1), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 		Remote: conn.RemoteAddr().String(), Role: event.Client,
 	})
-	w := &netWire{c: conn, datagram: addr.Packet()}
+	w := &netWire{c: conn, datagram: addr.Datagram()}
 	in := make(chan item, 64)
 	done := make(chan struct{})
 	defer close(done)

@@ -67,7 +67,7 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Packet() {
+	if addr.Datagram() {
 		p.separateDatagrams(&c.DataFlags) // each datagram visibly one message
 	}
 	src, err := stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
@@ -149,7 +149,7 @@ func (c *ConnFlags) configure(p *plumbing, addr link.Addr) {
 	p.cfg.Idle = c.Idle.D()
 	p.cfg.SendOnly = c.SendOnly
 	p.cfg.Linger = 500 * time.Millisecond
-	if addr.Packet() {
+	if addr.Datagram() {
 		p.cfg.Linger = time.Second // how long replies to the last datagram may take
 	}
 }

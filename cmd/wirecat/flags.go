@@ -78,12 +78,16 @@ type TLSFlags struct {
 	ALPN     []string `group:"TLS" placeholder:"P1,P2" help:"ALPN protocols to offer."`
 	Pin      string   `group:"TLS" placeholder:"sha256:HEX" help:"TLS client: accept exactly the certificate with this SHA-256 fingerprint."`
 	ClientCA string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS server: require client certificates signed by the CAs in FILE."`
+	PSK         string `name:"psk" group:"TLS" placeholder:"HEX" help:"DTLS: pre-shared key in hex, instead of certificates (CoAP devices)."`
+	PSKFile     string `name:"psk-file" group:"TLS" placeholder:"FILE" type:"existingfile" help:"DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history."`
+	PSKIdentity string `name:"psk-identity" group:"TLS" placeholder:"ID" help:"DTLS: the identity the key goes by (client: sent; server: the only one accepted)."`
 }
 
 func (t *TLSFlags) options() link.TLSOptions {
 	return link.TLSOptions{
 		Insecure: t.Insecure, CA: t.CA, Cert: t.Cert, Key: t.Key, SNI: t.SNI,
 		Pin: t.Pin, ClientCA: t.ClientCA, ALPN: t.ALPN,
+		PSK: t.PSK, PSKFile: t.PSKFile, PSKIdentity: t.PSKIdentity,
 	}
 }
 

@@ -103,7 +103,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Packet() {
+	if addr.Datagram() {
 		p.separateDatagrams(&c.DataFlags) // each datagram visibly one message
 	}
 	c.ConnFlags.configure(p, addr)
@@ -211,7 +211,7 @@ func (c *ListenCmd) check(addr link.Addr) error {
 	switch {
 	case (c.Broker || c.Chat) && !c.KeepOpen:
 		return usage(errors.New("--broker and --chat need -k: peers can only hear each other when there are several"))
-	case (c.Broker || c.Chat) && (c.Exec != "" || addr.Packet()):
+	case (c.Broker || c.Chat) && (c.Exec != "" || addr.Datagram()):
 		return usage(errors.New("--broker and --chat pass messages between stream peers (tcp, tls, unix): not with --exec or a datagram listener"))
 	case c.ExpectFlags.active() && c.KeepOpen:
 		return usage(errors.New("--send, --until and --replies talk to one peer: not with -k"))

@@ -165,6 +165,9 @@ func (c *RelayCmd) sideOptions(listen link.Addr, logf func(string, ...any)) (lop
 		d.Cert, d.Key = t.Cert, t.Key
 	}
 	dopts = &link.Options{Log: logf, TLS: d}
+	// A pre-shared key belongs to whichever side speaks DTLS (both may).
+	lopts.TLS.PSK, lopts.TLS.PSKFile, lopts.TLS.PSKIdentity = t.PSK, t.PSKFile, t.PSKIdentity
+	dopts.TLS.PSK, dopts.TLS.PSKFile, dopts.TLS.PSKIdentity = t.PSK, t.PSKFile, t.PSKIdentity
 	return lopts, dopts
 }
 

@@ -71,7 +71,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Packet() {
+	if addr.Datagram() {
 		p.separateDatagrams(&c.DataFlags)
 	}
 	until, err := c.until()

@@ -1,0 +1,508 @@
+package link
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/dtls/v3"
+)
+
+// DTLS limits.
+const (
+	// maxDTLSRecord is the most plaintext one DTLS record carries (RFC 6347):
+	// a longer message goes out as several records, as a UDP message over
+	// 65507 bytes goes out as several datagrams.
+	maxDTLSRecord = 16384
+	// dtlsHandshakeTimeout bounds a DTLS handshake when nothing else does
+	// (-w shortens it for a dial): a peer that went away, or a spoofed
+	// ClientHello whose sender never answers the cookie, holds nothing
+	// for long.
+	dtlsHandshakeTimeout = 10 * time.Second
+	// maxDTLSPending bounds the handshakes a DTLS listener runs at once. A
+	// new ClientHello beyond it pushes out the oldest pending one, so a
+	// flood of hellos from spoofed senders (who never return the cookie)
+	// cannot lock real clients out: a real client completes its handshake
+	// in a round trip or two, long before 512 newer hellos arrive, and
+	// one pushed out retransmits its hello a second later.
+	maxDTLSPending = 512
+	// dtlsNoteEvery rate-limits the notice about unanswered handshakes.
+	dtlsNoteEvery = 10 * time.Second
+)
+
+// Datagrammer is a conn that carries whole messages rather than a byte
+// stream: each Read returns one message, each Write sends one. The pipe
+// treats it as it treats a connected UDP socket.
+type Datagrammer interface {
+	Datagram() bool
+}
+
+// DTLSConn is a DTLS association, as Dial and a DTLS listener return it.
+type DTLSConn struct {
+	*dtls.Conn
+}
+
+// Datagram reports true: every DTLS record is one message.
+func (c *DTLSConn) Datagram() bool { return true }
+
+// Write sends p as one record, or as several of maxDTLSRecord bytes when it
+// is longer than one record carries.
+func (c *DTLSConn) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		chunk := p[:min(len(p), maxDTLSRecord)]
+		if _, err := c.Conn.Write(chunk); err != nil {
+			return n, err
+		}
+		n += len(chunk)
+		p = p[len(chunk):]
+	}
+	return n, nil
+}
+
+// PSK reads --psk HEX or --psk-file FILE (the key in hex; spaces, colons
+// and a 0x prefix allowed). It returns nil when neither is given.
+func (t TLSOptions) psk() ([]byte, error) {
+	text, flag := t.PSK, "--psk"
+	if t.PSKFile != "" {
+		if t.PSK != "" {
+			return nil, fmt.Errorf("%w: --psk and --psk-file: give one key", ErrBadOption)
+		}
+		data, err := os.ReadFile(t.PSKFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --psk-file: %w", ErrBadOption, err)
+		}
+		text, flag = string(data), "--psk-file "+t.PSKFile
+	}
+	if text == "" {
+		if t.PSKIdentity != "" {
+			return nil, fmt.Errorf("%w: --psk-identity needs the key: --psk HEX or --psk-file FILE", ErrBadOption)
+		}
+		return nil, nil
+	}
+	h := strings.TrimPrefix(strings.TrimPrefix(strings.TrimSpace(text), "0x"), "0X")
+	h = strings.NewReplacer(":", "", " ", "", "\n", "", "\r", "", "\t", "").Replace(h)
+	key, err := hex.DecodeString(h)
+	if err != nil || len(key) == 0 {
+		return nil, fmt.Errorf("%w: %s: want the key in hex (e.g. --psk 73656372657421)", ErrBadOption, flag)
+	}
+	if len(key) > 256 {
+		return nil, fmt.Errorf("%w: %s: a key of %d bytes is longer than the 256 DTLS allows", ErrBadOption, flag, len(key))
+	}
+	return key, nil
+}
+
+// usesCerts reports whether t configures certificates (as opposed to a
+// pre-shared key).
+func (t TLSOptions) usesCerts() bool {
+	return t.Insecure || t.CA != "" || t.Cert != "" || t.Key != "" || t.Pin != "" || t.ClientCA != "" || t.SNI != ""
+}
+
+// DTLSClientConfig is the configuration Dial uses for dtls://: with --psk
+// a pre-shared key sent under --psk-identity, otherwise certificates
+// verified as ClientConfig verifies them for TLS.
+func DTLSClientConfig(a Addr, o *Options) (*dtls.Config, error) {
+	var t TLSOptions
+	if o != nil {
+		t = o.TLS
+	}
+	key, err := t.psk()
+	if err != nil {
+		return nil, err
+	}
+	if key != nil {
+		if t.PSKIdentity == "" {
+			return nil, fmt.Errorf("%w: --psk needs --psk-identity ID (the name the server knows the key by)", ErrBadOption)
+		}
+		if t.usesCerts() {
+			return nil, fmt.Errorf("%w: --psk replaces certificates: drop --ca/--pin/--insecure/--cert/--sni", ErrBadOption)
+		}
+		return &dtls.Config{
+			PSK:             func([]byte) ([]byte, error) { return key, nil },
+			PSKIdentityHint: []byte(t.PSKIdentity), // pion sends a client's hint as its identity
+			CipherSuites:    pskSuites,
+		}, nil
+	}
+	tc, err := ClientConfig(a, o)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &dtls.Config{
+		RootCAs:               tc.RootCAs,
+		ServerName:            tc.ServerName,
+		InsecureSkipVerify:    tc.InsecureSkipVerify,
+		VerifyPeerCertificate: tc.VerifyPeerCertificate,
+		SupportedProtocols:    tc.NextProtos,
+	}
+	if tc.GetClientCertificate != nil {
+		cert, _ := tc.GetClientCertificate(nil)
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
+	return cfg, nil
+}
+
+// DTLSServerConfig is the configuration a dtls:// listener uses: with --psk
+// the pre-shared key (a client naming another --psk-identity is refused),
+// otherwise --cert/--key or an ephemeral self-signed certificate, and
+// --client-ca as for TLS. The fingerprint is empty with a PSK.
+func DTLSServerConfig(a Addr, o *Options) (*dtls.Config, string, error) {
+	var t TLSOptions
+	if o != nil {
+		t = o.TLS
+	}
+	key, err := t.psk()
+	if err != nil {
+		return nil, "", err
+	}
+	if key != nil {
+		if t.usesCerts() {
+			return nil, "", fmt.Errorf("%w: --psk replaces certificates: drop --cert/--key/--client-ca", ErrBadOption)
+		}
+		want := t.PSKIdentity
+		return &dtls.Config{
+			PSK: func(id []byte) ([]byte, error) {
+				if want != "" && string(id) != want {
+					return nil, &pskIdentityError{got: string(id), want: want}
+				}
+				return key, nil
+			},
+			CipherSuites: pskSuites,
+		}, "", nil
+	}
+	tc, err := ServerConfig(a, o)
+	if err != nil {
+		return nil, "", err
+	}
+	cfg := &dtls.Config{
+		Certificates:       tc.Certificates,
+		ClientCAs:          tc.ClientCAs,
+		SupportedProtocols: tc.NextProtos,
+	}
+	if tc.ClientCAs != nil {
+		cfg.ClientAuth = dtls.RequireAndVerifyClientCert
+	}
+	return cfg, Fingerprint(tc.Certificates[0].Certificate[0]), nil
+}
+
+// pskSuites are the PSK cipher suites offered and accepted: AES-128-GCM
+// first (what openssl picks), then AES-128-CCM-8, which CoAP (RFC 7252)
+// makes mandatory, and the rest pion knows.
+var pskSuites = []dtls.CipherSuiteID{
+	dtls.TLS_PSK_WITH_AES_128_GCM_SHA256,
+	dtls.TLS_PSK_WITH_AES_128_CCM_8,
+	dtls.TLS_PSK_WITH_AES_128_CCM,
+	dtls.TLS_PSK_WITH_AES_256_CCM_8,
+	dtls.TLS_PSK_WITH_CHACHA20_POLY1305_SHA256,
+	dtls.TLS_PSK_WITH_AES_128_CBC_SHA256,
+}
+
+type pskIdentityError struct{ got, want string }
+
+func (e *pskIdentityError) Error() string {
+	return fmt.Sprintf("unknown psk identity %q (want %q)", e.got, e.want)
+}
+
+// dialDTLS connects a UDP socket to a and runs the DTLS handshake over it,
+// bounded by ctx or dtlsHandshakeTimeout.
+func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
+	cfg, err := DTLSClientConfig(a, o)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := dialNet(ctx, a, o)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := dtls.Client(connectedPacketConn{raw.(*net.UDPConn)}, raw.RemoteAddr(), cfg)
+	if err != nil {
+		raw.Close()
+		return nil, &OpError{Op: "connect", Addr: a, Err: err}
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, dtlsHandshakeTimeout)
+		defer cancel()
+	}
+	if err := dc.HandshakeContext(ctx); err != nil {
+		dc.Close()
+		return nil, classifyDTLS(a.HostPort(), err, false)
+	}
+	return &DTLSConn{dc}, nil
+}
+
+// connectedPacketConn lets pion's DTLS, which writes with WriteTo, run over
+// a connected UDP socket: the socket hears only its peer, and an ICMP
+// "port unreachable" reaches the handshake as "connection refused".
+type connectedPacketConn struct{ *net.UDPConn }
+
+func (c connectedPacketConn) WriteTo(p []byte, _ net.Addr) (int, error) { return c.UDPConn.Write(p) }
+
+func (c connectedPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, err := c.UDPConn.Read(p)
+	return n, c.UDPConn.RemoteAddr(), err
+}
+
+// classifyDTLS names a failed DTLS handshake the way classifyTLS names a
+// TLS one: "dtls handshake with 127.0.0.1:5684: ...".
+func classifyDTLS(peer string, err error, server bool) *TLSError {
+	te := classifyTLS(peer, err, server)
+	te.Proto = "dtls"
+	var pe *pskIdentityError
+	msg := err.Error()
+	switch {
+	case errors.As(err, &pe):
+		te.Detail = pe.Error() + " (the client's --psk-identity)"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		te.Detail = "timed out (no DTLS server answering there?)"
+		if server {
+			te.Detail = "timed out (the client stopped answering, or never was: a spoofed sender?)"
+		}
+	case strings.Contains(msg, "alert: Alert"): // pion's unexported alertError
+		te.Detail = dtlsAlert(msg, server)
+	case strings.Contains(msg, "expected and actual verify data does not match"),
+		strings.Contains(msg, "decryption"), strings.Contains(msg, "bad_record_mac"):
+		te.Detail = "the keys do not match (a different --psk on each side?)"
+	case strings.Contains(msg, "connection refused"):
+		te.Detail = "connection refused (nothing listening on that UDP port)"
+	case strings.Contains(msg, "server required client verification"):
+		te.Kind, te.Detail = ErrNoClientCert, "client sent no certificate (--client-ca requires one)"
+	case strings.Contains(msg, "do not support any shared cipher suites"):
+		te.Detail = "no cipher suite in common (one side uses --psk, the other certificates?)"
+	}
+	return te
+}
+
+// dtlsAlert explains an alert the peer sent.
+func dtlsAlert(s string, server bool) string {
+	switch {
+	case strings.Contains(s, "DecryptError"), strings.Contains(s, "BadRecordMac"):
+		return "the peer could not decrypt our handshake: the keys do not match (a different --psk on each side?)"
+	case strings.Contains(s, "UnknownPSKIdentity"):
+		return "the peer does not know our --psk-identity"
+	case strings.Contains(s, "HandshakeFailure"), strings.Contains(s, "InsufficientSecurity"):
+		return "the peer refused the handshake (handshake_failure: no cipher suite in common, or a --psk/certificate mismatch)"
+	case strings.Contains(s, "BadCertificate"), strings.Contains(s, "UnknownCA"), strings.Contains(s, "CertificateUnknown"):
+		if server {
+			return "the client refused our certificate (" + s + ")"
+		}
+		return "the peer refused our certificate (" + s + ")"
+	case strings.Contains(s, "CloseNotify"):
+		return "the peer closed during the handshake"
+	}
+	return "the peer sent dtls alert: " + s
+}
+
+// listenDTLS opens a DTLS listener: a UDP socket whose new senders become
+// connections once their handshake completes.
+func listenDTLS(a Addr, o *Options) (net.Listener, error) {
+	cfg, fp, err := DTLSServerConfig(a, o)
+	if err != nil {
+		return nil, err
+	}
+	laddr, err := net.ResolveUDPAddr(a.Network(), a.HostPort())
+	if err != nil {
+		return nil, &OpError{Op: "listen", Addr: a, Err: err}
+	}
+	var inner net.Listener
+	Gated(func() { inner, err = dtls.Listen(a.Network(), laddr, cfg) })
+	if err != nil {
+		return nil, &OpError{Op: "listen", Addr: a, Err: err}
+	}
+	l := &DTLSListener{
+		Fingerprint: fp,
+		inner:       inner,
+		o:           o,
+		ready:       make(chan net.Conn, 64),
+		closed:      make(chan struct{}),
+		pending:     map[*dtls.Conn]context.CancelFunc{},
+	}
+	if fp != "" && (o == nil || o.TLS.Cert == "") {
+		o.logf("dtls: ephemeral self-signed certificate %s", fp)
+	}
+	go l.run()
+	return l, nil
+}
+
+// DTLSListener is what Listen returns for dtls:// addresses. It runs the
+// handshakes itself (at most maxDTLSPending at once, the oldest pushed out
+// by a newer one) and Accept yields only associations whose handshake
+// completed. A failed handshake is logged in one line through Options.Log;
+// the ones that timed out or were pushed out (a flood of spoofed
+// ClientHellos) are counted and reported at most once per dtlsNoteEvery.
+type DTLSListener struct {
+	Fingerprint string // of the server certificate; empty with a PSK
+	inner       net.Listener
+	o           *Options
+	ready       chan net.Conn
+	closed      chan struct{}
+	closeOnce   sync.Once
+	acceptErr   error // set before closed is closed by run
+
+	mu       sync.Mutex
+	pending  map[*dtls.Conn]context.CancelFunc
+	order    []*dtls.Conn // pending, oldest first (may hold finished ones)
+	dropped  int          // unanswered or pushed out since the last notice
+	noted    time.Time
+	shutdown bool
+}
+
+// Addr is the UDP address the listener is bound to.
+func (l *DTLSListener) Addr() net.Addr { return l.inner.Addr() }
+
+// Accept returns the next association whose handshake completed.
+func (l *DTLSListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case <-l.closed:
+		if l.acceptErr != nil {
+			return nil, l.acceptErr
+		}
+		return nil, net.ErrClosed
+	}
+}
+
+// Close stops listening and ends the pending handshakes; associations
+// already accepted go on (the UDP socket closes with the last of them).
+func (l *DTLSListener) Close() error {
+	err := l.inner.Close()
+	l.stop(nil)
+	return err
+}
+
+func (l *DTLSListener) stop(err error) {
+	l.closeOnce.Do(func() {
+		l.mu.Lock()
+		l.shutdown = true
+		for _, cancel := range l.pending {
+			cancel()
+		}
+		l.mu.Unlock()
+		l.acceptErr = err
+		close(l.closed)
+	})
+}
+
+// run accepts new senders and handshakes each in its own goroutine.
+func (l *DTLSListener) run() {
+	for {
+		c, err := l.inner.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || isClosedErr(err) {
+				err = nil
+			}
+			l.stop(err)
+			return
+		}
+		dc, ok := c.(*dtls.Conn)
+		if !ok {
+			c.Close()
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), dtlsHandshakeTimeout)
+		if !l.track(dc, cancel) {
+			cancel()
+			dc.Close()
+			continue
+		}
+		go l.handshake(ctx, dc)
+	}
+}
+
+// isClosedErr matches pion's own "listener closed" errors.
+func isClosedErr(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "closed")
+}
+
+// track records a pending handshake, pushing out the oldest one when
+// maxDTLSPending are pending already. It reports false once closed.
+func (l *DTLSListener) track(dc *dtls.Conn, cancel context.CancelFunc) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.shutdown {
+		return false
+	}
+	for len(l.pending) >= maxDTLSPending && len(l.order) > 0 {
+		old := l.order[0]
+		l.order = l.order[1:]
+		if c, ok := l.pending[old]; ok {
+			delete(l.pending, old)
+			c()
+			l.dropped++
+		}
+	}
+	if len(l.order) > 4*maxDTLSPending {
+		// Compact: drop the finished handshakes the slice still names.
+		live := l.order[:0]
+		for _, c := range l.order {
+			if _, ok := l.pending[c]; ok {
+				live = append(live, c)
+			}
+		}
+		l.order = live
+	}
+	l.pending[dc] = cancel
+	l.order = append(l.order, dc)
+	return true
+}
+
+// untrack removes a finished handshake; it reports whether it was still
+// tracked (false: pushed out, or the listener closed).
+func (l *DTLSListener) untrack(dc *dtls.Conn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cancel, ok := l.pending[dc]
+	if ok {
+		delete(l.pending, dc)
+		cancel()
+	}
+	return ok && !l.shutdown
+}
+
+func (l *DTLSListener) handshake(ctx context.Context, dc *dtls.Conn) {
+	err := dc.HandshakeContext(ctx)
+	tracked := l.untrack(dc)
+	if err == nil && tracked {
+		select {
+		case l.ready <- &DTLSConn{dc}:
+			return
+		case <-l.closed:
+		}
+	}
+	dc.Close()
+	if err == nil || !tracked {
+		l.note() // pushed out (counted when it was), or closed
+		return
+	}
+	peer := dc.RemoteAddr().String()
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		l.mu.Lock()
+		l.dropped++
+		l.mu.Unlock()
+		l.note()
+		return
+	}
+	l.o.logf("refused %s: %v", peer, classifyDTLS(peer, err, true))
+	l.note()
+}
+
+// note reports, at most once per dtlsNoteEvery, the handshakes that
+// timed out or were pushed out since the last notice.
+func (l *DTLSListener) note() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.shutdown || l.dropped == 0 || time.Since(l.noted) < dtlsNoteEvery {
+		return
+	}
+	l.o.logf("dtls: %d handshakes never completed (clients that stopped answering, or ClientHellos from spoofed senders); still serving", l.dropped)
+	l.dropped = 0
+	l.noted = time.Now()
+}
