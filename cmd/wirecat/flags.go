@@ -70,17 +70,17 @@ type InputFlags struct {
 
 // TLSFlags configure TLS on either side.
 type TLSFlags struct {
-	Insecure bool     `group:"TLS" help:"TLS client: accept any server certificate."`
-	CA       string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS client: trust the CAs in FILE (PEM)."`
-	Cert     string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS certificate (PEM): the server's, or the client's for mTLS."`
-	Key      string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"Private key (PEM) for --cert."`
-	SNI      string   `group:"TLS" placeholder:"NAME" help:"TLS client: server name to send and verify."`
-	ALPN     []string `group:"TLS" placeholder:"P1,P2" help:"ALPN protocols to offer."`
-	Pin      string   `group:"TLS" placeholder:"sha256:HEX" help:"TLS client: accept exactly the certificate with this SHA-256 fingerprint."`
-	ClientCA string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS server: require client certificates signed by the CAs in FILE."`
-	PSK         string `name:"psk" group:"TLS" placeholder:"HEX" help:"DTLS: pre-shared key in hex, instead of certificates (CoAP devices)."`
-	PSKFile     string `name:"psk-file" group:"TLS" placeholder:"FILE" type:"existingfile" help:"DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history."`
-	PSKIdentity string `name:"psk-identity" group:"TLS" placeholder:"ID" help:"DTLS: the identity the key goes by (client: sent; server: the only one accepted)."`
+	Insecure    bool     `group:"TLS" help:"TLS client: accept any server certificate."`
+	CA          string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS client: trust the CAs in FILE (PEM)."`
+	Cert        string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS certificate (PEM): the server's, or the client's for mTLS."`
+	Key         string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"Private key (PEM) for --cert."`
+	SNI         string   `group:"TLS" placeholder:"NAME" help:"TLS client: server name to send and verify."`
+	ALPN        []string `group:"TLS" placeholder:"P1,P2" help:"ALPN protocols to offer."`
+	Pin         string   `group:"TLS" placeholder:"sha256:HEX" help:"TLS client: accept exactly the certificate with this SHA-256 fingerprint."`
+	ClientCA    string   `group:"TLS" placeholder:"FILE" type:"existingfile" help:"TLS server: require client certificates signed by the CAs in FILE."`
+	PSK         string   `name:"psk" group:"TLS" placeholder:"HEX" help:"DTLS: pre-shared key in hex, instead of certificates (CoAP devices)."`
+	PSKFile     string   `name:"psk-file" group:"TLS" placeholder:"FILE" type:"existingfile" help:"DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history."`
+	PSKIdentity string   `name:"psk-identity" group:"TLS" placeholder:"ID" help:"DTLS: the identity the key goes by (client: sent; server: the only one accepted)."`
 }
 
 func (t *TLSFlags) options() link.TLSOptions {
