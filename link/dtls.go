@@ -10,9 +10,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/dtls/v3"
+	"github.com/pion/logging"
 )
 
 // DTLS limits.
@@ -209,6 +211,8 @@ func (e *pskIdentityError) Error() string {
 	return fmt.Sprintf("unknown psk identity %q (want %q)", e.got, e.want)
 }
 
+const dtlsClientTimeout = "timed out (no DTLS server answering there?)"
+
 // dialDTLS connects a UDP socket to a and runs the DTLS handshake over it,
 // bounded by ctx or dtlsHandshakeTimeout.
 func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
@@ -220,6 +224,8 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	logs := &pionLogs{}
+	cfg.LoggerFactory = logs
 	dc, err := dtls.Client(connectedPacketConn{raw.(*net.UDPConn)}, raw.RemoteAddr(), cfg)
 	if err != nil {
 		raw.Close()
@@ -232,9 +238,57 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	}
 	if err := dc.HandshakeContext(ctx); err != nil {
 		dc.Close()
-		return nil, classifyDTLS(a.HostPort(), err, false)
+		te := classifyDTLS(a.HostPort(), err, false)
+		if lg := logs.last.Load(); lg != nil && lg.keyExchange.Load() && te.Detail == dtlsClientTimeout {
+			te.Detail = "timed out after the server's hello: it could not decrypt our keys (a different --psk, or --psk-identity?)"
+			if cfg.PSK == nil {
+				te.Detail = "timed out after the server's hello (it never finished the handshake)"
+			}
+		}
+		return nil, te
 	}
 	return &DTLSConn{dc}, nil
+}
+
+// pionLog is pion's logger for one association. It prints nothing (wirecat
+// says what went wrong itself, once) but watches for the two signs of a key
+// mismatch, which otherwise only times out: DTLS drops records it cannot
+// decrypt instead of answering them.
+type pionLog struct {
+	undecryptable atomic.Bool // a record from the peer failed to decrypt
+	keyExchange   atomic.Bool // a client sent its keys (flight 5) and waits
+}
+
+func (l *pionLog) Debugf(format string, args ...any) {
+	if strings.Contains(format, "decrypt failed") {
+		l.undecryptable.Store(true)
+	}
+}
+
+func (l *pionLog) Tracef(format string, args ...any) {
+	if strings.HasPrefix(format, "[handshake:%s] %s: %s") && len(args) > 1 && fmt.Sprint(args[1]) == "Flight 5" {
+		l.keyExchange.Store(true)
+	}
+}
+
+func (l *pionLog) Trace(string)          {}
+func (l *pionLog) Debug(string)          {}
+func (l *pionLog) Info(string)           {}
+func (l *pionLog) Infof(string, ...any)  {}
+func (l *pionLog) Warn(string)           {}
+func (l *pionLog) Warnf(string, ...any)  {}
+func (l *pionLog) Error(string)          {}
+func (l *pionLog) Errorf(string, ...any) {}
+
+// pionLogs makes one pionLog per association and remembers the latest: a
+// listener creates associations one at a time, in Accept, so the one made
+// last belongs to the association Accept just returned.
+type pionLogs struct{ last atomic.Pointer[pionLog] }
+
+func (f *pionLogs) NewLogger(string) logging.LeveledLogger {
+	l := &pionLog{}
+	f.last.Store(l)
+	return l
 }
 
 // connectedPacketConn lets pion's DTLS, which writes with WriteTo, run over
@@ -260,7 +314,7 @@ func classifyDTLS(peer string, err error, server bool) *TLSError {
 	case errors.As(err, &pe):
 		te.Detail = pe.Error() + " (the client's --psk-identity)"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		te.Detail = "timed out (no DTLS server answering there?)"
+		te.Detail = dtlsClientTimeout
 		if server {
 			te.Detail = "timed out (the client stopped answering, or never was: a spoofed sender?)"
 		}
@@ -310,6 +364,8 @@ func listenDTLS(a Addr, o *Options) (net.Listener, error) {
 	if err != nil {
 		return nil, &OpError{Op: "listen", Addr: a, Err: err}
 	}
+	logs := &pionLogs{}
+	cfg.LoggerFactory = logs
 	var inner net.Listener
 	Gated(func() { inner, err = dtls.Listen(a.Network(), laddr, cfg) })
 	if err != nil {
@@ -318,6 +374,7 @@ func listenDTLS(a Addr, o *Options) (net.Listener, error) {
 	l := &DTLSListener{
 		Fingerprint: fp,
 		inner:       inner,
+		logs:        logs,
 		o:           o,
 		ready:       make(chan net.Conn, 64),
 		closed:      make(chan struct{}),
@@ -339,6 +396,7 @@ func listenDTLS(a Addr, o *Options) (net.Listener, error) {
 type DTLSListener struct {
 	Fingerprint string // of the server certificate; empty with a PSK
 	inner       net.Listener
+	logs        *pionLogs
 	o           *Options
 	ready       chan net.Conn
 	closed      chan struct{}
@@ -406,13 +464,17 @@ func (l *DTLSListener) run() {
 			c.Close()
 			continue
 		}
+		lg := l.logs.last.Swap(nil)
+		if lg == nil {
+			lg = &pionLog{}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), dtlsHandshakeTimeout)
 		if !l.track(dc, cancel) {
 			cancel()
 			dc.Close()
 			continue
 		}
-		go l.handshake(ctx, dc)
+		go l.handshake(ctx, dc, lg)
 	}
 }
 
@@ -467,7 +529,7 @@ func (l *DTLSListener) untrack(dc *dtls.Conn) bool {
 	return ok && !l.shutdown
 }
 
-func (l *DTLSListener) handshake(ctx context.Context, dc *dtls.Conn) {
+func (l *DTLSListener) handshake(ctx context.Context, dc *dtls.Conn, lg *pionLog) {
 	err := dc.HandshakeContext(ctx)
 	tracked := l.untrack(dc)
 	if err == nil && tracked {
@@ -483,6 +545,10 @@ func (l *DTLSListener) handshake(ctx context.Context, dc *dtls.Conn) {
 		return
 	}
 	peer := dc.RemoteAddr().String()
+	if errors.Is(err, context.DeadlineExceeded) && lg.undecryptable.Load() {
+		l.o.logf("refused %s: dtls handshake with %s: could not decrypt the client's keys (a different --psk?)", peer, peer)
+		return
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		l.mu.Lock()
 		l.dropped++

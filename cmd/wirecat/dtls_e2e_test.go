@@ -1,0 +1,136 @@
+package main
+
+// Issue 11 (DTLS half): dtls:// against openssl s_server/s_client -dtls1_2,
+// with a pre-shared key and with certificates, and the handshake failures
+// (PSK mismatch, unknown CA, pin) each in one line.
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	testPSK      = "73656372657421" // "secret!"
+	testIdentity = "sensor-1"
+)
+
+// dtlsServer starts openssl s_server -dtls1_2 on a fresh UDP port for one
+// client; extra arguments choose PSK or certificates.
+func dtlsServer(t *testing.T, extra ...string) (*proc, string) {
+	t.Helper()
+	need(t, "openssl")
+	port := freeUDPPort(t)
+	args := append([]string{"s_server", "-dtls1_2", "-accept", fmt.Sprintf("127.0.0.1:%d", port), "-quiet", "-naccept", "1"}, extra...)
+	srv := start(t, "openssl", args...)
+	waitUDP(t, port)
+	return srv, fmt.Sprintf("127.0.0.1:%d", port)
+}
+
+// dtlsListen starts `wirecat listen dtls://...` with args on a fresh port.
+func dtlsListen(t *testing.T, args ...string) (*proc, string) {
+	t.Helper()
+	port := freeUDPPort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	wc := start(t, "wirecat", append([]string{"listen", "dtls://" + addr}, args...)...)
+	waitUDP(t, port)
+	return wc, addr
+}
+
+// exchange checks that a line goes each way between a and b: a's stdin to
+// b's stdout and back.
+func exchange(t *testing.T, a, b *proc) {
+	t.Helper()
+	io.WriteString(a.stdin, "ping from a\n")
+	b.waitOutput("ping from a\n", 10*time.Second)
+	io.WriteString(b.stdin, "pong from b\n")
+	a.waitOutput("pong from b\n", 10*time.Second)
+}
+
+func TestDTLSPSKWithOpenSSLServer(t *testing.T) {
+	srv, addr := dtlsServer(t, "-nocert", "-psk", testPSK, "-psk_identity", testIdentity)
+	wc := start(t, "wirecat", "connect", "dtls://"+addr, "--psk", testPSK, "--psk-identity", testIdentity)
+	exchange(t, wc, srv)
+	wc.stdin.Close()
+	if code := wc.wait(10 * time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestDTLSPSKWithOpenSSLClient(t *testing.T) {
+	need(t, "openssl")
+	wc, addr := dtlsListen(t, "--psk", testPSK, "--psk-identity", testIdentity)
+	cl := start(t, "openssl", "s_client", "-dtls1_2", "-connect", addr, "-psk", testPSK, "-psk_identity", testIdentity, "-quiet")
+	exchange(t, cl, wc)
+	wc.stdin.Close() // a datagram listener ends a moment after its input
+
+	if code := wc.wait(10 * time.Second); code != 0 {
+		t.Fatalf("listener exit %d", code)
+	}
+}
+
+func TestDTLSCertificatesWithOpenSSL(t *testing.T) {
+	p := makePKI(t)
+
+	t.Run("verified by --ca", func(t *testing.T) {
+		srv, addr := dtlsServer(t, "-cert", p.srv, "-key", p.srvKey)
+		wc := start(t, "wirecat", "connect", "dtls://"+addr, "--ca", p.ca)
+		exchange(t, wc, srv)
+	})
+	t.Run("unknown CA refused", func(t *testing.T) {
+		_, addr := dtlsServer(t, "-cert", p.srv, "-key", p.srvKey)
+		_, stderr, code := runWirecat(t, "", 15*time.Second, "connect", "dtls://"+addr)
+		if code == 0 || !strings.Contains(stderr, "dtls handshake with "+addr+": certificate signed by unknown authority") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+		if n := strings.Count(stderr, "wirecat: "); n != 1 {
+			t.Fatalf("want one line, got %d: %q", n, stderr)
+		}
+	})
+	t.Run("pin mismatch refused", func(t *testing.T) {
+		_, addr := dtlsServer(t, "-cert", p.srv, "-key", p.srvKey)
+		_, stderr, code := runWirecat(t, "", 15*time.Second, "connect", "dtls://"+addr, "--pin", "sha256:"+strings.Repeat("ab", 32))
+		if code == 0 || !strings.Contains(stderr, "pin mismatch: server certificate is sha256:") {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
+	t.Run("ephemeral certificate, openssl client", func(t *testing.T) {
+		wc, addr := dtlsListen(t)
+		wc.waitStderr("dtls: ephemeral self-signed certificate sha256:", 10*time.Second)
+		cl := start(t, "openssl", "s_client", "-dtls1_2", "-connect", addr, "-quiet")
+		exchange(t, cl, wc)
+	})
+	t.Run("client certificate required", func(t *testing.T) {
+		wc, addr := dtlsListen(t, "--cert", p.srv, "--key", p.srvKey, "--client-ca", p.ca)
+		cl := start(t, "openssl", "s_client", "-dtls1_2", "-connect", addr, "-CAfile", p.ca, "-cert", p.cl, "-key", p.clKey, "-quiet")
+		exchange(t, cl, wc)
+	})
+}
+
+// A client with the wrong key gets one clear line; the listener says why
+// it refused it, in one line, and goes on to serve the next client.
+func TestDTLSPSKMismatch(t *testing.T) {
+	wc, addr := dtlsListen(t, "-k", "--psk", testPSK, "--psk-identity", testIdentity)
+	_, stderr, code := runWirecat(t, "x\n", 15*time.Second, "connect", "dtls://"+addr, "--psk", "0badc0de", "--psk-identity", testIdentity)
+	if code == 0 || !strings.Contains(stderr, "dtls handshake with "+addr+": ") || strings.Count(stderr, "wirecat: ") != 1 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+	if !strings.Contains(stderr, "--psk") {
+		t.Fatalf("the error does not point at the key: %q", stderr)
+	}
+	wc.waitStderr("refused 127.0.0.1:", 15*time.Second)
+
+	_, stderr, code = runWirecat(t, "x\n", 15*time.Second, "connect", "dtls://"+addr, "--psk", testPSK, "--psk-identity", "intruder")
+	if code == 0 || !strings.Contains(stderr, "dtls handshake with") {
+		t.Fatalf("wrong identity: exit %d, stderr %q", code, stderr)
+	}
+	wc.waitStderr(`unknown psk identity "intruder"`, 10*time.Second)
+
+	_, stderr, code = runWirecat(t, "still here\n", 15*time.Second, "connect", "dtls://"+addr, "--psk", testPSK, "--psk-identity", testIdentity)
+	if code != 0 {
+		t.Fatalf("a good client after the bad ones: exit %d, stderr %q", code, stderr)
+	}
+	wc.waitOutput("still here\n", 10*time.Second)
+}
