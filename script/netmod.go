@@ -419,7 +419,8 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 		if v := t.RawGetString("insecure"); v != lua.LNil {
 			tls.Insecure = lua.LVAsBool(v)
 		}
-		for k, p := range map[string]*string{"pin": &tls.Pin, "ca": &tls.CA, "sni": &tls.SNI, "cert": &tls.Cert, "key": &tls.Key} {
+		for k, p := range map[string]*string{"pin": &tls.Pin, "ca": &tls.CA, "sni": &tls.SNI, "cert": &tls.Cert, "key": &tls.Key,
+			"psk": &tls.PSK, "psk_file": &tls.PSKFile, "psk_identity": &tls.PSKIdentity} {
 			if v, ok := t.RawGetString(k).(lua.LString); ok {
 				*p = string(v)
 			}

@@ -7,6 +7,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -133,4 +135,29 @@ func TestDTLSPSKMismatch(t *testing.T) {
 		t.Fatalf("a good client after the bad ones: exit %d, stderr %q", code, stderr)
 	}
 	wc.waitOutput("still here\n", 10*time.Second)
+}
+
+// scripts/coap-sensor.lua answers libcoap's coap-client over coaps:// (DTLS
+// with a pre-shared key), its CoAP messages built by hand in Lua.
+func TestCoAPSensorOverDTLS(t *testing.T) {
+	need(t, "coap-client-openssl")
+	port := freeUDPPort(t)
+	sim := start(t, "wirecat", "simulate", "../../scripts/coap-sensor.lua", "--arg", fmt.Sprint("port=", port))
+	waitUDP(t, port)
+	get := func(path, key string) (string, error) {
+		out, err := exec.Command("timeout", "10", "coap-client-openssl", "-m", "get", "-u", testIdentity, "-k", key,
+			fmt.Sprintf("coaps://127.0.0.1:%d/%s", port, path)).CombinedOutput()
+		return string(out), err
+	}
+	out, err := get("temperature", "secret!")
+	if err != nil || !regexp.MustCompile(`^\d+\.\d\s*$`).MatchString(out) {
+		t.Fatalf("GET /temperature: %v %q", err, out)
+	}
+	if out, err = get(".well-known/core", "secret!"); err != nil || !strings.Contains(out, `</temperature>;rt="temperature";ct=0`) {
+		t.Fatalf("GET /.well-known/core: %v %q", err, out)
+	}
+	if out, _ = get("nope", "secret!"); !strings.Contains(out, "4.04") {
+		t.Fatalf("GET /nope: %q", out)
+	}
+	sim.waitStderr("GET /temperature", 5*time.Second)
 }
