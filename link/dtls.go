@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/dtls/v3"
@@ -19,21 +20,24 @@ import (
 
 // DTLS limits.
 const (
-	// maxDTLSRecord is the most plaintext one DTLS record carries (RFC 6347):
-	// a longer message goes out as several records, as a UDP message over
-	// 65507 bytes goes out as several datagrams.
-	maxDTLSRecord = 16384
+	// maxDTLSRecord is the most plaintext wirecat puts in one DTLS record:
+	// a record may carry 16384 bytes (RFC 6347), but pion, the DTLS library,
+	// reads datagrams of at most 8192 bytes, record header and cipher
+	// overhead (up to 77 bytes) included. A longer message goes out as
+	// several records, as a UDP message over 65507 bytes goes out as
+	// several datagrams.
+	maxDTLSRecord = 8000
 	// dtlsHandshakeTimeout bounds a DTLS handshake when nothing else does
 	// (-w shortens it for a dial): a peer that went away, or a spoofed
 	// ClientHello whose sender never answers the cookie, holds nothing
 	// for long.
 	dtlsHandshakeTimeout = 10 * time.Second
 	// maxDTLSPending bounds the handshakes a DTLS listener runs at once. A
-	// new ClientHello beyond it pushes out the oldest pending one, so a
-	// flood of hellos from spoofed senders (who never return the cookie)
-	// cannot lock real clients out: a real client completes its handshake
-	// in a round trip or two, long before 512 newer hellos arrive, and
-	// one pushed out retransmits its hello a second later.
+	// new ClientHello beyond it pushes out the oldest pending one whose
+	// sender has not returned the cookie, so a flood of hellos from
+	// spoofed senders (who never see the cookie) cannot lock real clients
+	// out: a real client returns the cookie within a round trip and is
+	// then kept. One pushed out anyway retransmits its hello a second later.
 	maxDTLSPending = 512
 	// dtlsNoteEvery rate-limits the notice about unanswered handshakes.
 	dtlsNoteEvery = 10 * time.Second
@@ -226,6 +230,7 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	}
 	logs := &pionLogs{}
 	cfg.LoggerFactory = logs
+	raw.(*net.UDPConn).SetReadBuffer(dtlsReadBuffer) // a burst waits rather than drops
 	dc, err := dtls.Client(connectedPacketConn{raw.(*net.UDPConn)}, raw.RemoteAddr(), cfg)
 	if err != nil {
 		raw.Close()
@@ -257,6 +262,7 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 type pionLog struct {
 	undecryptable atomic.Bool // a record from the peer failed to decrypt
 	keyExchange   atomic.Bool // a client sent its keys (flight 5) and waits
+	cookie        atomic.Bool // a server got the cookie back (flight 4 on)
 }
 
 func (l *pionLog) Debugf(format string, args ...any) {
@@ -266,8 +272,16 @@ func (l *pionLog) Debugf(format string, args ...any) {
 }
 
 func (l *pionLog) Tracef(format string, args ...any) {
-	if strings.HasPrefix(format, "[handshake:%s] %s: %s") && len(args) > 1 && fmt.Sprint(args[1]) == "Flight 5" {
+	if !strings.HasPrefix(format, "[handshake:%s] %s: %s") || len(args) < 2 {
+		return
+	}
+	switch fmt.Sprint(args[1]) {
+	case "Flight 5":
 		l.keyExchange.Store(true)
+	case "Flight 4", "Flight 4b", "Flight 6":
+		// The client's second hello carried the cookie: its address is
+		// real (a spoofed sender never sees the cookie).
+		l.cookie.Store(true)
 	}
 }
 
@@ -367,7 +381,7 @@ func listenDTLS(a Addr, o *Options) (net.Listener, error) {
 	logs := &pionLogs{}
 	cfg.LoggerFactory = logs
 	var inner net.Listener
-	Gated(func() { inner, err = dtls.Listen(a.Network(), laddr, cfg) })
+	Gated(func() { inner, err = dtls.ListenWithOptions(a.Network(), laddr, serverOptions(cfg)...) })
 	if err != nil {
 		return nil, &OpError{Op: "listen", Addr: a, Err: err}
 	}
@@ -378,7 +392,7 @@ func listenDTLS(a Addr, o *Options) (net.Listener, error) {
 		o:           o,
 		ready:       make(chan net.Conn, 64),
 		closed:      make(chan struct{}),
-		pending:     map[*dtls.Conn]context.CancelFunc{},
+		pending:     map[*dtls.Conn]pendingHS{},
 	}
 	if fp != "" && (o == nil || o.TLS.Cert == "") {
 		o.logf("dtls: ephemeral self-signed certificate %s", fp)
@@ -386,6 +400,40 @@ func listenDTLS(a Addr, o *Options) (net.Listener, error) {
 	go l.run()
 	return l, nil
 }
+
+// serverOptions restates cfg as pion's options, which alone can shape the
+// listening socket: a 4 MiB receive buffer (the kernel caps it at
+// net.core.rmem_max), so a burst of datagrams waits there instead of being
+// dropped while the association decrypts the ones before.
+func serverOptions(cfg *dtls.Config) []dtls.ServerOption {
+	opts := []dtls.ServerOption{
+		dtls.WithLoggerFactory(cfg.LoggerFactory),
+		dtls.WithClientAuth(cfg.ClientAuth),
+		dtls.WithListenConfig(net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			setReadBuffer(rc, dtlsReadBuffer)
+			return nil
+		}}),
+	}
+	if len(cfg.Certificates) > 0 {
+		opts = append(opts, dtls.WithCertificates(cfg.Certificates...))
+	}
+	if cfg.CipherSuites != nil {
+		opts = append(opts, dtls.WithCipherSuites(cfg.CipherSuites...))
+	}
+	if cfg.PSK != nil {
+		opts = append(opts, dtls.WithPSK(cfg.PSK))
+	}
+	if cfg.ClientCAs != nil {
+		opts = append(opts, dtls.WithClientCAs(cfg.ClientCAs))
+	}
+	if len(cfg.SupportedProtocols) > 0 {
+		opts = append(opts, dtls.WithSupportedProtocols(cfg.SupportedProtocols...))
+	}
+	return opts
+}
+
+// dtlsReadBuffer is the receive buffer asked for DTLS sockets.
+const dtlsReadBuffer = 4 << 20
 
 // DTLSListener is what Listen returns for dtls:// addresses. It runs the
 // handshakes itself (at most maxDTLSPending at once, the oldest pushed out
@@ -404,7 +452,7 @@ type DTLSListener struct {
 	acceptErr   error // set before closed is closed by run
 
 	mu       sync.Mutex
-	pending  map[*dtls.Conn]context.CancelFunc
+	pending  map[*dtls.Conn]pendingHS
 	order    []*dtls.Conn // pending, oldest first (may hold finished ones)
 	dropped  int          // unanswered or pushed out since the last notice
 	noted    time.Time
@@ -439,8 +487,8 @@ func (l *DTLSListener) stop(err error) {
 	l.closeOnce.Do(func() {
 		l.mu.Lock()
 		l.shutdown = true
-		for _, cancel := range l.pending {
-			cancel()
+		for _, p := range l.pending {
+			p.cancel()
 		}
 		l.mu.Unlock()
 		l.acceptErr = err
@@ -469,7 +517,7 @@ func (l *DTLSListener) run() {
 			lg = &pionLog{}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), dtlsHandshakeTimeout)
-		if !l.track(dc, cancel) {
+		if !l.track(dc, cancel, lg) {
 			cancel()
 			dc.Close()
 			continue
@@ -484,22 +532,50 @@ func isClosedErr(err error) bool {
 	return strings.Contains(s, "closed")
 }
 
-// track records a pending handshake, pushing out the oldest one when
-// maxDTLSPending are pending already. It reports false once closed.
-func (l *DTLSListener) track(dc *dtls.Conn, cancel context.CancelFunc) bool {
+// pendingHS is a handshake in progress.
+type pendingHS struct {
+	cancel context.CancelFunc
+	log    *pionLog
+}
+
+// track records a pending handshake. When maxDTLSPending are pending
+// already it pushes out the oldest one whose sender has not returned the
+// cookie (a spoofed sender's, most likely), or the oldest of all when every
+// sender has. It reports false once closed.
+func (l *DTLSListener) track(dc *dtls.Conn, cancel context.CancelFunc, lg *pionLog) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.shutdown {
 		return false
 	}
-	for len(l.pending) >= maxDTLSPending && len(l.order) > 0 {
-		old := l.order[0]
-		l.order = l.order[1:]
-		if c, ok := l.pending[old]; ok {
+	if len(l.pending) >= maxDTLSPending {
+		victim := -1
+		for i, c := range l.order {
+			p, ok := l.pending[c]
+			if !ok {
+				continue
+			}
+			if victim < 0 {
+				victim = i // the oldest of all, unless an unverified one comes
+			}
+			if !p.log.cookie.Load() {
+				victim = i
+				break
+			}
+		}
+		if victim >= 0 {
+			old := l.order[victim]
+			l.pending[old].cancel()
 			delete(l.pending, old)
-			c()
+			l.order = append(l.order[:victim], l.order[victim+1:]...)
 			l.dropped++
 		}
+	}
+	for len(l.order) > 0 {
+		if _, ok := l.pending[l.order[0]]; ok {
+			break
+		}
+		l.order = l.order[1:] // finished
 	}
 	if len(l.order) > 4*maxDTLSPending {
 		// Compact: drop the finished handshakes the slice still names.
@@ -511,7 +587,7 @@ func (l *DTLSListener) track(dc *dtls.Conn, cancel context.CancelFunc) bool {
 		}
 		l.order = live
 	}
-	l.pending[dc] = cancel
+	l.pending[dc] = pendingHS{cancel: cancel, log: lg}
 	l.order = append(l.order, dc)
 	return true
 }
@@ -521,10 +597,10 @@ func (l *DTLSListener) track(dc *dtls.Conn, cancel context.CancelFunc) bool {
 func (l *DTLSListener) untrack(dc *dtls.Conn) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	cancel, ok := l.pending[dc]
+	p, ok := l.pending[dc]
 	if ok {
 		delete(l.pending, dc)
-		cancel()
+		p.cancel()
 	}
 	return ok && !l.shutdown
 }

@@ -13,3 +13,5 @@ func setBroadcast(_ syscall.RawConn, on bool) error {
 	}
 	return errors.New("broadcast is not supported on this system")
 }
+
+func setReadBuffer(syscall.RawConn, int) {}

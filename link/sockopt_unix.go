@@ -19,3 +19,9 @@ func setBroadcast(rc syscall.RawConn, on bool) error {
 	}
 	return serr
 }
+
+// setReadBuffer asks for an n-byte receive buffer (the kernel caps it at
+// net.core.rmem_max); best effort.
+func setReadBuffer(rc syscall.RawConn, n int) {
+	rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n) })
+}

@@ -19,3 +19,8 @@ func setBroadcast(rc syscall.RawConn, on bool) error {
 	}
 	return serr
 }
+
+// setReadBuffer asks for an n-byte receive buffer; best effort.
+func setReadBuffer(rc syscall.RawConn, n int) {
+	rc.Control(func(fd uintptr) { syscall.SetsockoptInt(syscall.Handle(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, n) })
+}
