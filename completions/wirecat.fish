@@ -34,7 +34,7 @@ end
 # __wirecat_takes PATH FLAG: whether FLAG takes the next token as its value.
 function __wirecat_takes
     switch "$argv[1]/$argv[2]"
-        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--send' 'listen/--until' 'listen/--replies' 'listen/--wait' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--lua-timeout' 'listen/--lua-memory' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--timeout' 'connect/-w' 'connect/--source' 'connect/-s' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--lua-timeout' 'connect/--lua-memory' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--timeout' 'send/-w' 'send/--source' 'send/-s' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--lua-timeout' 'send/--lua-memory' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--timeout' 'relay/-w' 'relay/--source' 'relay/-s' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--lua-timeout' 'relay/--lua-memory' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--timeout' 'simulate/-w' 'simulate/--source' 'simulate/-s' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--lua-timeout' 'simulate/--lua-memory' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--connect-timeout' 'replay/-w' 'replay/--source' 'replay/-s' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--lua-timeout' 'replay/--lua-memory' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'version/--color' 'help/--color'
+        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--send' 'listen/--until' 'listen/--replies' 'listen/--wait' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--lua-timeout' 'listen/--lua-memory' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'listen/--psk' 'listen/--psk-file' 'listen/--psk-identity' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--timeout' 'connect/-w' 'connect/--source' 'connect/-s' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--lua-timeout' 'connect/--lua-memory' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'connect/--psk' 'connect/--psk-file' 'connect/--psk-identity' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--timeout' 'send/-w' 'send/--source' 'send/-s' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--lua-timeout' 'send/--lua-memory' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'send/--psk' 'send/--psk-file' 'send/--psk-identity' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--timeout' 'relay/-w' 'relay/--source' 'relay/-s' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--lua-timeout' 'relay/--lua-memory' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'relay/--psk' 'relay/--psk-file' 'relay/--psk-identity' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--timeout' 'simulate/-w' 'simulate/--source' 'simulate/-s' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--lua-timeout' 'simulate/--lua-memory' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'simulate/--psk' 'simulate/--psk-file' 'simulate/--psk-identity' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--connect-timeout' 'replay/-w' 'replay/--source' 'replay/-s' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--lua-timeout' 'replay/--lua-memory' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'replay/--psk' 'replay/--psk-file' 'replay/--psk-identity' 'version/--color' 'help/--color'
             return 0
     end
     return 1
@@ -242,6 +242,9 @@ complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'sni' -x -d 'TLS client: s
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'alpn' -x -d 'ALPN protocols to offer.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'pin' -x -d 'TLS client: accept exactly the certificate with this SHA-256 fingerprint.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'client-ca' -x -a '(__wirecat_p5)' -d 'TLS server: require client certificates signed by the CAs in FILE.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
 complete -c 'wirecat' -n '__wirecat_arg \'listen\' 0' -a '(__wirecat_p6)'
 
 # wirecat connect
@@ -275,6 +278,9 @@ complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'sni' -x -d 'TLS client: 
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'alpn' -x -d 'ALPN protocols to offer.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'pin' -x -d 'TLS client: accept exactly the certificate with this SHA-256 fingerprint.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'client-ca' -x -a '(__wirecat_p5)' -d 'TLS server: require client certificates signed by the CAs in FILE.'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
 complete -c 'wirecat' -n '__wirecat_arg \'connect\' 0' -a '(__wirecat_p6)'
 
 # wirecat send
@@ -312,6 +318,9 @@ complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'sni' -x -d 'TLS client: ser
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'alpn' -x -d 'ALPN protocols to offer.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'pin' -x -d 'TLS client: accept exactly the certificate with this SHA-256 fingerprint.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'client-ca' -x -a '(__wirecat_p5)' -d 'TLS server: require client certificates signed by the CAs in FILE.'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
 complete -c 'wirecat' -n '__wirecat_arg \'send\' 0' -a '(__wirecat_p6)'
 
 # wirecat relay
@@ -347,6 +356,9 @@ complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'sni' -x -d 'TLS client: se
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'alpn' -x -d 'ALPN protocols to offer.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'pin' -x -d 'TLS client: accept exactly the certificate with this SHA-256 fingerprint.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'client-ca' -x -a '(__wirecat_p5)' -d 'TLS server: require client certificates signed by the CAs in FILE.'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
 complete -c 'wirecat' -n '__wirecat_arg \'relay\' 0' -a '(__wirecat_p6)'
 complete -c 'wirecat' -n '__wirecat_arg \'relay\' 1' -a '(__wirecat_p6)'
 
@@ -379,6 +391,9 @@ complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'sni' -x -d 'TLS client:
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'alpn' -x -d 'ALPN protocols to offer.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'pin' -x -d 'TLS client: accept exactly the certificate with this SHA-256 fingerprint.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'client-ca' -x -a '(__wirecat_p5)' -d 'TLS server: require client certificates signed by the CAs in FILE.'
+complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
+complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
+complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
 complete -c 'wirecat' -n '__wirecat_arg \'simulate\' 0' -a '(__wirecat_p7)'
 
 # wirecat completion
@@ -427,6 +442,9 @@ complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'sni' -x -d 'TLS client: s
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'alpn' -x -d 'ALPN protocols to offer.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'pin' -x -d 'TLS client: accept exactly the certificate with this SHA-256 fingerprint.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'client-ca' -x -a '(__wirecat_p5)' -d 'TLS server: require client certificates signed by the CAs in FILE.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
 complete -c 'wirecat' -n '__wirecat_arg \'replay\' 0' -a '(__wirecat_p3)'
 
 # wirecat version

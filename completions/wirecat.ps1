@@ -12,14 +12,14 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
     # Every flag each command understands.
     $flags = @{
         '' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
-        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--broker', '--chat', '--send', '--until', '--replies', '--wait', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
-        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--broker', '--chat', '--send', '--until', '--replies', '--wait', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
-        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca')
+        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'help' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
     }
@@ -53,6 +53,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'listen --alpn' = ''
         'listen --pin' = ''
         'listen --client-ca' = 'p5'
+        'listen --psk' = ''
+        'listen --psk-file' = 'p5'
+        'listen --psk-identity' = ''
         'connect --color' = 'p0'
         'connect --interface' = ''
         'connect --idle' = ''
@@ -77,6 +80,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'connect --alpn' = ''
         'connect --pin' = ''
         'connect --client-ca' = 'p5'
+        'connect --psk' = ''
+        'connect --psk-file' = 'p5'
+        'connect --psk-identity' = ''
         'send --color' = 'p0'
         'send --file' = 'p5'
         'send -f' = 'p5'
@@ -106,6 +112,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'send --alpn' = ''
         'send --pin' = ''
         'send --client-ca' = 'p5'
+        'send --psk' = ''
+        'send --psk-file' = 'p5'
+        'send --psk-identity' = ''
         'relay --color' = 'p0'
         'relay --script' = 'p7'
         'relay --idle' = ''
@@ -135,6 +144,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay --alpn' = ''
         'relay --pin' = ''
         'relay --client-ca' = 'p5'
+        'relay --psk' = ''
+        'relay --psk-file' = 'p5'
+        'relay --psk-identity' = ''
         'simulate --color' = 'p0'
         'simulate --count' = ''
         'simulate -n' = ''
@@ -162,6 +174,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'simulate --alpn' = ''
         'simulate --pin' = ''
         'simulate --client-ca' = 'p5'
+        'simulate --psk' = ''
+        'simulate --psk-file' = 'p5'
+        'simulate --psk-identity' = ''
         'completion --color' = 'p0'
         'show --color' = 'p0'
         'show --output' = 'p9'
@@ -192,6 +207,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay --alpn' = ''
         'replay --pin' = ''
         'replay --client-ca' = 'p5'
+        'replay --psk' = ''
+        'replay --psk-file' = 'p5'
+        'replay --psk-identity' = ''
         'version --color' = 'p0'
         'help --color' = 'p0'
     }

@@ -2,14 +2,13 @@
 -- pre-shared key, as constrained devices are provisioned (RFC 7252 §9).
 -- The CoAP messages are built by hand with string.pack and bit.
 --
---   wirecat simulate scripts/coap-sensor.lua
+--   wirecat simulate scripts/coap-sensor.lua --arg addr=127.0.0.1:5684
 --   coap-client-openssl -m get -u sensor-1 -k 'secret!' coaps://127.0.0.1:5684/temperature
---   wirecat simulate scripts/coap-sensor.lua --arg port=15684 --arg psk=0badc0de
 --
--- It answers GET /temperature (text, e.g. "21.5"), GET /.well-known/core (the
+-- --arg psk=HEX and --arg identity=ID change the key. It answers GET /temperature (text, e.g. "21.5"), GET /.well-known/core (the
 -- resource list) and 4.04 to anything else, to every client, until stopped.
 
-local port = args.port or "5684"
+local addr = args.addr or "127.0.0.1:5684"
 local psk = args.psk or "73656372657421" -- hex of "secret!"
 local identity = args.identity or "sensor-1"
 
@@ -73,7 +72,7 @@ local function answer(req)
   return reply(req, NOT_FOUND)
 end
 
-local server = assert(net.listen("dtls://127.0.0.1:" .. port, { psk = psk, psk_identity = identity }, function(conn)
+local server = assert(net.listen("dtls://" .. addr, { psk = psk, psk_identity = identity }, function(conn)
   -- One DTLS association per client; each record is one CoAP message.
   while true do
     local msg = conn:recv()

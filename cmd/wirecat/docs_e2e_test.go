@@ -44,7 +44,7 @@ import (
 var docsHeavy = flag.Bool("docs.heavy", false, "also run the docs' benchmark examples (10,000 simulated devices)")
 
 // docFiles are the files whose sh blocks are examples.
-var docFiles = []string{"README.md", "docs/cli.md", "docs/lua.md", "docs/relay.md", "docs/session-format.md"}
+var docFiles = []string{"README.md", "docs/cli.md", "docs/lua.md", "docs/relay.md", "docs/session-format.md", "docs/dtls.md"}
 
 // docCommand is one command line of an sh block: continuation lines joined,
 // the trailing comment cut off, spaces collapsed.
@@ -750,6 +750,44 @@ s.close()
 					e.t.Fatalf("%s printed %q, want the whole response", cmd, out)
 				}
 			}
+		},
+	},
+	{
+		name: "dtls",
+		cmds: []string{"wirecat listen -k dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1",
+			"wirecat connect dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1",
+			"wirecat relay udp://127.0.0.1:5683 dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1",
+			"wirecat simulate scripts/coap-sensor.lua --arg addr=127.0.0.1:5684",
+			"coap-client-openssl -m get -u sensor-1 -k 'secret!' coaps://127.0.0.1:5684/temperature"},
+		run: func(e *docEnv, c []string) {
+			t := e.t
+			lport, rport := e.udpPort(5684), e.udpPort(5683)
+			listen := e.start(c[0], nil)
+			waitUDP(t, lport)
+			e.mustRun(c[1], "hello over dtls\n")
+			listen.waitOutput("hello over dtls\n", 10*time.Second)
+			relay := e.start(c[2], nil)
+			waitUDP(t, rport)
+			board, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", rport))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer board.Close()
+			io.WriteString(board, "via the relay\n")
+			listen.waitOutput("via the relay\n", 10*time.Second)
+			relay.interrupt()
+			listen.interrupt()
+			relay.wait(10 * time.Second)
+			listen.wait(10 * time.Second)
+
+			need(t, "coap-client-openssl")
+			sim := e.start(c[3], nil)
+			waitUDP(t, lport)
+			if out := e.mustRun(c[4], ""); !regexp.MustCompile(`^\d+\.\d\s*$`).MatchString(out) {
+				t.Fatalf("coap-client printed %q", out)
+			}
+			sim.interrupt()
+			sim.wait(10 * time.Second)
 		},
 	},
 	{

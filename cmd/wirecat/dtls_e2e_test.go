@@ -142,7 +142,7 @@ func TestDTLSPSKMismatch(t *testing.T) {
 func TestCoAPSensorOverDTLS(t *testing.T) {
 	need(t, "coap-client-openssl")
 	port := freeUDPPort(t)
-	sim := start(t, "wirecat", "simulate", "../../scripts/coap-sensor.lua", "--arg", fmt.Sprint("port=", port))
+	sim := start(t, "wirecat", "simulate", "../../scripts/coap-sensor.lua", "--arg", fmt.Sprintf("addr=127.0.0.1:%d", port))
 	waitUDP(t, port)
 	get := func(path, key string) (string, error) {
 		out, err := exec.Command("timeout", "10", "coap-client-openssl", "-m", "get", "-u", testIdentity, "-k", key,

@@ -16,7 +16,7 @@ import (
 
 // ListenCmd is `wirecat listen`.
 type ListenCmd struct {
-	Addr     string   `arg:"" placeholder:"ADDR|PORT" predictor:"addr" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, unix:///tmp/x.sock; a bare PORT (5000) is every interface, as with nc -l 5000; or HOST with PORT after it."`
+	Addr     string   `arg:"" placeholder:"ADDR|PORT" predictor:"addr" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, dtls://:5684, unix:///tmp/x.sock; a bare PORT (5000) is every interface, as with nc -l 5000; or HOST with PORT after it."`
 	Port     string   `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST (nc -l 127.0.0.1 5000)."`
 	KeepOpen bool     `short:"k" help:"Accept many peers, concurrently; stdin goes to all of them."`
 	MaxConns int      `placeholder:"N" help:"With -k, refuse peers beyond N at once (UDP: senders heard from within --idle, 60s by default with --max-conns)."`
@@ -63,12 +63,19 @@ share a 256 MiB budget: a connection refused more buffer is closed with
 that reason. Without -k, a TLS listener serves the first client whose
 handshake completes; silent ones hold nobody up.
 
+DTLS (dtls://): each sender that completes a handshake is a connection,
+each record one message, with certificates (the TLS flags) or a pre-shared
+key (--psk). Senders that never return the cookie (spoofed ClientHellos)
+are pushed out first when 512 handshakes are pending, and counted in one
+notice every 10s; a failed handshake is one line, and the listener goes on.
+
 Examples:
 
     wirecat listen 5000                               # like nc -l 5000
     wirecat listen -k :5000 --frame line -o text > log &
     wirecat listen -u :5005 -o hex                    # UDP datagrams as hex
     wirecat listen tls://127.0.0.1:8443        # prints the cert's sha256 pin
+    wirecat listen -k dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1
     wirecat listen -k 127.0.0.1:8080 --exec 'cat'     # an echo server
     wirecat listen -u -k 127.0.0.1:5005 --exec 'sed -u s/^/ack:/'  # per sender
     wirecat listen 127.0.0.1:0                 # prints the port it chose

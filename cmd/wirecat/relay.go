@@ -16,7 +16,7 @@ import (
 
 // RelayCmd is `wirecat relay`.
 type RelayCmd struct {
-	Listen   string         `arg:"" placeholder:"LISTEN" predictor:"addr" help:"Where clients connect: [scheme://][host]:port (tcp, udp, tls, unix, unixgram)."`
+	Listen   string         `arg:"" placeholder:"LISTEN" predictor:"addr" help:"Where clients connect: [scheme://][host]:port (tcp, udp, tls, dtls, unix, unixgram)."`
 	Target   string         `arg:"" placeholder:"TARGET" predictor:"addr" help:"Where each client's own connection goes: [scheme://]host:port."`
 	UDP      bool           `short:"u" help:"Read scheme-less addresses as UDP."`
 	Script   string         `placeholder:"HOOKS.lua" predictor:"lua" help:"Lua hooks: on_open(conn), on_message(conn, dir, msg), on_close(conn) (see docs/relay.md)."`
@@ -57,13 +57,16 @@ received (a CRLF stays a CRLF under --frame line); only a message a hook
 changed is encoded again, and bytes that make no frame (malformed, over
 --max-frame) are passed on as they came. TLS: --cert/--key/--client-ca
 are for a tls LISTEN side; --insecure/--ca/--pin/--sni for a tls TARGET
-(and --cert/--key too when LISTEN is not tls).
+(and --cert/--key too when LISTEN is not tls). --psk/--psk-identity go to
+whichever side is dtls.
 
 Examples:
 
     # TLS in front of a plain broker, and a plain board to a TLS broker:
     wirecat relay tls://:8883 127.0.0.1:1883
     wirecat relay :1883 tls://broker:8883 --ca ca.pem
+    # A plain-UDP CoAP board reaches a DTLS gateway with a pre-shared key:
+    wirecat relay udp://127.0.0.1:5683 dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1
     # a UDP board to a TCP server; watch both directions:
     wirecat relay -u :5005 tcp://127.0.0.1:7000 --frame line
     wirecat relay :7000 127.0.0.1:7001 --frame line -o text
@@ -161,7 +164,7 @@ func (c *RelayCmd) sideOptions(listen link.Addr, logf func(string, ...any)) (lop
 	t := c.TLSFlags.options()
 	lopts = &link.Options{Log: logf, TLS: link.TLSOptions{Cert: t.Cert, Key: t.Key, ClientCA: t.ClientCA, ALPN: t.ALPN}}
 	d := link.TLSOptions{Insecure: t.Insecure, CA: t.CA, SNI: t.SNI, Pin: t.Pin, ALPN: t.ALPN}
-	if listen.Scheme != "tls" {
+	if listen.Scheme != "tls" && listen.Scheme != "dtls" {
 		d.Cert, d.Key = t.Cert, t.Key
 	}
 	dopts = &link.Options{Log: logf, TLS: d}
