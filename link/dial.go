@@ -25,6 +25,9 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	if a.Scheme == "" {
 		return nil, &OpError{Op: "connect", Addr: a, Err: errors.New("empty address")}
 	}
+	if err := checkPSK("connect", a, o); err != nil {
+		return nil, err
+	}
 	if o != nil && o.Source != "" && a.IsUnix() {
 		return nil, &OpError{Op: "connect", Addr: a, Err: fmt.Errorf("%w: --source needs an IP transport, not %s", ErrBadOption, a.Scheme)}
 	}

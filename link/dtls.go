@@ -111,6 +111,14 @@ func (t TLSOptions) usesCerts() bool {
 	return t.Insecure || t.CA != "" || t.Cert != "" || t.Key != "" || t.Pin != "" || t.ClientCA != "" || t.SNI != ""
 }
 
+// checkPSK refuses a pre-shared key for an address that is not dtls://.
+func checkPSK(op string, a Addr, o *Options) error {
+	if a.Scheme == "dtls" || o == nil || (o.TLS.PSK == "" && o.TLS.PSKFile == "" && o.TLS.PSKIdentity == "") {
+		return nil
+	}
+	return &OpError{Op: op, Addr: a, Err: fmt.Errorf("%w: --psk, --psk-file and --psk-identity are for dtls:// addresses", ErrBadOption)}
+}
+
 // DTLSClientConfig is the configuration Dial uses for dtls://: with --psk
 // a pre-shared key sent under --psk-identity, otherwise certificates
 // verified as ClientConfig verifies them for TLS.
@@ -244,10 +252,16 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	if err := dc.HandshakeContext(ctx); err != nil {
 		dc.Close()
 		te := classifyDTLS(a.HostPort(), err, false)
-		if lg := logs.last.Load(); lg != nil && lg.keyExchange.Load() && te.Detail == dtlsClientTimeout {
-			te.Detail = "timed out after the server's hello: it could not decrypt our keys (a different --psk, or --psk-identity?)"
-			if cfg.PSK == nil {
+		if lg := logs.last.Load(); lg != nil && te.Detail == dtlsClientTimeout {
+			switch {
+			case lg.keyExchange.Load() && cfg.PSK != nil:
+				te.Detail = "timed out after the server's hello: it could not decrypt our keys (a different --psk, or --psk-identity?)"
+			case lg.keyExchange.Load():
 				te.Detail = "timed out after the server's hello (it never finished the handshake)"
+			case lg.answered.Load() && cfg.PSK != nil:
+				te.Detail = "timed out: the server answered our hello, then went silent (it may not know our --psk-identity, or want certificates)"
+			case lg.answered.Load():
+				te.Detail = "timed out: the server answered our hello, then went silent (it may want a --psk instead of certificates)"
 			}
 		}
 		return nil, te
@@ -262,6 +276,7 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 type pionLog struct {
 	undecryptable atomic.Bool // a record from the peer failed to decrypt
 	keyExchange   atomic.Bool // a client sent its keys (flight 5) and waits
+	answered      atomic.Bool // a client heard the server (flight 3 on)
 	cookie        atomic.Bool // a server got the cookie back (flight 4 on)
 }
 
@@ -276,7 +291,10 @@ func (l *pionLog) Tracef(format string, args ...any) {
 		return
 	}
 	switch fmt.Sprint(args[1]) {
+	case "Flight 3":
+		l.answered.Store(true)
 	case "Flight 5":
+		l.answered.Store(true)
 		l.keyExchange.Store(true)
 	case "Flight 4", "Flight 4b", "Flight 6":
 		// The client's second hello carried the cookie: its address is
@@ -363,8 +381,13 @@ func dtlsAlert(s string, server bool) string {
 		return "the peer refused our certificate (" + s + ")"
 	case strings.Contains(s, "CloseNotify"):
 		return "the peer closed during the handshake"
+	case strings.Contains(s, "InternalError") && !server:
+		return "the server refused the handshake (internal_error alert: with a pre-shared key, most often an --psk-identity it does not know)"
 	}
-	return "the peer sent dtls alert: " + s
+	if i := strings.Index(s, "alert: Alert "); i >= 0 {
+		s = s[i+len("alert: Alert "):] // "Fatal: DecodeError"
+	}
+	return "the peer sent dtls alert " + s
 }
 
 // listenDTLS opens a DTLS listener: a UDP socket whose new senders become

@@ -219,6 +219,20 @@ func TestDTLSOptionErrors(t *testing.T) {
 	}
 }
 
+// A key given for another transport is a usage error, not ignored.
+func TestPSKOnlyForDTLS(t *testing.T) {
+	o := pskOpts("dev")
+	if _, err := Dial(context.Background(), Addr{Scheme: "tcp", Host: "127.0.0.1", Port: "1"}, o); !errors.Is(err, ErrBadOption) {
+		t.Errorf("dial tcp: %v", err)
+	}
+	if _, err := Listen(context.Background(), Addr{Scheme: "tls", Host: "127.0.0.1", Port: "0"}, o); !errors.Is(err, ErrBadOption) {
+		t.Errorf("listen tls: %v", err)
+	}
+	if _, err := ListenPacket(context.Background(), Addr{Scheme: "udp", Host: "127.0.0.1", Port: "0"}, o); !errors.Is(err, ErrBadOption) {
+		t.Errorf("listen udp: %v", err)
+	}
+}
+
 // A listener closed while handshakes are pending returns from Accept.
 func TestDTLSListenerClose(t *testing.T) {
 	ln, err := Listen(context.Background(), Addr{Scheme: "dtls", Host: "127.0.0.1", Port: "0"}, pskOpts(""))

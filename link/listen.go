@@ -22,6 +22,9 @@ func Listen(ctx context.Context, a Addr, o *Options) (net.Listener, error) {
 	if a.Scheme == "dtls" {
 		return listenDTLS(a, o)
 	}
+	if err := checkPSK("listen", a, o); err != nil {
+		return nil, err
+	}
 	if !a.Stream() {
 		return nil, &OpError{Op: "listen", Addr: a, Err: fmt.Errorf("%s is a datagram transport (use ListenPacket)", a.Transport())}
 	}
@@ -64,6 +67,9 @@ func Listen(ctx context.Context, a Addr, o *Options) (net.Listener, error) {
 func ListenPacket(ctx context.Context, a Addr, o *Options) (net.PacketConn, error) {
 	if !a.Packet() {
 		return nil, &OpError{Op: "listen", Addr: a, Err: fmt.Errorf("%s is a stream transport (use Listen)", a.Transport())}
+	}
+	if err := checkPSK("listen", a, o); err != nil {
+		return nil, err
 	}
 	if a.Scheme == "unixgram" {
 		if err := clearStale(a); err != nil {

@@ -7,9 +7,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -160,4 +163,32 @@ func TestCoAPSensorOverDTLS(t *testing.T) {
 		t.Fatalf("GET /nope: %q", out)
 	}
 	sim.waitStderr("GET /temperature", 5*time.Second)
+}
+
+// Lua's net.connect speaks dtls:// with a key from its options, and a
+// signal ends a listener with an association open within a second.
+func TestDTLSFromLua(t *testing.T) {
+	wc, addr := dtlsListen(t, "-k", "--psk", testPSK, "--psk-identity", testIdentity, "--exec", "cat")
+	script := filepath.Join(t.TempDir(), "dev.lua")
+	os.WriteFile(script, []byte(fmt.Sprintf(`
+local c = assert(net.connect("dtls://%s", { psk = "%s", psk_identity = "%s" }))
+c:send("from lua")
+print(c:recv(5))
+c:close()
+`, addr, testPSK, testIdentity)), 0o644)
+	out, stderr, code := runWirecat(t, "", 20*time.Second, "simulate", script)
+	if code != 0 || !strings.Contains(out, "from lua") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, stderr)
+	}
+	held := start(t, "wirecat", "connect", "dtls://"+addr, "--psk", testPSK, "--psk-identity", testIdentity)
+	io.WriteString(held.stdin, "held\n")
+	held.waitOutput("held\n", 10*time.Second)
+	begin := time.Now()
+	wc.cmd.Process.Signal(syscall.SIGTERM)
+	held.cmd.Process.Signal(syscall.SIGTERM)
+	wc.wait(time.Second)
+	held.wait(time.Second)
+	if d := time.Since(begin); d > time.Second {
+		t.Fatalf("exits took %v", d)
+	}
 }

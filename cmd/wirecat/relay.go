@@ -133,7 +133,7 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		}
 		defer hooks.Close()
 	}
-	lopts, dopts := c.sideOptions(listen, p.log.Notef)
+	lopts, dopts := c.sideOptions(listen, target, p.log.Notef)
 	if err := c.DialFlags.apply(dopts, target); err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 
 // sideOptions splits the TLS flags between the listening side (server
 // certificate, client CAs) and the target (verification, client certificate).
-func (c *RelayCmd) sideOptions(listen link.Addr, logf func(string, ...any)) (lopts, dopts *link.Options) {
+func (c *RelayCmd) sideOptions(listen, target link.Addr, logf func(string, ...any)) (lopts, dopts *link.Options) {
 	t := c.TLSFlags.options()
 	lopts = &link.Options{Log: logf, TLS: link.TLSOptions{Cert: t.Cert, Key: t.Key, ClientCA: t.ClientCA, ALPN: t.ALPN}}
 	d := link.TLSOptions{Insecure: t.Insecure, CA: t.CA, SNI: t.SNI, Pin: t.Pin, ALPN: t.ALPN}
@@ -168,9 +168,14 @@ func (c *RelayCmd) sideOptions(listen link.Addr, logf func(string, ...any)) (lop
 		d.Cert, d.Key = t.Cert, t.Key
 	}
 	dopts = &link.Options{Log: logf, TLS: d}
-	// A pre-shared key belongs to whichever side speaks DTLS (both may).
-	lopts.TLS.PSK, lopts.TLS.PSKFile, lopts.TLS.PSKIdentity = t.PSK, t.PSKFile, t.PSKIdentity
-	dopts.TLS.PSK, dopts.TLS.PSKFile, dopts.TLS.PSKIdentity = t.PSK, t.PSKFile, t.PSKIdentity
+	// A pre-shared key belongs to whichever side speaks DTLS (both may);
+	// with neither, the listening side refuses it.
+	if listen.Scheme == "dtls" || target.Scheme != "dtls" {
+		lopts.TLS.PSK, lopts.TLS.PSKFile, lopts.TLS.PSKIdentity = t.PSK, t.PSKFile, t.PSKIdentity
+	}
+	if target.Scheme == "dtls" {
+		dopts.TLS.PSK, dopts.TLS.PSKFile, dopts.TLS.PSKIdentity = t.PSK, t.PSKFile, t.PSKIdentity
+	}
 	return lopts, dopts
 }
 
