@@ -39,9 +39,16 @@ const (
 	// out: a real client returns the cookie within a round trip and is
 	// then kept. One pushed out anyway retransmits its hello a second later.
 	maxDTLSPending = 512
-	// dtlsNoteEvery rate-limits the notice about unanswered handshakes.
+	// dtlsNoteEvery rate-limits the notices about unanswered handshakes and
+	// refused associations.
 	dtlsNoteEvery = 10 * time.Second
 )
+
+// maxDTLSAssociations bounds the associations a listener keeps open, as a
+// UDP listener bounds the senders it remembers: UDP has no end, so a client
+// that vanishes without close_notify would otherwise hold its association
+// until --idle ends it. A variable for the tests.
+var maxDTLSAssociations int64 = 16384
 
 // Datagrammer is a conn that carries whole messages rather than a byte
 // stream: each Read returns one message, each Write sends one. The pipe
@@ -53,6 +60,16 @@ type Datagrammer interface {
 // DTLSConn is a DTLS association, as Dial and a DTLS listener return it.
 type DTLSConn struct {
 	*dtls.Conn
+	release func() // a listener's count of open associations, once
+	once    sync.Once
+}
+
+// Close ends the association (sending close_notify).
+func (c *DTLSConn) Close() error {
+	if c.release != nil {
+		c.once.Do(c.release)
+	}
+	return c.Conn.Close()
 }
 
 // Datagram reports true: every DTLS record is one message.
@@ -266,7 +283,7 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		}
 		return nil, te
 	}
-	return &DTLSConn{dc}, nil
+	return &DTLSConn{Conn: dc}, nil
 }
 
 // pionLog is pion's logger for one association. It prints nothing (wirecat
@@ -474,6 +491,9 @@ type DTLSListener struct {
 	closeOnce   sync.Once
 	acceptErr   error // set before closed is closed by run
 
+	live     atomic.Int64 // associations accepted and not closed
+	fullNote time.Time    // when refuseFull last said so
+
 	mu       sync.Mutex
 	pending  map[*dtls.Conn]pendingHS
 	order    []*dtls.Conn // pending, oldest first (may hold finished ones)
@@ -632,10 +652,18 @@ func (l *DTLSListener) handshake(ctx context.Context, dc *dtls.Conn, lg *pionLog
 	err := dc.HandshakeContext(ctx)
 	tracked := l.untrack(dc)
 	if err == nil && tracked {
-		select {
-		case l.ready <- &DTLSConn{dc}:
-			return
-		case <-l.closed:
+		if n := l.live.Add(1); n > maxDTLSAssociations {
+			l.live.Add(-1)
+			l.refuseFull(dc.RemoteAddr())
+		} else {
+			c := &DTLSConn{Conn: dc, release: func() { l.live.Add(-1) }}
+			select {
+			case l.ready <- c:
+				return
+			case <-l.closed:
+				c.Close()
+				return
+			}
 		}
 	}
 	dc.Close()
@@ -657,6 +685,18 @@ func (l *DTLSListener) handshake(ctx context.Context, dc *dtls.Conn, lg *pionLog
 	}
 	l.o.logf("refused %s: %v", peer, classifyDTLS(peer, err, true))
 	l.note()
+}
+
+// refuseFull reports, at most once per dtlsNoteEvery, a client refused
+// because maxDTLSAssociations are open.
+func (l *DTLSListener) refuseFull(peer net.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if time.Since(l.fullNote) < dtlsNoteEvery {
+		return
+	}
+	l.fullNote = time.Now()
+	l.o.logf("refused %s: %d DTLS associations open, the most a listener keeps (--idle ends silent ones)", peer, maxDTLSAssociations)
 }
 
 // note reports, at most once per dtlsNoteEvery, the handshakes that

@@ -252,3 +252,28 @@ func TestDTLSListenerClose(t *testing.T) {
 		t.Fatal("Accept still blocked after Close")
 	}
 }
+
+// Past maxDTLSAssociations open, a new client is refused (said once) until
+// one closes.
+func TestDTLSAssociationLimit(t *testing.T) {
+	defer func(n int64) { maxDTLSAssociations = n }(maxDTLSAssociations)
+	maxDTLSAssociations = 1
+	c1, s1, err, logs := dtlsPair(t, pskOpts("dev"), pskOpts("dev"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c1
+	a, _ := Parse("dtls://"+s1.LocalAddr().String(), false)
+	c2, err := Dial(context.Background(), a, &Options{Timeout: 3 * time.Second, TLS: pskOpts("dev").TLS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	c2.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if _, err := c2.Read(make([]byte, 100)); err == nil {
+		t.Fatal("the second association was served")
+	}
+	if !strings.Contains(logs(), "1 DTLS associations open, the most a listener keeps") {
+		t.Fatalf("logged %q", logs())
+	}
+}
