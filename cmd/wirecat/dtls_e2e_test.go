@@ -192,3 +192,28 @@ c:close()
 		t.Fatalf("exits took %v", d)
 	}
 }
+
+// relay puts a DTLS front (PSK) on a TCP service: each DTLS client gets
+// its own TCP connection, each record forwarded as it came.
+func TestDTLSRelayFront(t *testing.T) {
+	tport := freePort(t)
+	echo := start(t, "wirecat", "listen", "-k", fmt.Sprintf("127.0.0.1:%d", tport), "--exec", "cat")
+	waitListen(t, tport)
+	_ = echo
+	port := freeUDPPort(t)
+	relay := start(t, "wirecat", "relay", fmt.Sprintf("dtls://127.0.0.1:%d", port), fmt.Sprintf("tcp://127.0.0.1:%d", tport),
+		"--psk", testPSK, "--psk-identity", testIdentity)
+	waitUDP(t, port)
+	for i := range 2 {
+		cl := start(t, "wirecat", "connect", fmt.Sprintf("dtls://127.0.0.1:%d", port), "--psk", testPSK, "--psk-identity", testIdentity)
+		msg := fmt.Sprintf("record %d\n", i)
+		io.WriteString(cl.stdin, msg)
+		cl.waitOutput(msg, 10*time.Second)
+		cl.stdin.Close()
+		if code := cl.wait(10 * time.Second); code != 0 {
+			t.Fatalf("client %d: exit %d", i, code)
+		}
+	}
+	relay.cmd.Process.Signal(syscall.SIGTERM)
+	relay.wait(time.Second)
+}
