@@ -156,7 +156,7 @@ func (x *exporter) record(rec *Record) error {
 }
 
 func newFlow(conn uint64, transport, client, server string) *flow {
-	f := &flow{tcp: transport != "udp" && transport != "unixgram"}
+	f := &flow{tcp: transport != "udp" && transport != "unixgram" && transport != "dtls"}
 	c, cok := ipPort(client)
 	s, sok := ipPort(server)
 	if !cok {
