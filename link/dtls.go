@@ -179,6 +179,20 @@ func DTLSClientConfig(a Addr, o *Options) (*dtls.Config, error) {
 	return cfg, nil
 }
 
+// certRequested wraps a client configuration without a certificate so the
+// handshake remembers whether the server asked for one: its refusal then
+// says so rather than "handshake failure".
+func certRequested(cfg *dtls.Config) *atomic.Bool {
+	asked := &atomic.Bool{}
+	if cfg.PSK == nil && len(cfg.Certificates) == 0 {
+		cfg.GetClientCertificate = func(*dtls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked.Store(true)
+			return &tls.Certificate{}, nil // none: the server decides
+		}
+	}
+	return asked
+}
+
 // DTLSServerConfig is the configuration a dtls:// listener uses: with --psk
 // the pre-shared key (a client naming another --psk-identity is refused),
 // otherwise --cert/--key or an ephemeral self-signed certificate, and
@@ -255,6 +269,7 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	}
 	logs := &pionLogs{}
 	cfg.LoggerFactory = logs
+	asked := certRequested(cfg)
 	raw.(*net.UDPConn).SetReadBuffer(dtlsReadBuffer) // a burst waits rather than drops
 	dc, err := dtls.Client(connectedPacketConn{raw.(*net.UDPConn)}, raw.RemoteAddr(), cfg)
 	if err != nil {
@@ -269,6 +284,9 @@ func dialDTLS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	if err := dc.HandshakeContext(ctx); err != nil {
 		dc.Close()
 		te := classifyDTLS(a.HostPort(), err, false)
+		if asked.Load() && strings.Contains(err.Error(), "alert: Alert") {
+			te.Kind, te.Detail = ErrNoClientCert, "the server requires a client certificate (use --cert FILE --key FILE)"
+		}
 		if lg := logs.last.Load(); lg != nil && te.Detail == dtlsClientTimeout {
 			switch {
 			case lg.keyExchange.Load() && cfg.PSK != nil:

@@ -107,6 +107,19 @@ func TestDTLSCertificatesWithOpenSSL(t *testing.T) {
 		cl := start(t, "openssl", "s_client", "-dtls1_2", "-connect", addr, "-quiet")
 		exchange(t, cl, wc)
 	})
+	t.Run("client certificate to openssl", func(t *testing.T) {
+		srv, addr := dtlsServer(t, "-cert", p.srv, "-key", p.srvKey, "-Verify", "1", "-CAfile", p.ca)
+		wc := start(t, "wirecat", "connect", "dtls://"+addr, "--ca", p.ca, "--cert", p.cl, "--key", p.clKey)
+		exchange(t, wc, srv)
+	})
+	t.Run("client certificate missing", func(t *testing.T) {
+		_, addr := dtlsServer(t, "-cert", p.srv, "-key", p.srvKey, "-Verify", "1", "-CAfile", p.ca)
+		_, stderr, code := runWirecat(t, "", 15*time.Second, "connect", "dtls://"+addr, "--ca", p.ca, "-w", "3s")
+		if code == 0 || !strings.Contains(stderr, "dtls handshake with "+addr+": the server requires a client certificate (use --cert FILE --key FILE)") ||
+			strings.Count(stderr, "wirecat: ") != 1 {
+			t.Fatalf("exit %d, stderr %q", code, stderr)
+		}
+	})
 	t.Run("client certificate required", func(t *testing.T) {
 		wc, addr := dtlsListen(t, "--cert", p.srv, "--key", p.srvKey, "--client-ca", p.ca)
 		cl := start(t, "openssl", "s_client", "-dtls1_2", "-connect", addr, "-CAfile", p.ca, "-cert", p.cl, "-key", p.clKey, "-quiet")
