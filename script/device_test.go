@@ -24,13 +24,13 @@ func TestSyntaxError(t *testing.T) {
 
 func TestSleepAndOrder(t *testing.T) {
 	r := run(t, `
-		after(0.05, function() print("after") end)
+		after(0.02, function() print("after") end)
 		local h; local n = 0
-		h = every(0.02, function() n = n + 1; if n == 3 then print("every3"); h:stop() end end)
+		h = every(0.05, function() n = n + 1; if n == 3 then print("every3"); h:stop() end end)
 		print("start")
-		sleep(0.1)
+		sleep(0.4)
 		print("end", n)
-	`, 2*time.Second, nil)
+	`, 3*time.Second, nil)
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
@@ -38,7 +38,7 @@ func TestSleepAndOrder(t *testing.T) {
 	if r.out != want {
 		t.Errorf("out = %q, want %q", r.out, want)
 	}
-	if r.elapsed < 100*time.Millisecond || r.elapsed > time.Second {
+	if r.elapsed < 400*time.Millisecond || r.elapsed > 2*time.Second {
 		t.Errorf("took %v", r.elapsed)
 	}
 }

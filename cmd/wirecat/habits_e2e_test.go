@@ -231,32 +231,6 @@ func TestScanLikeNetcat(t *testing.T) {
 	}
 }
 
-// Every port of loopback: bounded descriptors, whatever the number of ports.
-func TestScanAllPortsBoundedDescriptors(t *testing.T) {
-	if raceEnabled {
-		t.Skip("65,535 connects under the race detector take minutes")
-	}
-	wc := startIn(t, devNull(t), "wirecat", "connect", "-z", "127.0.0.1", "1-65535")
-	most := 0
-	deadline := time.After(time.Minute)
-	for done := false; !done; {
-		select {
-		case <-wc.done:
-			done = true
-		case <-deadline:
-			t.Fatal("the scan took over a minute")
-		case <-time.After(2 * time.Millisecond):
-			if ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", wc.cmd.Process.Pid)); err == nil {
-				most = max(most, len(ents))
-			}
-		}
-	}
-	t.Logf("at most %d descriptors open during the scan", most)
-	if most > 100+20 { // scan.DefaultParallel in flight, and the process's own
-		t.Fatalf("%d descriptors open at once: the scan is not bounded", most)
-	}
-}
-
 // -w gives up on a peer that never answers; -s picks the source address.
 func TestDialTimeoutAndSource(t *testing.T) {
 	need(t, "python3")

@@ -73,13 +73,19 @@ func TestPcallDoesNotCatchTheBudget(t *testing.T) {
 }
 
 func TestQuickCallsAreNotStopped(t *testing.T) {
-	withLimits(t, Limits{Timeout: 20 * time.Millisecond})
+	// A budget far above one call, so a loaded machine's scheduling delays
+	// do not count, and far below the sum of the calls.
+	withLimits(t, Limits{Timeout: 100 * time.Millisecond})
 	L, s := state(t, nil)
 	// Many short calls add up to far more than the budget: each is alone.
+	begin := time.Now()
 	for i := 0; i < 200; i++ {
-		if err := call(L, s, "local x = 0 for i = 1, 1000 do x = x + i end"); err != nil {
+		if err := call(L, s, "local x = 0 for i = 1, 20000 do x = x + i end"); err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
+	}
+	if took := time.Since(begin); took < 100*time.Millisecond {
+		t.Fatalf("200 calls took %v, less than one budget: the test proves nothing", took)
 	}
 }
 
