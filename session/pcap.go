@@ -259,7 +259,11 @@ func (x *exporter) data(f *flow, from event.Side, p []byte, ts time.Time) error 
 			continue
 		}
 		mine, theirs := &f.seq[side], &f.seq[1-side]
-		if err := x.packet(f, side, pshF|ackF, *mine, *theirs, seg, ts, ""); err != nil {
+		flags := ackF
+		if len(p) == 0 {
+			flags |= pshF // PSH ends a message: import joins its segments back
+		}
+		if err := x.packet(f, side, flags, *mine, *theirs, seg, ts, ""); err != nil {
 			return err
 		}
 		*mine += uint32(len(seg))
