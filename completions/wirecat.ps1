@@ -7,7 +7,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
 
     # Subcommands of each command: name or alias -> canonical name.
     $subs = @{
-        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'version' = 'version'; 'help' = 'help'}
+        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'import' = 'import'; 'version' = 'version'; 'help' = 'help'}
     }
     # Every flag each command understands.
     $flags = @{
@@ -20,6 +20,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
         'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'import' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--host', '--port')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'help' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
     }
@@ -210,6 +211,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay --psk' = ''
         'replay --psk-file' = 'p5'
         'replay --psk-identity' = ''
+        'import --color' = 'p0'
+        'import --host' = ''
+        'import --port' = ''
         'version --color' = 'p0'
         'help --color' = 'p0'
     }
@@ -223,6 +227,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'completion' = @('p8')
         'show' = @('p3')
         'replay' = @('p3')
+        'import' = @('p5', 'p5')
         'help' = @('*')
     }
     $predictors = @{

@@ -1745,6 +1745,59 @@ end
 		},
 	},
 	{
+		name: "import",
+		cmds: []string{"tshark -i lo -f 'tcp port 1883' -w board.pcapng",
+			"wirecat import board.pcapng board.jsonl --port 1883",
+			"wirecat replay board.jsonl --as client --check",
+			"wirecat import lab.pcap dev.jsonl --host 10.0.0.7 --port 5000",
+			"wirecat replay dev.jsonl --as server --listen 127.0.0.1:5000"},
+		run: func(e *docEnv, c []string) {
+			need(e.t, "tshark", "mosquitto", "mosquitto_pub")
+			// A real broker and client, captured by tshark on loopback.
+			port := e.port(1883)
+			e.sub("tcp port 1883", fmt.Sprintf("tcp port %d", port))
+			e.sub("--port 1883", fmt.Sprintf("--port %d", port))
+			e.write("m.conf", fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\n", port), 0o644)
+			broker := e.start("mosquitto -c m.conf", nil)
+			waitListen(e.t, port)
+			shark := e.start(c[0], nil)
+			shark.waitStderr("Capturing on", 10*time.Second)
+			time.Sleep(200 * time.Millisecond)
+			e.mustRun(fmt.Sprintf("mosquitto_pub -h 127.0.0.1 -p %d -q 1 -t board/led -m on", port), "")
+			time.Sleep(300 * time.Millisecond)
+			shark.interrupt()
+			shark.wait(10 * time.Second)
+			e.mustRun(c[1], "")
+			e.mustRun(c[2], "") // the broker answers the recorded client as it did
+			broker.interrupt()
+			// A lab capture with two devices: only 10.0.0.7's port 5000 is kept.
+			e.write("lab.jsonl", `{"wirecat":"session","version":1,"start":"2026-03-01T10:00:00Z"}
+{"t":0.1,"ev":"open","conn":1,"transport":"tcp","role":"relay","local":"10.0.0.7:5000","remote":"10.0.0.2:40000","client":"10.0.0.2:40000","server":"10.0.0.7:5000"}
+{"t":0.2,"ev":"data","conn":1,"from":"client","text":"temp?\n"}
+{"t":0.3,"ev":"data","conn":1,"from":"server","text":"temp 21.5\n"}
+{"t":0.4,"ev":"open","conn":2,"transport":"tcp","role":"relay","local":"10.0.0.8:5000","remote":"10.0.0.2:40001","client":"10.0.0.2:40001","server":"10.0.0.8:5000"}
+{"t":0.5,"ev":"data","conn":2,"from":"client","text":"other\n"}
+`, 0o644)
+			e.mustRun("wirecat show lab.jsonl --pcap lab.pcap", "")
+			e.mustRun(c[3], "")
+			shown := e.mustRun("wirecat show dev.jsonl", "")
+			wantContains(e.t, "the imported device", shown, "temp 21.5")
+			if strings.Contains(shown, "other") {
+				e.t.Fatalf("--host kept 10.0.0.8's conversation:\n%s", shown)
+			}
+			mock := e.start(c[4], nil)
+			waitListen(e.t, e.port(5000))
+			m := e.dial(e.port(5000))
+			io.WriteString(m, "temp?\n")
+			if got := readLine(e.t, bufio.NewReader(m)); got != "temp 21.5" {
+				e.t.Fatalf("the mock answered %q", got)
+			}
+			m.Close()
+			mock.interrupt()
+			mock.wait(10 * time.Second)
+		},
+	},
+	{
 		name: "wireshark",
 		cmds: []string{"wirecat show board.jsonl --pcap board.pcapng && wireshark board.pcapng"},
 		skip: "opens Wireshark's window; the capture itself is checked by the replay and readme-relay cases (tshark)",

@@ -35,10 +35,11 @@ show --pcap and import round-trip.
 
 Examples:
 
-    tshark -i lo -f 'tcp port 1883' -w board.pcapng
+    tshark -i lo -f 'tcp port 1883' -w board.pcapng      # Ctrl-C when done
     wirecat import board.pcapng board.jsonl --port 1883
     wirecat replay board.jsonl --as client --check
-    wirecat import lab.pcap dev.jsonl --host 10.0.0.7 --port 5000`
+    wirecat import lab.pcap dev.jsonl --host 10.0.0.7 --port 5000
+    wirecat replay dev.jsonl --as server --listen 127.0.0.1:5000   # a mock`
 }
 
 func (c *ImportCmd) Run(app *App, g *Globals) error {
