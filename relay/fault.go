@@ -24,6 +24,9 @@ type Faults struct {
 	// CutBytes closes a pair once this many bytes went through it, both
 	// directions counted together (0: never).
 	CutBytes int64
+	// ResetTime resets a pair (TCP RST on both sides) this long after it
+	// opened (0: never).
+	ResetTime time.Duration
 }
 
 // DirFaults are the faults of one direction.
@@ -34,10 +37,24 @@ type DirFaults struct {
 	Rate   float64       // bytes per second, 0: unlimited
 	// CutBytes closes the pair once this direction carried this many bytes.
 	CutBytes int64
+	// ResetBytes resets the pair (RST) once this direction carried this
+	// many bytes; Reset resets it on a message with this probability.
+	ResetBytes int64
+	Reset      float64
+	// Blackhole swallows the direction: its bytes are read and never
+	// written, nor its end passed on.
+	Blackhole bool
+	// SliceMin..SliceMax cut each write to a stream into pieces of a random
+	// size in this range, SlicePause apart (SliceMax 0: whole writes).
+	SliceMin, SliceMax int
+	SlicePause         time.Duration
+	// Corrupt flips one random bit in a message with this probability.
+	Corrupt float64
 }
 
 func (d DirFaults) active() bool {
-	return d.Delay > 0 || d.Jitter > 0 || d.Drop > 0 || d.Rate > 0 || d.CutBytes > 0
+	return d.Delay > 0 || d.Jitter > 0 || d.Drop > 0 || d.Rate > 0 || d.CutBytes > 0 ||
+		d.ResetBytes > 0 || d.Reset > 0 || d.Blackhole || d.SliceMax > 0 || d.Corrupt > 0
 }
 
 // queued reports whether messages must wait in a queue rather than be
@@ -46,14 +63,68 @@ func (d DirFaults) queued() bool { return d.Delay > 0 || d.Rate > 0 }
 
 // Active reports whether any fault is set.
 func (f Faults) Active() bool {
-	return f.Up.active() || f.Down.active() || f.CutTime > 0 || f.CutBytes > 0
+	return f.Up.active() || f.Down.active() || f.CutTime > 0 || f.CutBytes > 0 || f.ResetTime > 0
 }
 
 // FaultSpecs are the fault flags as typed. Every value reads
 // `[up:|down:]VALUE`: `up:` is client → server, `down:` server → client,
 // no prefix both directions.
 type FaultSpecs struct {
-	Delay, Jitter, Drop, Rate, CutAfter []string
+	Delay    []string `json:"delay,omitempty"`
+	Jitter   []string `json:"jitter,omitempty"`
+	Drop     []string `json:"drop,omitempty"`
+	Rate     []string `json:"rate,omitempty"`
+	CutAfter []string `json:"cut-after,omitempty"`
+	Reset    []string `json:"reset,omitempty"`
+	Slice    []string `json:"slice,omitempty"`
+	Corrupt  []string `json:"corrupt,omitempty"`
+	// Blackhole values are up, down, both or off.
+	Blackhole []string `json:"blackhole,omitempty"`
+}
+
+// Args writes the specs as command-line flags: --delay up:200ms --drop 0.1.
+func (s FaultSpecs) Args() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		vals []string
+	}{{"--delay", s.Delay}, {"--jitter", s.Jitter}, {"--drop", s.Drop}, {"--rate", s.Rate}, {"--cut-after", s.CutAfter},
+		{"--reset", s.Reset}, {"--slice", s.Slice}, {"--corrupt", s.Corrupt}, {"--blackhole", s.Blackhole}} {
+		for _, v := range f.vals {
+			out = append(out, f.name, v)
+		}
+	}
+	return out
+}
+
+// set adds a value to the spec of flag name (--delay...); false for a flag
+// that is not a fault.
+func (s *FaultSpecs) set(name, v string) bool {
+	var list *[]string
+	switch name {
+	case "--delay":
+		list = &s.Delay
+	case "--jitter":
+		list = &s.Jitter
+	case "--drop":
+		list = &s.Drop
+	case "--rate":
+		list = &s.Rate
+	case "--cut-after":
+		list = &s.CutAfter
+	case "--reset":
+		list = &s.Reset
+	case "--slice":
+		list = &s.Slice
+	case "--corrupt":
+		list = &s.Corrupt
+	case "--blackhole":
+		list = &s.Blackhole
+	default:
+		return false
+	}
+	*list = append(*list, v)
+	return true
 }
 
 // ParseFaults reads the fault flags; an out-of-range value is an error
@@ -143,6 +214,9 @@ func ParseFaults(s FaultSpecs) (Faults, error) {
 			}
 		}
 	}
+	if err := parseNewFaults(s, &f, dirs); err != nil {
+		return f, err
+	}
 	for _, d := range []struct {
 		name string
 		x    DirFaults
@@ -161,7 +235,8 @@ func checkDirs(s FaultSpecs) error {
 	for _, fl := range []struct {
 		name string
 		vals []string
-	}{{"--delay", s.Delay}, {"--jitter", s.Jitter}, {"--drop", s.Drop}, {"--rate", s.Rate}, {"--cut-after", s.CutAfter}} {
+	}{{"--delay", s.Delay}, {"--jitter", s.Jitter}, {"--drop", s.Drop}, {"--rate", s.Rate}, {"--cut-after", s.CutAfter},
+		{"--reset", s.Reset}, {"--slice", s.Slice}, {"--corrupt", s.Corrupt}} {
 		for _, v := range fl.vals {
 			dir, _, ok := strings.Cut(v, ":")
 			if ok && dir != "up" && dir != "down" {
@@ -201,4 +276,176 @@ func parseProbability(s string) (float64, error) {
 
 func faultErr(flag, v, why string) error {
 	return fmt.Errorf("%w: %s %q: %s", ErrBadFault, flag, v, why)
+}
+
+// maxSlice is the largest --slice piece.
+const maxSlice = 64 << 10
+
+// parseNewFaults reads --reset, --slice, --corrupt and --blackhole.
+func parseNewFaults(s FaultSpecs, f *Faults, dirs func(string) []*DirFaults) error {
+	for _, v := range s.Reset {
+		dir, val := splitDir(v)
+		t := strings.TrimSpace(val)
+		if d, err := time.ParseDuration(t); err == nil {
+			switch {
+			case d <= 0:
+				return faultErr("--reset", v, "a time must be more than 0")
+			case dir != "":
+				return faultErr("--reset", v, "a time reset ends the whole connection: give it without up: or down:")
+			}
+			f.ResetTime = d
+			continue
+		}
+		if strings.HasSuffix(t, "%") || strings.HasPrefix(t, "0.") || strings.HasPrefix(t, ".") {
+			p, err := parseProbability(t)
+			if err != nil {
+				return faultErr("--reset", v, err.Error())
+			}
+			for _, x := range dirs(dir) {
+				x.Reset = p
+			}
+			continue
+		}
+		n, err := units.ParseSize(t)
+		if err != nil || n <= 0 {
+			return faultErr("--reset", v, "want a duration (1s), a byte count (64KiB) or a probability per message (0.05 or 5%)")
+		}
+		for _, x := range dirs(dir) {
+			x.ResetBytes = int64(n)
+		}
+	}
+	for _, v := range s.Slice {
+		dir, val := splitDir(v)
+		lo, hi, pause, err := parseSlice(val)
+		if err != nil {
+			return faultErr("--slice", v, err.Error())
+		}
+		for _, x := range dirs(dir) {
+			x.SliceMin, x.SliceMax, x.SlicePause = lo, hi, pause
+		}
+	}
+	for _, v := range s.Corrupt {
+		dir, val := splitDir(v)
+		p, err := parseProbability(val)
+		if err != nil {
+			return faultErr("--corrupt", v, err.Error())
+		}
+		for _, x := range dirs(dir) {
+			x.Corrupt = p
+		}
+	}
+	for _, v := range s.Blackhole {
+		switch strings.TrimSpace(v) {
+		case "up":
+			f.Up.Blackhole = true
+		case "down":
+			f.Down.Blackhole = true
+		case "both":
+			f.Up.Blackhole, f.Down.Blackhole = true, true
+		case "off", "none":
+			f.Up.Blackhole, f.Down.Blackhole = false, false
+		default:
+			return faultErr("--blackhole", v, "want up, down, both or off")
+		}
+	}
+	return nil
+}
+
+// parseSlice reads MAX or MIN-MAX, then optionally /PAUSE: 1-16/2ms.
+func parseSlice(s string) (lo, hi int, pause time.Duration, err error) {
+	sizes, p, hasPause := strings.Cut(strings.TrimSpace(s), "/")
+	if hasPause {
+		if pause, err = units.ParseDuration(p); err != nil || pause < 0 {
+			return 0, 0, 0, fmt.Errorf("bad pause %q (want a duration such as 1ms)", p)
+		}
+	}
+	a, b, isRange := strings.Cut(sizes, "-")
+	parse := func(x string) (int, error) {
+		n, err := units.ParseSize(x)
+		if err != nil || n < 1 || n > maxSlice {
+			return 0, fmt.Errorf("bad piece size %q (want 1 to 64KiB)", x)
+		}
+		return int(n), nil
+	}
+	if hi, err = parse(a); err != nil {
+		return 0, 0, 0, err
+	}
+	lo = 1
+	if isRange {
+		lo = hi
+		if hi, err = parse(b); err != nil {
+			return 0, 0, 0, err
+		}
+		if hi < lo {
+			return 0, 0, 0, fmt.Errorf("the smallest piece %d is more than the largest %d", lo, hi)
+		}
+	}
+	return lo, hi, pause, nil
+}
+
+// Specs writes f back as the flags that give it (ParseFaults(f.Specs()) is f).
+func (f Faults) Specs() FaultSpecs {
+	var s FaultSpecs
+	dur := func(d time.Duration) string { return d.String() }
+	prob := func(p float64) string { return strconv.FormatFloat(p, 'g', -1, 64) }
+	size := func(n int64) string { return strconv.FormatInt(n, 10) }
+	add := func(list *[]string, up, down bool, upV, downV string) {
+		switch {
+		case up && down && upV == downV:
+			*list = append(*list, upV)
+		default:
+			if up {
+				*list = append(*list, "up:"+upV)
+			}
+			if down {
+				*list = append(*list, "down:"+downV)
+			}
+		}
+	}
+	u, d := f.Up, f.Down
+	add(&s.Delay, u.Delay > 0, d.Delay > 0, dur(u.Delay), dur(d.Delay))
+	add(&s.Jitter, u.Jitter > 0, d.Jitter > 0, dur(u.Jitter), dur(d.Jitter))
+	add(&s.Drop, u.Drop > 0, d.Drop > 0, prob(u.Drop), prob(d.Drop))
+	add(&s.Rate, u.Rate > 0, d.Rate > 0, size(int64(u.Rate))+"B/s", size(int64(d.Rate))+"B/s")
+	add(&s.CutAfter, u.CutBytes > 0, d.CutBytes > 0, size(u.CutBytes), size(d.CutBytes))
+	if f.CutTime > 0 {
+		s.CutAfter = append(s.CutAfter, dur(f.CutTime))
+	}
+	if f.CutBytes > 0 {
+		s.CutAfter = append(s.CutAfter, size(f.CutBytes))
+	}
+	add(&s.Reset, u.ResetBytes > 0, d.ResetBytes > 0, size(u.ResetBytes), size(d.ResetBytes))
+	add(&s.Reset, u.Reset > 0, d.Reset > 0, prob(u.Reset*100)+"%", prob(d.Reset*100)+"%")
+	if f.ResetTime > 0 {
+		s.Reset = append(s.Reset, dur(f.ResetTime))
+	}
+	slice := func(x DirFaults) string {
+		v := strconv.Itoa(x.SliceMin) + "-" + strconv.Itoa(x.SliceMax)
+		if x.SlicePause > 0 {
+			v += "/" + dur(x.SlicePause)
+		}
+		return v
+	}
+	add(&s.Slice, u.SliceMax > 0, d.SliceMax > 0, slice(u), slice(d))
+	add(&s.Corrupt, u.Corrupt > 0, d.Corrupt > 0, prob(u.Corrupt), prob(d.Corrupt))
+	switch {
+	case u.Blackhole && d.Blackhole:
+		s.Blackhole = []string{"both"}
+	case u.Blackhole:
+		s.Blackhole = []string{"up"}
+	case d.Blackhole:
+		s.Blackhole = []string{"down"}
+	}
+	return s
+}
+
+// Join returns the specs of s followed by those of more: parsed, a fault
+// given in more replaces the same fault (and direction) of s.
+func (s FaultSpecs) Join(more FaultSpecs) FaultSpecs {
+	cat := func(a, b []string) []string { return append(append([]string(nil), a...), b...) }
+	return FaultSpecs{
+		Delay: cat(s.Delay, more.Delay), Jitter: cat(s.Jitter, more.Jitter), Drop: cat(s.Drop, more.Drop),
+		Rate: cat(s.Rate, more.Rate), CutAfter: cat(s.CutAfter, more.CutAfter), Reset: cat(s.Reset, more.Reset),
+		Slice: cat(s.Slice, more.Slice), Corrupt: cat(s.Corrupt, more.Corrupt), Blackhole: cat(s.Blackhole, more.Blackhole),
+	}
 }

@@ -133,24 +133,39 @@ func sendDatagrams(wire []byte, send func([]byte) error) error {
 
 // flow moves one direction of a pair: read, show, hook, fault, write.
 type flow struct {
-	p     *pair
-	from  event.Side // the sending side
-	src   source
-	dst   sink
-	f     DirFaults
-	q     *queue // nil: messages are written as they come
-	sent  atomic.Int64
-	count *atomic.Int64 // bytes written, for the closing report
-	wire  []byte
-	next  time.Time  // --rate: when the next byte may go
-	piece int        // --rate: bytes written at once on a stream
-	ws    wireSource // nil: the source's messages are their wire bytes
-	noted bool       // an unframed chunk was reported
+	p    *pair
+	from event.Side // the sending side
+	up   bool       // client → server: the Up faults apply
+	src  source
+	dst  sink
+	// q holds delayed messages (nil: messages are written as they come).
+	// It starts with the first message a --delay or --rate applies to, and
+	// stays: a message never overtakes one queued before it.
+	q        *queue
+	writeErr chan error // the queue writer's end
+	sent     atomic.Int64
+	rsent    atomic.Int64  // bytes counted for --reset SIZE
+	count    *atomic.Int64 // bytes written, for the closing report
+	wire     []byte
+	scratch  []byte     // a corrupted copy of a message
+	next     time.Time  // --rate: when the next byte may go
+	ws       wireSource // nil: the source's messages are their wire bytes
+	noted    bool       // an unframed chunk was reported
 }
 
-func newFlow(p *pair, from, to *side, f DirFaults, count *atomic.Int64) *flow {
+// faults are the direction's faults now: they may change while the relay
+// runs (--control, a schedule), and every message reads them afresh.
+func (fl *flow) faults() *DirFaults {
+	f := fl.p.r.faults.Load()
+	if fl.up {
+		return &f.Up
+	}
+	return &f.Down
+}
+
+func newFlow(p *pair, from, to *side, count *atomic.Int64) *flow {
 	cfg := &p.r.cfg
-	fl := &flow{p: p, from: from.from, f: f, count: count}
+	fl := &flow{p: p, from: from.from, up: from.from == event.Client, count: count}
 	fl.src = from.src
 	if fl.src == nil {
 		if from.stream {
@@ -174,22 +189,21 @@ func newFlow(p *pair, from, to *side, f DirFaults, count *atomic.Int64) *flow {
 	if ws, ok := fl.src.(wireSource); ok && cfg.Framer != nil {
 		fl.ws = ws
 	}
-	if f.queued() {
-		fl.q = newQueue(!fl.dst.datagram())
-	}
-	if f.Rate > 0 {
-		fl.piece = int(min(max(f.Rate/50, 1), 64<<10)) // 20 ms worth
-	}
 	return fl
+}
+
+// startQueue makes the queue and its writer.
+func (fl *flow) startQueue() {
+	fl.q = newQueue(!fl.dst.datagram())
+	fl.writeErr = make(chan error, 1)
+	go func() { fl.writeErr <- fl.drain() }()
 }
 
 // run relays until the sender is done (nil, after everything went out and
 // the receiver was half-closed) or something fails.
 func (fl *flow) run() error {
-	var writeErr chan error
-	if fl.q != nil {
-		writeErr = make(chan error, 1)
-		go func() { writeErr <- fl.drain() }()
+	if fl.faults().queued() {
+		fl.startQueue()
 	}
 	p := fl.p
 	for {
@@ -202,11 +216,13 @@ func (fl *flow) run() error {
 				return err
 			}
 			if fl.q == nil {
-				fl.dst.closeWrite()
+				if !fl.faults().Blackhole {
+					fl.dst.closeWrite()
+				}
 				return nil
 			}
 			fl.q.close()
-			return <-writeErr
+			return <-fl.writeErr
 		}
 		if p.timed {
 			p.touch()
@@ -274,18 +290,32 @@ func (fl *flow) show(msg, wire []byte, unframed error) {
 	events.Put(e)
 }
 
-// pass applies --drop and hands a message (or, when wire is true, bytes
-// ready for the wire) on, now or after its delay.
+// pass applies --blackhole, --drop, --reset P and --corrupt, and hands a
+// message (or, when wire is true, bytes ready for the wire) on, now or
+// after its delay.
 func (fl *flow) pass(msg []byte, wire bool) error {
-	if fl.f.Drop > 0 && rand.Float64() < fl.f.Drop {
+	f := fl.faults()
+	if f.Blackhole || f.Drop > 0 && rand.Float64() < f.Drop {
 		return nil
+	}
+	if f.Reset > 0 && rand.Float64() < f.Reset {
+		fl.p.reset(fmt.Errorf("reset on a message (--reset %s%%)", strconv.FormatFloat(f.Reset*100, 'g', -1, 64)))
+		return errStopped
+	}
+	if f.Corrupt > 0 && len(msg) > 0 && rand.Float64() < f.Corrupt {
+		fl.scratch = append(fl.scratch[:0], msg...)
+		msg = fl.scratch
+		msg[rand.IntN(len(msg))] ^= 1 << rand.IntN(8)
+	}
+	if fl.q == nil && f.queued() {
+		fl.startQueue()
 	}
 	if fl.q == nil {
 		return fl.deliver(msg, wire)
 	}
 	due := time.Now()
-	if d := fl.f.Delay; d > 0 {
-		if j := fl.f.Jitter; j > 0 {
+	if d := f.Delay; d > 0 {
+		if j := f.Jitter; j > 0 {
 			d += time.Duration(rand.Int64N(int64(2*j)+1)) - j
 		}
 		due = due.Add(d)
@@ -304,7 +334,9 @@ func (fl *flow) drain() error {
 			return errStopped
 		}
 		if it == nil {
-			fl.dst.closeWrite()
+			if !fl.faults().Blackhole {
+				fl.dst.closeWrite()
+			}
 			return nil
 		}
 		if err := fl.deliver(it.msg, it.wire); err != nil {
@@ -316,7 +348,7 @@ func (fl *flow) drain() error {
 }
 
 // deliver encodes msg (unless it is wire bytes already) and writes it,
-// honouring --rate and --cut-after.
+// honouring --rate, --cut-after and --reset SIZE.
 func (fl *flow) deliver(msg []byte, isWire bool) error {
 	wire := msg
 	if !isWire {
@@ -328,10 +360,12 @@ func (fl *flow) deliver(msg []byte, isWire bool) error {
 			fl.wire = wire[:0]
 		}
 	}
+	f, all := fl.faults(), fl.p.r.faults.Load()
 	n := len(wire)
-	allowed := min(reserve(&fl.sent, fl.f.CutBytes, n), reserve(&fl.p.sent, fl.p.r.cfg.Faults.CutBytes, n))
-	cut := fl.f.CutBytes > 0 && fl.sent.Load() >= fl.f.CutBytes ||
-		fl.p.r.cfg.Faults.CutBytes > 0 && fl.p.sent.Load() >= fl.p.r.cfg.Faults.CutBytes
+	allowed := min(reserve(&fl.sent, f.CutBytes, n), reserve(&fl.p.sent, all.CutBytes, n), reserve(&fl.rsent, f.ResetBytes, n))
+	cut := f.CutBytes > 0 && fl.sent.Load() >= f.CutBytes ||
+		all.CutBytes > 0 && fl.p.sent.Load() >= all.CutBytes
+	reset := f.ResetBytes > 0 && fl.rsent.Load() >= f.ResetBytes
 	switch {
 	case allowed == n:
 	case fl.dst.datagram():
@@ -340,15 +374,19 @@ func (fl *flow) deliver(msg []byte, isWire bool) error {
 		wire = wire[:allowed]
 	}
 	if wire != nil {
-		if err := fl.write(wire); err != nil {
+		if err := fl.write(wire, f); err != nil {
 			return err
 		}
 		fl.count.Add(int64(len(wire)))
 	}
+	if reset {
+		fl.p.reset(fmt.Errorf("reset after %d bytes %s (--reset)", f.ResetBytes, fl.dirName()))
+		return errStopped
+	}
 	if cut {
-		limit := fl.p.r.cfg.Faults.CutBytes
-		if fl.f.CutBytes > 0 && fl.sent.Load() >= fl.f.CutBytes {
-			limit = fl.f.CutBytes
+		limit := all.CutBytes
+		if f.CutBytes > 0 && fl.sent.Load() >= f.CutBytes {
+			limit = f.CutBytes
 		}
 		fl.p.end(event.Relay, &cutError{limit})
 		return errStopped
@@ -356,18 +394,26 @@ func (fl *flow) deliver(msg []byte, isWire bool) error {
 	return nil
 }
 
+// dirName says which way the flow goes.
+func (fl *flow) dirName() string {
+	if fl.up {
+		return "client→server"
+	}
+	return "server→client"
+}
+
 // write sends wire, paced by --rate: a stream in pieces of 20 ms worth, a
 // datagram whole.
-func (fl *flow) write(wire []byte) error {
-	if fl.f.Rate <= 0 {
+func (fl *flow) write(wire []byte, f *DirFaults) error {
+	if f.Rate <= 0 {
 		if len(wire) == 0 && !fl.dst.datagram() {
 			return nil // an empty datagram is a message; empty stream bytes are nothing
 		}
-		return fl.dst.send(wire)
+		return fl.send(wire, f)
 	}
 	piece := len(wire)
 	if !fl.dst.datagram() {
-		piece = fl.piece
+		piece = int(min(max(f.Rate/50, 1), 64<<10)) // 20 ms worth
 	}
 	for first := true; first || len(wire) > 0; first = false {
 		chunk := wire[:min(piece, len(wire))]
@@ -383,11 +429,40 @@ func (fl *flow) write(wire []byte) error {
 		} else {
 			fl.next = now
 		}
-		if err := fl.dst.send(chunk); err != nil {
+		if err := fl.send(chunk, f); err != nil {
 			return err
 		}
-		fl.next = fl.next.Add(time.Duration(float64(len(chunk)) / fl.f.Rate * float64(time.Second)))
+		fl.next = fl.next.Add(time.Duration(float64(len(chunk)) / f.Rate * float64(time.Second)))
 		wire = wire[len(chunk):]
+	}
+	return nil
+}
+
+// send writes one piece of the wire; --slice cuts a stream's into smaller
+// writes of random sizes, SlicePause apart (a datagram is never cut).
+func (fl *flow) send(wire []byte, f *DirFaults) error {
+	if f.SliceMax <= 0 || fl.dst.datagram() {
+		return fl.dst.send(wire)
+	}
+	for first := true; len(wire) > 0; first = false {
+		if !first && f.SlicePause > 0 {
+			t := time.NewTimer(f.SlicePause)
+			select {
+			case <-t.C:
+			case <-fl.p.done:
+				t.Stop()
+				return errStopped
+			}
+		}
+		n := f.SliceMin
+		if f.SliceMax > f.SliceMin {
+			n += rand.IntN(f.SliceMax - f.SliceMin + 1)
+		}
+		n = min(n, len(wire))
+		if err := fl.dst.send(wire[:n]); err != nil {
+			return err
+		}
+		wire = wire[n:]
 	}
 	return nil
 }

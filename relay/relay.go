@@ -49,7 +49,11 @@ type Config struct {
 	Sink     event.Sink   // inspection and recording; nil shows nothing
 	Flush    func() error // flushes Sink's output before blocking on the network
 	Hooks    *Hooks
-	Faults   Faults
+	Faults   Faults // the faults at the start; SetFaults changes them
+	// Dynamic says the faults may change while the relay runs (a control
+	// endpoint, a schedule): every pair then goes message by message, so a
+	// change reaches pairs already open, and pairs are listed.
+	Dynamic  bool
 	MaxConns int          // pairs (datagram sessions included) at once; 0: no limit
 	Access   *access.List // which clients may connect; nil: everyone
 	// Idle ends a pair silent for this long. 0: never for stream clients,
@@ -67,6 +71,12 @@ type Relay struct {
 	wg       sync.WaitGroup
 	// limitNote quiets the note of clients closed at the descriptor limit.
 	limitNote rateNote
+	faults    atomic.Pointer[Faults] // now in force
+	// pairs open now, by id, when Config.Dynamic (for the control API and
+	// outages).
+	openMu sync.Mutex
+	open   map[uint64]*pair
+	down   atomic.Pointer[string] // an outage in force: why new clients are refused
 }
 
 // limitNoteEvery is how often the relay repeats that it closes clients for
@@ -113,7 +123,13 @@ func New(cfg Config) *Relay {
 	if cfg.Sink == nil {
 		cfg.Flush = nil // nothing to flush: spare every read the lock
 	}
-	return &Relay{cfg: cfg}
+	r := &Relay{cfg: cfg}
+	f := cfg.Faults
+	r.faults.Store(&f)
+	if cfg.Dynamic {
+		r.open = map[uint64]*pair{}
+	}
+	return r
 }
 
 // Stats counts pairs.
@@ -130,7 +146,7 @@ func (r *Relay) Stats() Stats {
 
 // plain reports whether nothing has to look at or delay the bytes.
 func (r *Relay) plain() bool {
-	return r.cfg.Sink == nil && r.cfg.Hooks == nil && !r.cfg.Faults.Active() && r.cfg.Framer == nil
+	return r.cfg.Sink == nil && r.cfg.Hooks == nil && !r.cfg.Faults.Active() && r.cfg.Framer == nil && !r.cfg.Dynamic
 }
 
 // admit applies --allow/--deny and --max-conns to a new client.
@@ -141,6 +157,10 @@ func (r *Relay) admit(addr net.Addr, quietly bool) bool {
 	}
 	if !r.cfg.Access.Permit(addr) {
 		note("refused %s: not allowed by --allow/--deny", addr)
+		return false
+	}
+	if why := r.down.Load(); why != nil {
+		r.cfg.Log.Debugf("refused %s: %s", addr, *why)
 		return false
 	}
 	if r.cfg.MaxConns > 0 && r.active.Load() >= int64(r.cfg.MaxConns) {
@@ -162,6 +182,10 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener, transport string) er
 		ps.Permit = r.cfg.Access.Permit
 	}
 	return pipe.ServeListener(ctx, ln, ps, nil, func(c net.Conn, _ pipe.Source) error {
+		if why := r.down.Load(); why != nil {
+			r.refuse(c, *why)
+			return nil
+		}
 		r.active.Add(1)
 		defer r.active.Add(-1)
 		r.serveStream(ctx, c, transport, local)
@@ -295,6 +319,24 @@ func (p *pair) end(by event.Side, err error) {
 	})
 }
 
+// reset ends the pair with a TCP RST on both sides where they are TCP (a
+// linger of 0 makes close send it), and err as the reason.
+func (p *pair) reset(err error) {
+	for _, s := range []*side{p.client, p.server} {
+		if s == nil || s.conn == nil {
+			continue
+		}
+		c := s.conn
+		if nc, ok := c.(interface{ NetConn() net.Conn }); ok { // TLS
+			c = nc.NetConn()
+		}
+		if l, ok := c.(interface{ SetLinger(int) error }); ok {
+			l.SetLinger(0)
+		}
+	}
+	p.end(event.Relay, err)
+}
+
 // errStopped ends pairs when the relay shuts down; it is not reported.
 var errStopped = errors.New("relay stopping")
 
@@ -310,6 +352,8 @@ func (p *pair) serve(ctx context.Context) {
 	cfg := &p.r.cfg
 	p.start = time.Now()
 	p.touch()
+	p.r.register(p)
+	defer p.r.unregister(p)
 	log := cfg.Log
 	log.Debugf("conn %d: %s → %s", p.id, p.client.addr, p.server.addr)
 	p.emit(event.Open, 0, nil, nil)
@@ -318,9 +362,15 @@ func (p *pair) serve(ctx context.Context) {
 	}
 	stop := context.AfterFunc(ctx, func() { p.end(event.Relay, errStopped) })
 	defer stop()
-	if cfg.Faults.CutTime > 0 {
-		t := time.AfterFunc(cfg.Faults.CutTime, func() {
-			p.end(event.Relay, fmt.Errorf("cut after %v (--cut-after)", cfg.Faults.CutTime))
+	if f := p.r.faults.Load(); f.CutTime > 0 {
+		t := time.AfterFunc(f.CutTime, func() {
+			p.end(event.Relay, fmt.Errorf("cut after %v (--cut-after)", f.CutTime))
+		})
+		defer t.Stop()
+	}
+	if f := p.r.faults.Load(); f.ResetTime > 0 {
+		t := time.AfterFunc(f.ResetTime, func() {
+			p.reset(fmt.Errorf("reset after %v (--reset)", f.ResetTime))
 		})
 		defer t.Stop()
 	}
@@ -339,8 +389,8 @@ func (p *pair) serve(ctx context.Context) {
 		go p.copy(p.server.conn, p.client.conn, event.Client, &p.upBytes, results)
 		go p.copy(p.client.conn, p.server.conn, event.Server, &p.downByte, results)
 	} else {
-		p.up = newFlow(p, p.client, p.server, cfg.Faults.Up, &p.upBytes)
-		p.down = newFlow(p, p.server, p.client, cfg.Faults.Down, &p.downByte)
+		p.up = newFlow(p, p.client, p.server, &p.upBytes)
+		p.down = newFlow(p, p.server, p.client, &p.downByte)
 		go func() { results <- result{event.Client, p.up.run()} }()
 		go func() { results <- result{event.Server, p.down.run()} }()
 	}
