@@ -24,6 +24,8 @@ function __wirecat_sub
             echo 'replay'
         case '/import'
             echo 'import'
+        case '/fault'
+            echo 'fault'
         case '/version'
             echo 'version'
         case '/help'
@@ -36,7 +38,7 @@ end
 # __wirecat_takes PATH FLAG: whether FLAG takes the next token as its value.
 function __wirecat_takes
     switch "$argv[1]/$argv[2]"
-        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--send' 'listen/--until' 'listen/--replies' 'listen/--wait' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--lua-timeout' 'listen/--lua-memory' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'listen/--psk' 'listen/--psk-file' 'listen/--psk-identity' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--timeout' 'connect/-w' 'connect/--source' 'connect/-s' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--lua-timeout' 'connect/--lua-memory' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'connect/--psk' 'connect/--psk-file' 'connect/--psk-identity' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--timeout' 'send/-w' 'send/--source' 'send/-s' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--lua-timeout' 'send/--lua-memory' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'send/--psk' 'send/--psk-file' 'send/--psk-identity' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--timeout' 'relay/-w' 'relay/--source' 'relay/-s' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--lua-timeout' 'relay/--lua-memory' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'relay/--psk' 'relay/--psk-file' 'relay/--psk-identity' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--timeout' 'simulate/-w' 'simulate/--source' 'simulate/-s' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--lua-timeout' 'simulate/--lua-memory' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'simulate/--psk' 'simulate/--psk-file' 'simulate/--psk-identity' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--connect-timeout' 'replay/-w' 'replay/--source' 'replay/-s' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--lua-timeout' 'replay/--lua-memory' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'replay/--psk' 'replay/--psk-file' 'replay/--psk-identity' 'import/--color' 'import/--host' 'import/--port' 'version/--color' 'help/--color'
+        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--send' 'listen/--until' 'listen/--replies' 'listen/--wait' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--lua-timeout' 'listen/--lua-memory' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'listen/--psk' 'listen/--psk-file' 'listen/--psk-identity' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--timeout' 'connect/-w' 'connect/--source' 'connect/-s' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--lua-timeout' 'connect/--lua-memory' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'connect/--psk' 'connect/--psk-file' 'connect/--psk-identity' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--timeout' 'send/-w' 'send/--source' 'send/-s' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--lua-timeout' 'send/--lua-memory' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'send/--psk' 'send/--psk-file' 'send/--psk-identity' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--reset' 'relay/--blackhole' 'relay/--slice' 'relay/--corrupt' 'relay/--down' 'relay/--at' 'relay/--control' 'relay/--control-token' 'relay/--timeout' 'relay/-w' 'relay/--source' 'relay/-s' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--lua-timeout' 'relay/--lua-memory' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'relay/--psk' 'relay/--psk-file' 'relay/--psk-identity' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--timeout' 'simulate/-w' 'simulate/--source' 'simulate/-s' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--lua-timeout' 'simulate/--lua-memory' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'simulate/--psk' 'simulate/--psk-file' 'simulate/--psk-identity' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--connect-timeout' 'replay/-w' 'replay/--source' 'replay/-s' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--lua-timeout' 'replay/--lua-memory' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'replay/--psk' 'replay/--psk-file' 'replay/--psk-identity' 'import/--color' 'import/--host' 'import/--port' 'fault/--color' 'fault/--token' 'fault/--kill' 'fault/--delay' 'fault/--jitter' 'fault/--drop' 'fault/--rate' 'fault/--cut-after' 'fault/--reset' 'fault/--blackhole' 'fault/--slice' 'fault/--corrupt' 'version/--color' 'help/--color'
             return 0
     end
     return 1
@@ -200,6 +202,7 @@ complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'completion' -d 'Print the com
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'show' -d 'Print a recorded session; --pcap exports it for Wireshark.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'replay' -d 'Play one side of a recorded session against a live peer, optionally checking the other.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'import' -d 'Turn a pcap or pcapng capture into a session: TCP reassembled, UDP as messages.'
+complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'fault' -d 'Change a running relay\'s faults, or list its connections (relay --control).'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'version' -d 'Print version, commit, build date and Go version (also: wirecat --version).'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'help' -d 'Print the usage, or a command\'s flags and examples: wirecat help listen.'
 complete -c 'wirecat' -n '__wirecat_is \'\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
@@ -342,6 +345,14 @@ complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'jitter' -x -d 'Vary each d
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'drop' -x -d 'Drop each message with probability P (0..1, or 0%..100%).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'rate' -x -d 'Limit the throughput, e.g. 10KiB/s.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'cut-after' -x -d 'Close the pair that long after it opened, or after that many bytes (both ways, or one).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'reset' -x -d 'Reset the pair (TCP RST to both) that long after it opened, after that many bytes one way, or on a message with probability P (0.05 or 5%).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'blackhole' -x -d 'Swallow a direction: its bytes are read and never written, nor its end passed on.'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'slice' -x -d 'Cut each write to a stream into pieces of a random size in MIN-MAX bytes, PAUSE apart (e.g. 1-16/1ms).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'corrupt' -x -d 'Flip one random bit in a message with probability P.'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'down' -x -d 'An outage of DUR from START after the relay starts: new clients are refused (reset at once), open pairs reset (repeatable).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'at' -x -d 'From TIME after the start, these faults on top of the command line\'s: --at \'30s --delay 200ms --drop 5%\' (repeatable).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'control' -x -d 'Serve the control API here (JSON over HTTP): list connections, change faults while running; wirecat fault is its client.'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'control-token' -x -d 'The token control requests must carry (required when --control is not on loopback).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'timeout' -s 'w' -x -d 'Give up connecting after DUR: resolving, the TCP and the TLS handshakes (default: the system\'s, about 2 minutes).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'source' -s 's' -x -d 'Connect from this local address, and port if given (e.g. 127.0.0.2, [::1]:4000).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
@@ -459,6 +470,26 @@ complete -c 'wirecat' -n '__wirecat_is \'import\'' -l 'host' -x -d 'Keep only co
 complete -c 'wirecat' -n '__wirecat_is \'import\'' -l 'port' -x -d 'Keep only conversations with an end on this port (repeatable).'
 complete -c 'wirecat' -n '__wirecat_arg \'import\' 0' -a '(__wirecat_p5)'
 complete -c 'wirecat' -n '__wirecat_arg \'import\' 1' -a '(__wirecat_p5)'
+
+# wirecat fault
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'token' -x -d 'The relay\'s --control-token.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'clear' -d 'Take every fault off.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'conns' -d 'List the relay\'s open connections instead.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'kill' -x -d 'Reset connection ID (TCP RST to both ends).'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'delay' -x -d 'As relay --delay.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'jitter' -x -d 'As relay --jitter.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'drop' -x -d 'As relay --drop.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'rate' -x -d 'As relay --rate.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'cut-after' -x -d 'As relay --cut-after (applies to connections opened from now on when a time).'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'reset' -x -d 'As relay --reset (a time applies to connections opened from now on).'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'blackhole' -x -d 'As relay --blackhole.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'slice' -x -d 'As relay --slice.'
+complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'corrupt' -x -d 'As relay --corrupt.'
+complete -c 'wirecat' -n '__wirecat_arg \'fault\' 0' -a '(__wirecat_p6)'
 
 # wirecat version
 complete -c 'wirecat' -n '__wirecat_is \'version\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'

@@ -7,7 +7,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
 
     # Subcommands of each command: name or alias -> canonical name.
     $subs = @{
-        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'import' = 'import'; 'version' = 'version'; 'help' = 'help'}
+        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'import' = 'import'; 'fault' = 'fault'; 'version' = 'version'; 'help' = 'help'}
     }
     # Every flag each command understands.
     $flags = @{
@@ -15,12 +15,13 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--broker', '--chat', '--send', '--until', '--replies', '--wait', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
         'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
         'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
-        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt', '--down', '--at', '--control', '--control-token', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
         'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
         'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
         'import' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--host', '--port')
+        'fault' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--token', '--clear', '--conns', '--kill', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'help' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
     }
@@ -127,6 +128,14 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay --drop' = ''
         'relay --rate' = ''
         'relay --cut-after' = ''
+        'relay --reset' = ''
+        'relay --blackhole' = ''
+        'relay --slice' = ''
+        'relay --corrupt' = ''
+        'relay --down' = ''
+        'relay --at' = ''
+        'relay --control' = ''
+        'relay --control-token' = ''
         'relay --timeout' = ''
         'relay -w' = ''
         'relay --source' = ''
@@ -214,6 +223,18 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'import --color' = 'p0'
         'import --host' = ''
         'import --port' = ''
+        'fault --color' = 'p0'
+        'fault --token' = ''
+        'fault --kill' = ''
+        'fault --delay' = ''
+        'fault --jitter' = ''
+        'fault --drop' = ''
+        'fault --rate' = ''
+        'fault --cut-after' = ''
+        'fault --reset' = ''
+        'fault --blackhole' = ''
+        'fault --slice' = ''
+        'fault --corrupt' = ''
         'version --color' = 'p0'
         'help --color' = 'p0'
     }
@@ -228,6 +249,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'show' = @('p3')
         'replay' = @('p3')
         'import' = @('p5', 'p5')
+        'fault' = @('p6')
         'help' = @('*')
     }
     $predictors = @{

@@ -87,8 +87,10 @@ func ParseAt(vals []string, base FaultSpecs) ([]Step, error) {
 				}
 				val, rest = rest[0], rest[1:]
 			}
-			if !spec.set(name, val) {
-				return nil, faultErr("--at", v, fmt.Sprintf("unknown fault %q (want --delay, --jitter, --drop, --rate, --cut-after, --reset, --slice, --corrupt or --blackhole)", name))
+			for _, one := range strings.Split(val, ",") { // as on the command line
+				if !spec.set(name, one) {
+					return nil, faultErr("--at", v, fmt.Sprintf("unknown fault %q (want --delay, --jitter, --drop, --rate, --cut-after, --reset, --slice, --corrupt or --blackhole)", name))
+				}
 			}
 		}
 		f, err := ParseFaults(base.Join(spec))

@@ -11,6 +11,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -1795,6 +1796,89 @@ end
 			m.Close()
 			mock.interrupt()
 			mock.wait(10 * time.Second)
+		},
+	},
+	{
+		name: "relay-faults-move",
+		cmds: []string{"wirecat relay :7000 127.0.0.1:7001 --slice down:1-8 --corrupt up:1%",
+			"wirecat relay :7000 127.0.0.1:7001 --reset 64KiB --down 5s@30s --at '60s --delay 300ms --drop 5%'"},
+		run: func(e *docEnv, c []string) {
+			e.server(e.port(7001), func(c net.Conn) { io.Copy(c, c) })
+			relay := e.start(c[0], nil)
+			waitListen(e.t, e.port(7000))
+			conn := e.dial(e.port(7000))
+			msg := []byte(strings.Repeat("sensor reading 21.5\n", 50))
+			conn.Write(msg)
+			back := make([]byte, len(msg))
+			if _, err := io.ReadFull(conn, back); err != nil {
+				e.t.Fatalf("through --slice/--corrupt: %v", err)
+			}
+			flips := 0
+			for i := range msg {
+				for x := msg[i] ^ back[i]; x != 0; x &= x - 1 {
+					flips++
+				}
+			}
+			if flips > 1 { // one message, one bit at most
+				e.t.Fatalf("%d bits differ", flips)
+			}
+			conn.Close()
+			relay.interrupt()
+			relay.wait(10 * time.Second)
+			// --reset 64KiB: 100 KiB up ends in a reset; before its outage
+			// at 30 s the relay serves.
+			relay = e.start(c[1], nil)
+			waitListen(e.t, e.port(7000))
+			conn = e.dial(e.port(7000))
+			go conn.Write(make([]byte, 100<<10))
+			n, err := io.Copy(io.Discard, conn)
+			if !errors.Is(err, syscall.ECONNRESET) || n > 64<<10 {
+				e.t.Fatalf("after %d bytes back: %v, want a reset after 64 KiB", n, err)
+			}
+			relay.interrupt()
+			relay.wait(10 * time.Second)
+		},
+	},
+	{
+		name: "relay-control",
+		cmds: []string{"wirecat relay :7000 127.0.0.1:7001 --control 127.0.0.1:7070",
+			"wirecat fault 127.0.0.1:7070", "wirecat fault 127.0.0.1:7070 --delay up:200ms --drop 5%",
+			"wirecat fault 127.0.0.1:7070 --delay up:200ms", "wirecat fault 127.0.0.1:7070 --conns",
+			"curl -s 127.0.0.1:7070/conns", "wirecat fault 127.0.0.1:7070 --clear"},
+		run: func(e *docEnv, c []string) {
+			e.server(e.port(7001), func(c net.Conn) { io.Copy(c, c) })
+			relay := e.start(c[0], nil)
+			waitListen(e.t, e.port(7000))
+			waitListen(e.t, e.port(7070))
+			if got := e.mustRun(c[1], ""); got != "no faults\n" {
+				e.t.Fatalf("fault: %q", got)
+			}
+			if got := e.mustRun(c[2], ""); got != "--delay up:200ms --drop 0.05\n" {
+				e.t.Fatalf("fault --delay --drop: %q", got)
+			}
+			if got := e.mustRun(c[3], ""); got != "--delay up:200ms\n" {
+				e.t.Fatalf("fault --delay: %q", got)
+			}
+			conn := e.dial(e.port(7000))
+			rd := bufio.NewReader(conn)
+			t0 := time.Now()
+			io.WriteString(conn, "ping\n")
+			if readLine(e.t, rd) != "ping" || time.Since(t0) < 190*time.Millisecond {
+				e.t.Fatalf("round trip %v with --delay up:200ms set through the API", time.Since(t0))
+			}
+			wantContains(e.t, "fault --conns", e.mustRun(c[4], ""), "1\t127.0.0.1:", "bytes up")
+			wantContains(e.t, "curl", e.mustRun(c[5], ""), `{"conns":[{"id":1,`)
+			if got := e.mustRun(c[6], ""); got != "no faults\n" {
+				e.t.Fatalf("fault --clear: %q", got)
+			}
+			t0 = time.Now()
+			io.WriteString(conn, "pong\n")
+			if readLine(e.t, rd) != "pong" || time.Since(t0) > 150*time.Millisecond {
+				e.t.Fatalf("round trip %v after --clear", time.Since(t0))
+			}
+			conn.Close()
+			relay.interrupt()
+			relay.wait(10 * time.Second)
 		},
 	},
 	{

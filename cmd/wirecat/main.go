@@ -37,6 +37,7 @@ type CLI struct {
 	Show       ShowCmd       `cmd:"" help:"Print a recorded session; --pcap exports it for Wireshark."`
 	Replay     ReplayCmd     `cmd:"" help:"Play one side of a recorded session against a live peer, optionally checking the other."`
 	Import     ImportCmd     `cmd:"" help:"Turn a pcap or pcapng capture into a session: TCP reassembled, UDP as messages."`
+	Fault      FaultCmd      `cmd:"" help:"Change a running relay's faults, or list its connections (relay --control)."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit, build date and Go version (also: wirecat --version)."`
 	Help       HelpCmd       `cmd:"" help:"Print the usage, or a command's flags and examples: wirecat help listen."`
 }

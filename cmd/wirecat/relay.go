@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,11 +26,19 @@ type RelayCmd struct {
 	Allow    []string       `placeholder:"CIDR" help:"Accept only clients in these networks."`
 	Deny     []string       `placeholder:"CIDR" help:"Refuse clients in these networks."`
 
-	Delay    []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Delay each message. up: client→server, down: server→client, no prefix: both."`
-	Jitter   []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Vary each delay by up to ± this much (at most --delay)."`
-	Drop     []string `group:"Faults" placeholder:"[up:|down:]P" help:"Drop each message with probability P (0..1, or 0%..100%)."`
-	Rate     []string `group:"Faults" placeholder:"[up:|down:]RATE" help:"Limit the throughput, e.g. 10KiB/s."`
-	CutAfter []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE" help:"Close the pair that long after it opened, or after that many bytes (both ways, or one)."`
+	Delay        []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Delay each message. up: client→server, down: server→client, no prefix: both."`
+	Jitter       []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Vary each delay by up to ± this much (at most --delay)."`
+	Drop         []string `group:"Faults" placeholder:"[up:|down:]P" help:"Drop each message with probability P (0..1, or 0%..100%)."`
+	Rate         []string `group:"Faults" placeholder:"[up:|down:]RATE" help:"Limit the throughput, e.g. 10KiB/s."`
+	CutAfter     []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE" help:"Close the pair that long after it opened, or after that many bytes (both ways, or one)."`
+	Reset        []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE|P" help:"Reset the pair (TCP RST to both) that long after it opened, after that many bytes one way, or on a message with probability P (0.05 or 5%)."`
+	Blackhole    []string `group:"Faults" placeholder:"up|down|both" help:"Swallow a direction: its bytes are read and never written, nor its end passed on."`
+	Slice        []string `group:"Faults" placeholder:"[up:|down:]MIN-MAX[/PAUSE]" help:"Cut each write to a stream into pieces of a random size in MIN-MAX bytes, PAUSE apart (e.g. 1-16/1ms)."`
+	Corrupt      []string `group:"Faults" placeholder:"[up:|down:]P" help:"Flip one random bit in a message with probability P."`
+	Down         []string `group:"Faults" placeholder:"DUR@START" help:"An outage of DUR from START after the relay starts: new clients are refused (reset at once), open pairs reset (repeatable)."`
+	At           []string `group:"Faults" placeholder:"'TIME FLAGS'" help:"From TIME after the start, these faults on top of the command line's: --at '30s --delay 200ms --drop 5%' (repeatable)."`
+	Control      string   `group:"Faults" placeholder:"ADDR" help:"Serve the control API here (JSON over HTTP): list connections, change faults while running; wirecat fault is its client."`
+	ControlToken string   `group:"Faults" placeholder:"TOKEN" env:"WIRECAT_CONTROL_TOKEN" help:"The token control requests must carry (required when --control is not on loopback)."`
 
 	DialFlags
 	DataFlags
@@ -76,6 +85,13 @@ Examples:
     wirecat relay :7000 127.0.0.1:7001 --frame line -o text --record board.jsonl
     # a bad network, and a Lua hook rewriting messages:
     wirecat relay :7000 127.0.0.1:7001 --delay up:200ms --drop 0.1
+    # framing bugs, flaky links, an outage from 30 s to 35 s, worse at 60 s:
+    wirecat relay :7000 127.0.0.1:7001 --slice down:1-8 --corrupt up:1%
+    wirecat relay :7000 127.0.0.1:7001 --reset 64KiB --down 5s@30s \
+        --at '60s --delay 300ms --drop 5%'
+    # change faults while it runs:
+    wirecat relay :7000 127.0.0.1:7001 --control 127.0.0.1:7070
+    wirecat fault 127.0.0.1:7070 --delay up:200ms
     wirecat relay :7000 127.0.0.1:7001 --frame line \
         --script scripts/hooks-upper.lua`
 }
@@ -96,9 +112,31 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 	if c.MaxConns < 0 {
 		return usage(fmt.Errorf("--max-conns must be 0 (no limit) or more"))
 	}
-	faults, err := relay.ParseFaults(relay.FaultSpecs{Delay: c.Delay, Jitter: c.Jitter, Drop: c.Drop, Rate: c.Rate, CutAfter: c.CutAfter})
+	specs := relay.FaultSpecs{Delay: c.Delay, Jitter: c.Jitter, Drop: c.Drop, Rate: c.Rate, CutAfter: c.CutAfter,
+		Reset: c.Reset, Blackhole: c.Blackhole, Slice: c.Slice, Corrupt: c.Corrupt}
+	faults, err := relay.ParseFaults(specs)
 	if err != nil {
 		return usage(err)
+	}
+	var plan relay.Plan
+	if plan.Outages, err = relay.ParseDown(c.Down); err != nil {
+		return usage(err)
+	}
+	if plan.Steps, err = relay.ParseAt(c.At, specs); err != nil {
+		return usage(err)
+	}
+	var control link.Addr
+	if c.Control != "" {
+		if control, err = parseAddr(c.Control, false); err != nil {
+			return err
+		}
+		if control.Transport() != "tcp" {
+			return usage(fmt.Errorf("--control %s: the control API is served over tcp", c.Control))
+		}
+		if !relay.Loopback(control.Host) && c.ControlToken == "" {
+			return hinted{usage(fmt.Errorf("--control %s is not a loopback address: it needs a token", c.Control)),
+				"give one with --control-token TOKEN (or WIRECAT_CONTROL_TOKEN), and to wirecat fault with --token"}
+		}
 	}
 	// A relay shows nothing unless -o asks: both directions mixed as raw
 	// bytes on stdout would help nobody by default.
@@ -141,13 +179,31 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		Target: target, Dial: dopts, Framer: p.cfg.Framer, MaxFrame: p.cfg.MaxFrame,
 		Sink: sink, Flush: p.cfg.Flush, Hooks: hooks, Faults: faults,
 		MaxConns: c.MaxConns, Access: acl, Idle: c.Idle.D(), Log: p.log,
+		Dynamic: c.Control != "" || !plan.Empty(),
 	})
+	if c.Control != "" {
+		cln, err := link.Listen(app.Ctx, control, nil)
+		if err != nil {
+			return netError(fmt.Errorf("--control: %w", err))
+		}
+		p.log.Debugf("control API on http://%s", cln.Addr())
+		ctx, cancel := context.WithCancel(app.Ctx)
+		done := make(chan struct{})
+		go func() { r.ServeControl(ctx, cln, c.ControlToken); close(done) }()
+		defer func() { cancel(); <-done }()
+	}
+	startPlan := func() {
+		if !plan.Empty() {
+			go r.RunPlan(app.Ctx, plan)
+		}
+	}
 	if listen.Packet() {
 		pc, err := link.ListenPacket(app.Ctx, listen, lopts)
 		if err != nil {
 			return netError(err)
 		}
 		relaying(p, listen, pc.LocalAddr(), target)
+		startPlan()
 		return r.ServePacket(app.Ctx, pc, listen.Transport())
 	}
 	ln, err := link.Listen(app.Ctx, listen, lopts)
@@ -155,6 +211,7 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		return netError(err)
 	}
 	relaying(p, listen, ln.Addr(), target)
+	startPlan()
 	return r.Serve(app.Ctx, ln, listen.Transport())
 }
 
