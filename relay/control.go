@@ -41,6 +41,35 @@ func (r *Relay) SetDown(why string) int {
 	return n
 }
 
+// SetHold starts (true) or ends a stall: while it lasts new clients wait
+// before their target is dialed, and no pair writes anything.
+func (r *Relay) SetHold(on bool) {
+	if on {
+		if r.held.Load() == nil {
+			ch := make(chan struct{})
+			r.held.Store(&ch)
+		}
+		return
+	}
+	if ch := r.held.Swap(nil); ch != nil {
+		close(*ch)
+	}
+}
+
+// waitHeld waits out a stall; false when done closed first.
+func (r *Relay) waitHeld(done <-chan struct{}) bool {
+	ch := r.held.Load()
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-*ch:
+		return true
+	case <-done:
+		return false
+	}
+}
+
 // Down returns why the relay refuses clients now ("" when it does not).
 func (r *Relay) Down() string {
 	if w := r.down.Load(); w != nil {

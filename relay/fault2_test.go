@@ -358,7 +358,7 @@ func TestOutage(t *testing.T) {
 
 func TestParsePlan(t *testing.T) {
 	ws, err := ParseDown([]string{"5s@30s", "2s@10s"})
-	if err != nil || len(ws) != 2 || ws[0] != (Window{10 * time.Second, 2 * time.Second}) {
+	if err != nil || len(ws) != 2 || ws[0] != (Window{At: 10 * time.Second, For: 2 * time.Second}) {
 		t.Fatalf("%v %v", ws, err)
 	}
 	for _, bad := range []struct{ in, want string }{
@@ -387,5 +387,41 @@ func TestParsePlan(t *testing.T) {
 	}
 	if _, err := ParseAt([]string{"1s --drop 0.2", "1s --drop 0.3"}, base); err == nil || !strings.Contains(err.Error(), "both at 1s") {
 		t.Errorf("same time: %v", err)
+	}
+}
+
+// A stall holds new clients and open pairs; when it ends every byte goes
+// through, none lost.
+func TestHold(t *testing.T) {
+	target := lineServer(t)
+	addr, r := startRelay(t, "tcp://127.0.0.1:0", Config{Target: mustParse(t, "tcp://"+target), Dynamic: true})
+	c := dial(t, "tcp", addr)
+	rd := bufio.NewReader(c)
+	io.WriteString(c, "before\n")
+	if l, _ := rd.ReadString('\n'); l != "before\n" {
+		t.Fatalf("echo %q", l)
+	}
+	r.SetHold(true)
+	io.WriteString(c, "during\n")
+	c2 := dial(t, "tcp", addr)
+	io.WriteString(c2, "new client\n")
+	c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if l, err := rd.ReadString('\n'); err == nil {
+		t.Fatalf("%q went through a stall", l)
+	}
+	c.SetReadDeadline(time.Time{})
+	t0 := time.Now()
+	r.SetHold(false)
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	c2.SetDeadline(time.Now().Add(5 * time.Second))
+	if l, err := rd.ReadString('\n'); l != "during\n" || time.Since(t0) > time.Second {
+		t.Fatalf("after the stall: %q %v", l, err)
+	}
+	if l, err := bufio.NewReader(c2).ReadString('\n'); l != "new client\n" {
+		t.Fatalf("held client after the stall: %q %v", l, err)
+	}
+	ws, err := ParseOutages([]string{"5s@10s"}, []string{"2s@12s"})
+	if err == nil || !strings.Contains(err.Error(), "--hold 2s@12s overlaps --down 5s@10s") {
+		t.Fatalf("%v %v", ws, err)
 	}
 }

@@ -350,6 +350,9 @@ func (fl *flow) drain() error {
 // deliver encodes msg (unless it is wire bytes already) and writes it,
 // honouring --rate, --cut-after and --reset SIZE.
 func (fl *flow) deliver(msg []byte, isWire bool) error {
+	if !fl.p.r.waitHeld(fl.p.done) { // a stall (--hold): the bytes wait
+		return errStopped
+	}
 	wire := msg
 	if !isWire {
 		var err error

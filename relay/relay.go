@@ -76,7 +76,8 @@ type Relay struct {
 	// outages).
 	openMu sync.Mutex
 	open   map[uint64]*pair
-	down   atomic.Pointer[string] // an outage in force: why new clients are refused
+	down   atomic.Pointer[string]        // an outage in force: why new clients are refused
+	held   atomic.Pointer[chan struct{}] // a stall in force: closed when it ends
 }
 
 // limitNoteEvery is how often the relay repeats that it closes clients for
@@ -184,6 +185,10 @@ func (r *Relay) Serve(ctx context.Context, ln net.Listener, transport string) er
 	return pipe.ServeListener(ctx, ln, ps, nil, func(c net.Conn, _ pipe.Source) error {
 		if why := r.down.Load(); why != nil {
 			r.refuse(c, *why)
+			return nil
+		}
+		if !r.waitHeld(ctx.Done()) {
+			c.Close()
 			return nil
 		}
 		r.active.Add(1)

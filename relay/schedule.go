@@ -24,38 +24,59 @@ type Step struct {
 	Text   string // as given, for the log
 }
 
-// Window is an outage from At to At+For: new clients are refused (reset at
+// Window is an outage from At to At+For. Without Hold, new clients are
+// refused (reset at once) and the pairs open when it starts are reset; with
+// Hold, nothing moves: new clients wait to be connected, open pairs forward
+// nothing, and every byte waits (none is lost) until it ends.
 // once) and the pairs open when it starts are reset.
-type Window struct{ At, For time.Duration }
+type Window struct {
+	At, For time.Duration
+	Hold    bool
+}
 
-func (w Window) String() string { return fmt.Sprintf("%v@%v", w.For, w.At) }
+func (w Window) String() string {
+	flag := "--down"
+	if w.Hold {
+		flag = "--hold"
+	}
+	return fmt.Sprintf("%s %v@%v", flag, w.For, w.At)
+}
 
 // Empty reports whether the plan does nothing.
 func (p Plan) Empty() bool { return len(p.Steps) == 0 && len(p.Outages) == 0 }
 
 // ParseDown reads --down DUR@START values (an outage of DUR starting START
 // after the relay starts listening); windows may not overlap.
-func ParseDown(vals []string) ([]Window, error) {
+func ParseDown(vals []string) ([]Window, error) { return ParseOutages(vals, nil) }
+
+// ParseOutages reads --down and --hold values (DUR@START); no two windows
+// may overlap.
+func ParseOutages(down, hold []string) ([]Window, error) {
 	var ws []Window
-	for _, v := range vals {
-		d, at, ok := strings.Cut(strings.TrimSpace(v), "@")
-		if !ok {
-			return nil, faultErr("--down", v, "want DURATION@START, e.g. 5s@30s (an outage from 30 s to 35 s)")
+	for _, list := range []struct {
+		flag string
+		vals []string
+	}{{"--down", down}, {"--hold", hold}} {
+		for _, v := range list.vals {
+			d, at, ok := strings.Cut(strings.TrimSpace(v), "@")
+			if !ok {
+				return nil, faultErr(list.flag, v, "want DURATION@START, e.g. 5s@30s (from 30 s to 35 s)")
+			}
+			dur, err := units.ParseDuration(d)
+			if err != nil || dur <= 0 {
+				return nil, faultErr(list.flag, v, fmt.Sprintf("bad duration %q (want more than 0, e.g. 5s)", d))
+			}
+			start, err := units.ParseDuration(at)
+			if err != nil || start < 0 {
+				return nil, faultErr(list.flag, v, fmt.Sprintf("bad start %q (want a time from the start, e.g. 30s)", at))
+			}
+			ws = append(ws, Window{At: start, For: dur, Hold: list.flag == "--hold"})
 		}
-		dur, err := units.ParseDuration(d)
-		if err != nil || dur <= 0 {
-			return nil, faultErr("--down", v, fmt.Sprintf("bad duration %q (want more than 0, e.g. 5s)", d))
-		}
-		start, err := units.ParseDuration(at)
-		if err != nil || start < 0 {
-			return nil, faultErr("--down", v, fmt.Sprintf("bad start %q (want a time from the start, e.g. 30s)", at))
-		}
-		ws = append(ws, Window{At: start, For: dur})
 	}
 	slices.SortFunc(ws, func(a, b Window) int { return int(a.At - b.At) })
 	for i := 1; i < len(ws); i++ {
 		if prev := ws[i-1]; ws[i].At < prev.At+prev.For {
-			return nil, fmt.Errorf("%w: --down %v overlaps --down %v (it ends at %v)", ErrBadFault, ws[i], prev, prev.At+prev.For)
+			return nil, fmt.Errorf("%w: %v overlaps %v (it ends at %v)", ErrBadFault, ws[i], prev, prev.At+prev.For)
 		}
 	}
 	return ws, nil
@@ -124,8 +145,18 @@ func (r *Relay) RunPlan(ctx context.Context, plan Plan) {
 		}})
 	}
 	for _, w := range plan.Outages {
+		if w.Hold {
+			cs = append(cs, change{w.At, func() {
+				r.SetHold(true)
+				r.cfg.Log.Notef("schedule: stall from %v to %v: new clients wait, open connections forward nothing; bytes wait", w.At, w.At+w.For)
+			}}, change{w.At + w.For, func() {
+				r.SetHold(false)
+				r.cfg.Log.Notef("schedule: stall over at %v: bytes flow again", w.At+w.For)
+			}})
+			continue
+		}
 		cs = append(cs, change{w.At, func() {
-			n := r.SetDown(fmt.Sprintf("outage %v (--down)", w))
+			n := r.SetDown(fmt.Sprintf("outage (%v)", w))
 			r.cfg.Log.Notef("schedule: outage from %v to %v: new clients are refused (reset at once); %d open connection(s) reset", w.At, w.At+w.For, n)
 		}}, change{w.At + w.For, func() {
 			r.SetDown("")

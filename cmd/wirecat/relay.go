@@ -36,6 +36,7 @@ type RelayCmd struct {
 	Slice        []string `group:"Faults" placeholder:"[up:|down:]MIN-MAX[/PAUSE]" help:"Cut each write to a stream into pieces of a random size in MIN-MAX bytes, PAUSE apart (e.g. 1-16/1ms)."`
 	Corrupt      []string `group:"Faults" placeholder:"[up:|down:]P" help:"Flip one random bit in a message with probability P."`
 	Down         []string `group:"Faults" placeholder:"DUR@START" help:"An outage of DUR from START after the relay starts: new clients are refused (reset at once), open pairs reset (repeatable)."`
+	Hold         []string `group:"Faults" placeholder:"DUR@START" help:"A stall of DUR from START: new clients wait and open pairs forward nothing; the bytes wait, none is lost (repeatable)."`
 	At           []string `group:"Faults" sep:"none" placeholder:"'TIME FLAGS'" help:"From TIME after the start, these faults on top of the command line's: --at '30s --delay 200ms --drop 5%' (repeatable)."`
 	Control      string   `group:"Faults" placeholder:"ADDR" help:"Serve the control API here (JSON over HTTP): list connections, change faults while running; wirecat fault is its client."`
 	ControlToken string   `group:"Faults" placeholder:"TOKEN" env:"WIRECAT_CONTROL_TOKEN" help:"The token control requests must carry (required when --control is not on loopback)."`
@@ -119,7 +120,7 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		return usage(err)
 	}
 	var plan relay.Plan
-	if plan.Outages, err = relay.ParseDown(c.Down); err != nil {
+	if plan.Outages, err = relay.ParseOutages(c.Down, c.Hold); err != nil {
 		return usage(err)
 	}
 	if plan.Steps, err = relay.ParseAt(c.At, specs); err != nil {
