@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/proto"
 )
 
 // Bounds that keep memory flat whatever the capture holds.
@@ -31,6 +32,9 @@ type Options struct {
 	Ports []uint16
 	// Note reports what was left out or damaged (nil: nothing).
 	Note func(format string, args ...any)
+	// Framer cuts each TCP stream into messages (nil: a message ends at
+	// PSH, at a turn, or at maxMessage). A datagram is always one message.
+	Framer proto.Framer
 }
 
 // Stats count what Import read.
@@ -388,6 +392,9 @@ func (im *importer) deliver(c *conv, side int, data []byte, t time.Time, end boo
 	if !c.tcp {
 		return im.emit(c, event.Data, sideOf(side), data, t, nil)
 	}
+	if im.opts.Framer != nil {
+		return im.frames(c, side, data, t)
+	}
 	if err := im.flush(c, 1-side); err != nil {
 		return err
 	}
@@ -402,7 +409,73 @@ func (im *importer) deliver(c *conv, side int, data []byte, t time.Time, end boo
 	return nil
 }
 
+// frames adds bytes to the direction's stream and writes every complete
+// frame in it, timed by the segment that brought its first byte.
+func (im *importer) frames(c *conv, side int, data []byte, t time.Time) error {
+	d := &c.dir[side]
+	if len(d.pending) == 0 {
+		d.at = t
+	}
+	d.pending = append(d.pending, data...)
+	used := 0
+	for used < len(d.pending) {
+		msg, n, err := im.opts.Framer.Decode(d.pending[used:])
+		if err != nil {
+			return im.unframed(c, side, t, err)
+		}
+		if n == 0 {
+			break
+		}
+		used += n
+		if msg != nil {
+			if err := im.emit(c, event.Data, sideOf(side), msg, d.at, nil); err != nil {
+				return err
+			}
+		}
+		d.at = t
+	}
+	d.pending = append(d.pending[:0], d.pending[used:]...)
+	if len(d.pending) > maxMessage {
+		return im.unframed(c, side, t, fmt.Errorf("%d bytes without a complete frame", len(d.pending)))
+	}
+	return nil
+}
+
+// unframed writes bytes that make no frame as they are, after an error
+// event saying why.
+func (im *importer) unframed(c *conv, side int, t time.Time, why error) error {
+	d := &c.dir[side]
+	err := fmt.Errorf("capture: %d bytes from the %s make no frame: %v", len(d.pending), sideOf(side), why)
+	if e := im.emit(c, event.Error, 0, nil, t, err); e != nil {
+		return e
+	}
+	return im.emitPending(c, side)
+}
+
 func (im *importer) flush(c *conv, side int) error {
+	d := &c.dir[side]
+	if len(d.pending) == 0 {
+		return nil
+	}
+	if im.opts.Framer != nil {
+		// The stream's end (or a hole): what is left is a last frame when
+		// the framing says so (a last line without its newline).
+		if f, ok := im.opts.Framer.(proto.Finisher); ok {
+			msg, err := f.Finish(d.pending)
+			if err == nil {
+				if msg != nil {
+					err = im.emit(c, event.Data, sideOf(side), msg, d.at, nil)
+				}
+				d.pending = d.pending[:0]
+				return err
+			}
+		}
+		return im.unframed(c, side, d.at, errors.New("cut short"))
+	}
+	return im.emitPending(c, side)
+}
+
+func (im *importer) emitPending(c *conv, side int) error {
 	d := &c.dir[side]
 	if len(d.pending) == 0 {
 		return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/session"
 )
 
@@ -362,5 +363,31 @@ func TestPcapngGopacket(t *testing.T) {
 	}
 	if _, err := r.Next(); err != io.EOF {
 		t.Fatal(err)
+	}
+}
+
+// With a framing, messages are its frames, whatever the segments: a line
+// across two segments, two lines in one, and a last line without its
+// newline at the FIN.
+func TestFramed(t *testing.T) {
+	f := newFrames(t)
+	f.handshake()
+	c := uint32(cISN + 1)
+	f.tcp(true, c, "AP", "temp ")
+	f.tcp(false, sISN+1, "AP", "ok\n")
+	f.tcp(true, c+5, "AP", "21.5\nhum 40\nlast")
+	f.tcp(true, c+21, "AF", "")
+	f.tcp(false, sISN+4, "AF", "")
+	line, err := proto.Parse("line", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := importBytes(t, f.buf.Bytes(), Options{Framer: line})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(dataOf(evs), "|")
+	if want := "server:ok|client:temp 21.5|client:hum 40|client:last|close:client"; got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
 	}
 }

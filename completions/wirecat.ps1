@@ -20,7 +20,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
         'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
-        'import' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--host', '--port')
+        'import' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--host', '--port', '--frame')
         'fault' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--token', '--clear', '--conns', '--kill', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'help' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
@@ -224,6 +224,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'import --color' = 'p0'
         'import --host' = ''
         'import --port' = ''
+        'import --frame' = 'p1'
         'fault --color' = 'p0'
         'fault --token' = ''
         'fault --kill' = ''

@@ -11,6 +11,7 @@ import (
 
 	"github.com/wirecat-dev/wirecat/capture"
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/session"
 )
 
@@ -20,6 +21,7 @@ type ImportCmd struct {
 	Session string   `arg:"" placeholder:"SESSION" type:"path" help:"The session file to write."`
 	Host    []string `placeholder:"IP[/BITS]" help:"Keep only conversations with an end at this address or in this network (repeatable)."`
 	Port    []uint16 `placeholder:"PORT" help:"Keep only conversations with an end on this port (repeatable)."`
+	Frame   string   `placeholder:"SPEC" predictor:"frame" help:"Cut each TCP stream into messages with this framing (line, crlf, len:u16be...), recorded as the session's; default: a message ends at each PSH or turn."`
 }
 
 func (c *ImportCmd) Help() string {
@@ -27,7 +29,9 @@ func (c *ImportCmd) Help() string {
 becomes a connection with its real addresses, timing and sides. TCP streams
 are reassembled (retransmissions and overlaps dropped, out-of-order segments
 put back in order, bytes the capture missed flagged as errors in the
-session); each UDP datagram is a message. The side that sent the SYN is the
+session); each UDP datagram is a message. With --frame, TCP streams are cut
+into that framing's messages, and the session replays with it. The side
+that sent the SYN is the
 client (without a handshake: the one on the higher port; for UDP the first
 sender). The session then replays against a live server with
 replay --as client --check, or serves as a mock with replay --as server.
@@ -45,6 +49,17 @@ Examples:
 func (c *ImportCmd) Run(app *App, g *Globals) error {
 	log := g.logger(app)
 	opts := capture.Options{Ports: c.Port, Note: func(f string, a ...any) { log.Notef("import: "+f, a...) }}
+	frame := "raw"
+	if c.Frame != "" && c.Frame != "raw" {
+		if strings.HasPrefix(strings.ToLower(c.Frame), "lua:") {
+			return usage(fmt.Errorf("--frame %s: import cuts with the built-in framings (line, crlf, delim:, len:, fixed:, slip, cobs)", c.Frame))
+		}
+		f, err := proto.Parse(c.Frame, nil)
+		if err != nil {
+			return usage(err)
+		}
+		opts.Framer, frame = f, c.Frame
+	}
 	for _, h := range c.Host {
 		p, err := parseHostFilter(h)
 		if err != nil {
@@ -75,7 +90,7 @@ func (c *ImportCmd) Run(app *App, g *Globals) error {
 		v, _, _ := buildInfo()
 		var err error
 		w, err = session.Create(c.Session, session.Header{
-			Command: "import " + name, Frame: "raw", Start: start, Host: host, Writer: "wirecat " + v,
+			Command: "import " + name, Frame: frame, Start: start, Host: host, Writer: "wirecat " + v,
 		})
 		if err == nil {
 			w.Batch() // a file to a file: nothing waits on the network

@@ -1,8 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -134,5 +138,91 @@ func TestImportBadInput(t *testing.T) {
 	_, stderr, code = runWirecat(t, "", 10*time.Second, "import", notcap, filepath.Join(dir, "out.jsonl"), "--host", "nope")
 	if code != 2 || !strings.Contains(stderr, `--host "nope"`) {
 		t.Fatalf("bad --host: exit %d: %s", code, stderr)
+	}
+}
+
+// A relay's recording exported with show --pcap imports back (from stdin,
+// with the recording's framing) as the same conversation: the same
+// messages from the same sides at the same times.
+func TestImportRoundTrip(t *testing.T) {
+	target := freePort(t)
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					fmt.Fprintf(c, "ok %s", l)
+				}
+			}()
+		}
+	}()
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "rec.jsonl")
+	port := freePort(t)
+	relay := start(t, "wirecat", "relay", fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", target), "--frame", "line", "--record", rec)
+	waitListen(t, port)
+	for range 2 {
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		for _, m := range []string{"temp 21.5\n", "\x00\x01binary\xff\n"} {
+			io.WriteString(c, m)
+			if l, err := br.ReadString('\n'); err != nil || l != "ok "+m {
+				t.Fatalf("%q %v", l, err)
+			}
+		}
+		c.Close()
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	relay.cmd.Process.Signal(syscall.SIGINT)
+	relay.wait(10 * time.Second)
+	pcap := filepath.Join(dir, "rec.pcapng")
+	if _, stderr, code := runWirecat(t, "", 10*time.Second, "show", rec, "--pcap", pcap); code != 0 {
+		t.Fatalf("show --pcap: %s", stderr)
+	}
+	b, _ := os.ReadFile(pcap)
+	back := filepath.Join(dir, "back.jsonl")
+	if _, stderr, code := runWirecat(t, string(b), 10*time.Second, "import", "-", back, "--frame", "line"); code != 0 {
+		t.Fatalf("import -: %s", stderr)
+	}
+	// The events that matter, with absolute times: kind, side, data, time.
+	view := func(path string) []string {
+		out, _, code := runWirecat(t, "", 10*time.Second, "show", path, "-o", "json")
+		if code != 0 {
+			t.Fatalf("show %s", path)
+		}
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+			var e map[string]any
+			json.Unmarshal([]byte(l), &e)
+			if e["event"] == "data" || e["event"] == "open" {
+				lines = append(lines, fmt.Sprintf("%v %v %v %v %v %v", e["event"], e["conn"], e["from"], e["text"], e["b64"], e["time"]))
+			}
+		}
+		return lines
+	}
+	a, z := view(rec), view(back)
+	if strings.Join(a, "\n") != strings.Join(z, "\n") {
+		t.Fatalf("recorded:\n%s\nimported back:\n%s", strings.Join(a, "\n"), strings.Join(z, "\n"))
+	}
+	if len(a) != 10 {
+		t.Fatalf("%d events, want 2 opens and 8 messages:\n%s", len(a), strings.Join(a, "\n"))
 	}
 }
