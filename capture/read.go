@@ -278,6 +278,6 @@ func (r *Reader) options(b []byte, fn func(code int, v []byte)) {
 			return
 		}
 		fn(code, b[4:4+n])
-		b = b[4+(n+3)&^3:]
+		b = b[min(4+(n+3)&^3, len(b)):] // a damaged last option may lack its padding
 	}
 }
