@@ -48,7 +48,7 @@ Examples:
     printf 'GET / HTTP/1.0\r\n\r\n' | wirecat connect example.com 80
     wirecat connect -u 127.0.0.1 5005                 # UDP, netcat style
     wirecat connect tls://127.0.0.1:8443 --pin sha256:3f2a...
-    wirecat connect dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1
+    wirecat connect dtls://127.0.0.1:5684 --psk c0ffee --psk-identity s1
     wirecat connect unix:///tmp/board.sock --frame line -o text
     wirecat connect 127.0.0.1:5000 --frame delim:END -o json
     wirecat connect -w 2s -s 127.0.0.2 127.0.0.1 5000  # give up after 2s

@@ -755,9 +755,9 @@ s.close()
 	},
 	{
 		name: "dtls",
-		cmds: []string{"wirecat listen -k dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1",
-			"wirecat connect dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1",
-			"wirecat relay udp://127.0.0.1:5683 dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1",
+		cmds: []string{"wirecat listen -k dtls://127.0.0.1:5684 --psk c0ffee --psk-identity s1",
+			"wirecat connect dtls://127.0.0.1:5684 --psk c0ffee --psk-identity s1",
+			"wirecat relay -u :5683 dtls://127.0.0.1:5684 --psk c0ffee --psk-identity s1",
 			"wirecat simulate scripts/coap-sensor.lua --arg addr=127.0.0.1:5684",
 			"coap-client-openssl -m get -u sensor-1 -k 'secret!' coaps://127.0.0.1:5684/temperature"},
 		run: func(e *docEnv, c []string) {

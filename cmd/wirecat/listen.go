@@ -75,7 +75,7 @@ Examples:
     wirecat listen -k :5000 --frame line -o text > log &
     wirecat listen -u :5005 -o hex                    # UDP datagrams as hex
     wirecat listen tls://127.0.0.1:8443        # prints the cert's sha256 pin
-    wirecat listen -k dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1
+    wirecat listen -k dtls://127.0.0.1:5684 --psk c0ffee --psk-identity s1
     wirecat listen -k 127.0.0.1:8080 --exec 'cat'     # an echo server
     wirecat listen -u -k 127.0.0.1:5005 --exec 'sed -u s/^/ack:/'  # per sender
     wirecat listen 127.0.0.1:0                 # prints the port it chose

@@ -76,7 +76,7 @@ Examples:
     wirecat relay tls://:8883 127.0.0.1:1883
     wirecat relay :1883 tls://broker:8883 --ca ca.pem
     # A plain-UDP CoAP board reaches a DTLS gateway with a pre-shared key:
-    wirecat relay udp://127.0.0.1:5683 dtls://127.0.0.1:5684 --psk 73656372657421 --psk-identity sensor-1
+    wirecat relay -u :5683 dtls://127.0.0.1:5684 --psk c0ffee --psk-identity s1
     # a UDP board to a TCP server; watch both directions:
     wirecat relay -u :5005 tcp://127.0.0.1:7000 --frame line
     wirecat relay :7000 127.0.0.1:7001 --frame line -o text
