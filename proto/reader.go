@@ -61,6 +61,7 @@ type Reader struct {
 	unframed error       // why the last chunk is not a message; nil for a message
 	skipping bool        // inside a frame over the limit: pass bytes on until its terminator
 	passLeft int64       // bytes of a frame over the limit, of known length, still to pass on
+	passWhy  error       // why passLeft bytes are passed on; nil: the frame is over the limit
 }
 
 // NewReader reads messages framed by f from r. Messages larger than maxFrame
@@ -316,6 +317,9 @@ func (r *Reader) fill() error {
 		r.end = copy(r.buf, r.buf[r.start:r.end])
 		r.start = 0
 	}
+	if len(r.buf) > readSize && r.end < readSize {
+		r.shrink()
+	}
 	if r.end == len(r.buf) {
 		if len(r.buf) >= r.bufMax {
 			return tooLarge(r.max)
@@ -350,6 +354,21 @@ func (r *Reader) fill() error {
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// shrink goes back to a starting-size buffer once what is unread fits in
+// one: a large message has passed, and a connection that now waits (maybe
+// for hours) must not keep its grown buffer and its share of the budget.
+// A grown scratch buffer (SLIP and COBS decode into it) goes too. The next
+// large message grows them again, which costs a copy of it.
+func (r *Reader) shrink() {
+	nb := *bufs.Get().(*[]byte)
+	r.end = copy(nb, r.buf[:r.end])
+	r.buf = nb
+	r.account(0) // giving back never fails
+	if cap(r.scratch) > readSize {
+		r.scratch = nil
+	}
 }
 
 // finish ends the stream once the source has failed or ended.
@@ -430,9 +449,21 @@ func (r *Reader) nextLossless() ([]byte, error) {
 		if err != nil {
 			if errors.Is(err, ErrBudget) && r.end > r.start {
 				// No room to buffer more of this frame: pass on what is
-				// buffered, as a frame over the limit would be.
+				// buffered, as a frame over the limit would be, and the
+				// rest of it after (its length known) or up to the next
+				// terminator.
+				left := int64(-1)
+				if r.wsize != nil {
+					if w := r.wsize.wireSize(r.buf[r.pos:r.end]); w > 0 {
+						left = max(0, w-int64(r.end-r.pos))
+					}
+				}
 				msg := r.chunk(r.end, err)
-				r.skipping = r.resume != nil || r.into != nil
+				if left >= 0 {
+					r.passLeft, r.passWhy = left, err
+				} else {
+					r.skipping = r.resume != nil || r.into != nil
+				}
 				return msg, nil
 			}
 			return nil, r.fail(err)
@@ -448,7 +479,14 @@ func (r *Reader) decodeLossless() (msg []byte, ok bool, err error) {
 		if r.passLeft > 0 {
 			n := int(min(int64(len(buf)), r.passLeft))
 			r.passLeft -= int64(n)
-			return r.chunk(r.pos+n, tooLarge(r.max)), true, nil
+			why := r.passWhy
+			if why == nil {
+				why = tooLarge(r.max)
+			}
+			if r.passLeft == 0 {
+				r.passWhy = nil
+			}
+			return r.chunk(r.pos+n, why), true, nil
 		}
 		var n int
 		var derr error
