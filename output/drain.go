@@ -21,7 +21,9 @@ const DefaultDrainLimit = 1 << 20
 //   - Write queues p and returns; it waits only while the queue is full
 //     (back-pressure for a data sink), and no longer once Abort was called.
 //   - TryWrite queues p whole or not at all and never waits (a view, which
-//     drops what stdout cannot take).
+//     drops what stdout cannot take). Like Write, it takes a p larger than
+//     the limit when the queue is empty, so one large message does not
+//     stay out of a view that keeps up.
 //
 // Queued bytes go out when Flush is called or the queue passes a quarter of
 // its limit, so a burst of small writes becomes one write(2). A write that
@@ -34,6 +36,7 @@ type Drain struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
 	buf     []byte // queued, not yet handed to the writer
+	over    int    // buf starts with a write larger than limit, of this size
 	spare   []byte // the writer's last buffer, kept for reuse
 	writing bool   // the writer is inside w.Write
 	kicked  bool   // Flush asked for what is queued to go out
@@ -75,32 +78,26 @@ func (d *Drain) Write(p []byte) (int, error) {
 		if d.closed {
 			return 0, io.ErrClosedPipe
 		}
-		if len(d.buf)+len(p) <= d.limit || len(d.buf) == 0 {
+		if d.roomLocked(len(p)) {
 			break
 		}
 		d.kickLocked() // full: let it go out, and wait for room
 		d.cond.Wait()
 	}
-	d.buf = append(d.buf, p...)
-	if len(d.buf) >= d.limit/4 {
-		d.kickLocked()
-	}
+	d.queueLocked(p)
 	return len(p), nil
 }
 
-// TryWrite queues p whole if it fits and reports whether it did. It never
-// waits: a refused p is counted in Dropped.
+// TryWrite queues p whole if it fits, or if nothing is queued, and reports
+// whether it did. It never waits: a refused p is counted in Dropped.
 func (d *Drain) TryWrite(p []byte) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.aborted || d.err != nil || d.closed || len(d.buf)+len(p) > d.limit {
+	if !d.fitsLocked(len(p)) {
 		d.dropped++
 		return false
 	}
-	d.buf = append(d.buf, p...)
-	if len(d.buf) >= d.limit/4 {
-		d.kickLocked()
-	}
+	d.queueLocked(p)
 	return true
 }
 
@@ -111,8 +108,44 @@ func (d *Drain) Free() int {
 	if d.aborted || d.err != nil || d.closed {
 		return 0
 	}
-	return d.limit - len(d.buf)
+	return d.limit - (len(d.buf) - d.over)
 }
+
+// Fits reports whether TryWrite would take n bytes now.
+func (d *Drain) Fits(n int) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.fitsLocked(n)
+}
+
+func (d *Drain) fitsLocked(n int) bool {
+	if d.aborted || d.err != nil || d.closed {
+		return false
+	}
+	return d.roomLocked(n)
+}
+
+// roomLocked reports whether n more bytes fit in the queue: within the
+// limit, not counting a write larger than the limit that heads the queue
+// (it is on its way to the writer; what follows it must not wait until the
+// writer takes it), or alone in an empty queue; d.mu is held.
+func (d *Drain) roomLocked(n int) bool {
+	return len(d.buf) == 0 || len(d.buf)-d.over+n <= d.limit
+}
+
+// queueLocked appends p to the queue; d.mu is held.
+func (d *Drain) queueLocked(p []byte) {
+	if len(d.buf) == 0 && len(p) > d.limit {
+		d.over = len(p)
+	}
+	d.buf = append(d.buf, p...)
+	if len(d.buf) >= d.limit/4 {
+		d.kickLocked()
+	}
+}
+
+// Limit is how many bytes the Drain holds; a single write may be larger.
+func (d *Drain) Limit() int { return d.limit }
 
 // Writes is how many writes the writer has done: while it stays the same,
 // Free does not grow.
@@ -204,7 +237,7 @@ func (d *Drain) run() {
 			return
 		}
 		out := d.buf
-		d.buf, d.spare = d.spare[:0], nil
+		d.buf, d.spare, d.over = d.spare[:0], nil, 0
 		d.kicked = false
 		d.writing = true
 		d.mu.Unlock()

@@ -309,3 +309,73 @@ func TestViewOwnDrainClose(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
+
+// One message whose view is larger than the Drain's limit is shown when
+// the queue is empty, and does not turn the view off for what follows.
+func TestViewLargeMessageThenSmall(t *testing.T) {
+	var b syncBuf
+	d := NewDrain(&b, 0)
+	w, err := New(d, Options{Mode: "hex", ShowSent: true, View: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Emit(dataEvent(strings.Repeat("L", 300<<10))) // ~1.3 MB of hex
+	w.Flush()
+	for i := range 5 {
+		w.Emit(dataEvent(fmt.Sprintf("small %d", i)))
+		w.Flush()
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if events, lines := w.Dropped(); events != 0 {
+		t.Errorf("dropped %d events (%d lines) into a stdout that keeps up", events, lines)
+	}
+	out := b.String()
+	if !strings.Contains(out, "307200 bytes") {
+		t.Errorf("the large message is missing from %d bytes of output", len(out))
+	}
+	if n := strings.Count(out, " 7 bytes\n"); n != 5 {
+		t.Errorf("%d of the 5 small messages shown", n)
+	}
+}
+
+// A view too large to join a queue that is not empty is counted apart from
+// what a full queue turns down, and does not hold up the smaller views
+// after it. Lines are counted alike before and after rendering; in raw mode
+// a chunk is one.
+func TestViewDropReasons(t *testing.T) {
+	for _, mode := range []string{"raw", "lines", "text", "hex", "json"} {
+		t.Run(mode, func(t *testing.T) {
+			s := newStuck()
+			d := NewDrain(s, 4096)
+			w, _ := New(d, Options{Mode: mode, ShowSent: true, View: true})
+			w.Emit(dataEvent("first"))
+			w.Flush()
+			<-s.entered // the writer holds "first", stuck
+			w.Emit(dataEvent("queued"))
+			w.Emit(dataEvent(strings.Repeat("a\nb", 2000))) // view over 4096 bytes: too large now
+			w.Emit(dataEvent("after the large one"))        // still fits
+			slow, large := w.DroppedBy()
+			wantLines := int64(1)
+			if mode == "hex" {
+				wantLines = 1 + (6000+15)/16
+			}
+			if slow != (Drops{}) || large != (Drops{1, wantLines}) {
+				t.Errorf("slow %+v, large %+v; want none and {1 %d}", slow, large, wantLines)
+			}
+			for range 200 { // fill the queue: the rest is turned down as slow
+				w.Emit(dataEvent(strings.Repeat("s", 100)))
+			}
+			slow, _ = w.DroppedBy()
+			if slow.Events < 100 || slow.Lines != slow.Events*(map[bool]int64{true: 8, false: 1}[mode == "hex"]) {
+				t.Errorf("slow %+v: want most of 200 events, lines counted per event", slow)
+			}
+			close(s.release)
+			d.Close()
+			if out := s.String(); !strings.Contains(out, "after the large one") && mode != "hex" {
+				t.Errorf("the view after the large message is missing: %q", out)
+			}
+		})
+	}
+}

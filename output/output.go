@@ -50,9 +50,10 @@ type Writer struct {
 	line    []byte
 	hexBuf  bytes.Buffer
 	pal     palette
-	dropped struct{ events, lines int64 }
-	// stalled: the last view did not fit; until the Drain writes again
-	// (its Writes moves past stalledWrites), the next one will not either.
+	dropped struct{ slow, large Drops }
+	// stalled: the last view did not fit in a queue that held something;
+	// until the Drain writes again (its Writes moves past stalledWrites),
+	// the next one will not fit either.
 	stalled       bool
 	stalledWrites int64
 }
@@ -91,8 +92,8 @@ func (o *Writer) Emit(e *event.Event) error {
 		// After a drop nothing fits until stdout takes some, and every
 		// view of a message is at least as long as the message: drop it
 		// before paying for the rendering (or even for the Drain's lock).
-		if o.stalled && o.drain.Writes() == o.stalledWrites || o.drain.Free() < len(e.Data) {
-			o.drop(o.lines(e), 1)
+		if o.stalled && o.drain.Writes() == o.stalledWrites || !o.drain.Fits(len(e.Data)) {
+			o.drop(e, len(e.Data))
 			return nil
 		}
 	}
@@ -123,10 +124,14 @@ func (o *Writer) Emit(e *event.Event) error {
 	}
 	if o.opt.View {
 		writes := o.drain.Writes()
-		o.stalled = !o.drain.TryWrite(b)
-		if o.stalled {
+		o.stalled = false
+		if !o.drain.TryWrite(b) {
+			// A view larger than the Drain's limit goes only into an
+			// empty queue: its refusal says nothing of the next, smaller
+			// one. Any other refusal means the queue is full.
+			o.stalled = len(b) <= o.drain.Limit()
 			o.stalledWrites = writes
-			o.drop(int64(bytes.Count(b, []byte{'\n'})), 1)
+			o.drop(e, len(b))
 		}
 		return nil
 	}
@@ -134,28 +139,54 @@ func (o *Writer) Emit(e *event.Event) error {
 	return err
 }
 
-// lines is how many lines the view of e takes, without rendering it.
+// lines is how many lines the view of e takes, without rendering it; in
+// raw mode, where there are no lines of the view's own, a chunk counts as
+// one.
 func (o *Writer) lines(e *event.Event) int64 {
-	switch o.opt.Mode {
-	case "hex":
+	if o.opt.Mode == "hex" && e.Kind == event.Data {
 		return 1 + int64(len(e.Data)+15)/16
-	case "raw":
-		return int64(bytes.Count(e.Data, []byte{'\n'}))
 	}
 	return 1
 }
 
-func (o *Writer) drop(lines, events int64) {
-	o.dropped.lines += lines
-	o.dropped.events += events
+// drop counts e as dropped; size is the length of its view (or, before
+// rendering, of its data, which the view is at least as long as).
+func (o *Writer) drop(e *event.Event, size int) {
+	d := &o.dropped.slow
+	if size > o.drain.Limit() {
+		d = &o.dropped.large
+	}
+	d.Events++
+	d.Lines += o.lines(e)
 }
 
-// Dropped is what a View left out because stdout was not keeping up: how
-// many events, and how many lines they would have taken.
+// Drops counts what a View left out: events, and the lines of the view
+// they would have taken (in raw mode: chunks, one per event).
+type Drops struct{ Events, Lines int64 }
+
+// Dropped is what a View left out in all: how many events, and how many
+// lines they would have taken.
 func (o *Writer) Dropped() (events, lines int64) {
+	slow, large := o.DroppedBy()
+	return slow.Events + large.Events, slow.Lines + large.Lines
+}
+
+// DroppedBy tells apart why a View left events out: slow, stdout was not
+// keeping up (the queue was full); large, the event's view is larger than
+// the queue and found it not yet empty (see LargeView).
+func (o *Writer) DroppedBy() (slow, large Drops) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return o.dropped.events, o.dropped.lines
+	return o.dropped.slow, o.dropped.large
+}
+
+// LargeView is the size past which a View shows a message only when
+// stdout has written everything before it (the size of its queue).
+func (o *Writer) LargeView() int {
+	if o.drain == nil {
+		return DefaultDrainLimit
+	}
+	return o.drain.Limit()
 }
 
 // Flush hands what is buffered to stdout. Over a Drain it does not wait

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/wirecat-dev/wirecat/access"
@@ -60,7 +61,9 @@ stderr) and served again as soon as descriptors free.
 Nothing is printed without -o; -o shows both directions, tagged
 client→server or server→client. The view never holds up the traffic: when
 stdout does not keep up (a paused pager), view lines are dropped and their
-count said on stderr; the relayed bytes and --record miss nothing. --frame
+count said on stderr; the relayed bytes and --record miss nothing. A
+message whose view is over 1 MiB is shown only when stdout has written all
+before it, else dropped and counted apart. --frame
 makes it, the hooks and the faults message by message (a datagram is always
 one message). Whatever --frame, the bytes forwarded are exactly the bytes
 received (a CRLF stays a CRLF under --frame line); only a message a hook
@@ -251,27 +254,43 @@ func relaying(p *plumbing, listen link.Addr, local net.Addr, target link.Addr) {
 // most (the first drop is reported within a second).
 const dropReportEvery = 10 * time.Second
 
-// reportDrops says on stderr when the -o view drops lines because stdout
-// does not keep up (a paused pager): at the first drop, then at most every
-// dropReportEvery, and the total at the end (call the returned func).
+// reportDrops says on stderr when the -o view drops lines: because stdout
+// does not keep up (a paused pager), or because a message's view is larger
+// than the view's queue and stdout was still writing what came before. At
+// the first drop, then at most every dropReportEvery, and the total at the
+// end (call the returned func).
 func reportDrops(p *plumbing, mode string) (done func()) {
 	var said int64
 	var last time.Time
+	unit := "view line"
+	if mode == "raw" {
+		unit = "chunk"
+	}
 	check := func(final bool) {
-		events, lines := p.out.Dropped()
+		slow, large := p.out.DroppedBy()
+		events := slow.Events + large.Events
 		if events == 0 || !final && (events == said || time.Since(last) < dropReportEvery) {
 			return
 		}
 		said, last = events, time.Now()
-		what := dropCount(lines, "view line")
-		if mode == "raw" {
-			what = dropCount(events, "chunk")
+		var why []string
+		if slow.Events > 0 {
+			why = append(why, dropCount(slow.Lines, unit)+" because stdout did not keep up")
 		}
+		if large.Events > 0 {
+			why = append(why, fmt.Sprintf("%s of %s too large for the view (over %s shown: one is shown only when stdout has written all before it)",
+				dropCount(large.Lines, unit), dropCount(large.Events, "message"), units.FormatSize(int64(p.out.LargeView()))))
+		}
+		what := strings.Join(why, "; ")
 		if final {
-			p.log.Notef("-o %s: %s dropped in all because stdout did not keep up (the relayed traffic and --record are complete)", mode, what)
+			p.log.Notef("-o %s: dropped in all: %s (the relayed traffic and --record are complete)", mode, what)
 			return
 		}
-		p.log.Notef("-o %s: stdout is not keeping up: %s dropped so far (the relayed traffic and --record are complete)", mode, what)
+		if large.Events == 0 { // the usual case, said shortly
+			p.log.Notef("-o %s: stdout is not keeping up: %s dropped so far (the relayed traffic and --record are complete)", mode, dropCount(slow.Lines, unit))
+			return
+		}
+		p.log.Notef("-o %s: dropped so far: %s (the relayed traffic and --record are complete)", mode, what)
 	}
 	stop := every(time.Second, func() { check(false) })
 	return func() {
