@@ -56,8 +56,8 @@ path); 3 an expectation not met (send --replies/--until not met, replay
 --check found a difference); 130 interrupted by SIGINT (Ctrl-C) and 143
 terminated by SIGTERM, after flushing stdout and closing any recording, so
 that "wirecat listen … && next" stops. A signal ends wirecat within a
-second whatever it is doing (a stdout nobody reads included); a second
-signal ends it at once.`
+second whatever it is doing (a stdout or a --record FIFO nobody reads
+included); a second signal ends it at once.`
 
 // Globals are understood by every command.
 type Globals struct {
@@ -83,11 +83,13 @@ type App struct {
 
 // After a signal, the command has flushGrace to write out stdout and end
 // by itself; then stdout is abandoned (Drain.Abort), and at hardExit the
+// exit hooks run (closing a recording) for at most hookGrace before the
 // process exits whatever it is doing, so a signal always ends it within a
 // second.
 const (
 	flushGrace = 300 * time.Millisecond
-	hardExit   = 650 * time.Millisecond
+	hardExit   = 600 * time.Millisecond
+	hookGrace  = 150 * time.Millisecond
 )
 
 func main() {
@@ -126,16 +128,19 @@ func main() {
 		force := time.NewTimer(hardExit)
 		select {
 		case <-force.C:
-		case <-sigs: // a second signal: no more waiting
+			// A hook can block (a recording written to a FIFO nobody
+			// reads), and the main goroutine may be running them already:
+			// wait for them only so long.
+			app.AtExit.Run(hookGrace, sigs)
+		case <-sigs: // a second signal: no more waiting, not even for the hooks
 		}
-		app.AtExit.Run()
 		os.Exit(cause.code())
 	}()
 	code := run(app, os.Args[1:])
 	if stdout != nil {
 		stdout.Close() // what the command printed goes out, unless a signal gives up on it
 	}
-	app.AtExit.Run()
+	app.AtExit.Run(0, nil) // a signal still ends a wait here
 	os.Exit(code)
 }
 
@@ -178,7 +183,7 @@ func signalled(ctx context.Context) (interrupted, bool) {
 type ExitHooks struct {
 	mu    sync.Mutex
 	hooks []func()
-	done  bool
+	done  chan struct{} // closed once the hooks have run; nil until they start
 }
 
 // Add registers f; on a nil ExitHooks it does nothing.
@@ -191,20 +196,41 @@ func (h *ExitHooks) Add(f func()) {
 	h.hooks = append(h.hooks, f)
 }
 
-// Run runs every hook once, the latest first.
-func (h *ExitHooks) Run() {
+// Run runs every hook once, the latest first, and waits until they are
+// done, at most wait (0: no limit) and until stop receives (nil: never).
+// It reports whether the hooks are done. The hooks run in a goroutine of
+// their own, started by the first Run: a later Run waits for the same
+// hooks, and no lock is held while they run, so a hook that blocks holds
+// up only the callers that choose to wait for it, as long as they choose.
+func (h *ExitHooks) Run(wait time.Duration, stop <-chan os.Signal) bool {
 	if h == nil {
-		return
+		return true
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.done {
-		return
+	if h.done == nil {
+		h.done = make(chan struct{})
+		go func(hooks []func(), done chan struct{}) {
+			defer close(done)
+			for i := len(hooks) - 1; i >= 0; i-- {
+				hooks[i]()
+			}
+		}(h.hooks, h.done)
 	}
-	h.done = true
-	for i := len(h.hooks) - 1; i >= 0; i-- {
-		h.hooks[i]()
+	done := h.done
+	h.mu.Unlock()
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
 	}
+	select {
+	case <-done:
+		return true
+	case <-timeout:
+	case <-stop:
+	}
+	return false
 }
 
 // run parses args, runs the command and turns its error into an exit code.
