@@ -35,6 +35,7 @@ type ConnectCmd struct {
 	DataFlags
 	InputFlags
 	TLSFlags
+	SerialFlags
 }
 
 func (c *ConnectCmd) Help() string {
@@ -78,6 +79,9 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 	start := time.Now()
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
 	opts.Interface = c.Interface
+	if err := c.SerialFlags.apply(opts); err != nil {
+		return err
+	}
 	if err := c.DialFlags.apply(opts, addr); err != nil {
 		return err
 	}

@@ -29,6 +29,7 @@ type ListenCmd struct {
 	DataFlags
 	InputFlags
 	TLSFlags
+	SerialFlags
 }
 
 // ExpectFlags make listen the server side of `send`: wait for a peer, send,
@@ -128,6 +129,9 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
 	opts.Interface = c.Interface
+	if err := c.SerialFlags.apply(opts); err != nil {
+		return err
+	}
 
 	if addr.Packet() {
 		pc, err := link.ListenPacket(app.Ctx, addr, opts)

@@ -44,6 +44,7 @@ type RelayCmd struct {
 	DialFlags
 	DataFlags
 	TLSFlags
+	SerialFlags
 }
 
 func (c *RelayCmd) Help() string {
@@ -173,6 +174,10 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		defer hooks.Close()
 	}
 	lopts, dopts := c.sideOptions(listen, target, p.log.Notef)
+	if err := c.SerialFlags.apply(lopts); err != nil {
+		return err
+	}
+	c.SerialFlags.apply(dopts)
 	if err := c.DialFlags.apply(dopts, target); err != nil {
 		return err
 	}
