@@ -285,13 +285,38 @@ func makeRaw(t *unix.Termios) {
 	t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
 }
 
-// busyHint names the processes holding path open, where /proc tells.
+// busyHint names the processes holding path: the one with the lock when
+// /proc/locks says, else those with it open, where /proc tells.
 func busyHint(path string) string {
-	holders := holdersOf(path, 3)
+	holders := lockersOf(path)
+	if len(holders) == 0 {
+		holders = holdersOf(path, 3)
+	}
 	if len(holders) == 0 {
 		return "another program has it open"
 	}
 	return "in use by " + strings.Join(holders, ", ")
+}
+
+// lockersOf lists the processes holding a flock on path (/proc/locks:
+// `1: FLOCK  ADVISORY  WRITE 4242 00:05:3 0 EOF`, the file as
+// major:minor:inode of its filesystem).
+func lockersOf(path string) []string {
+	var st unix.Stat_t
+	if unix.Stat(path, &st) != nil {
+		return nil
+	}
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	b, _ := os.ReadFile("/proc/locks")
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == want && f[4] != strconv.Itoa(os.Getpid()) {
+			comm, _ := os.ReadFile("/proc/" + f[4] + "/comm")
+			out = append(out, fmt.Sprintf("pid %s (%s)", f[4], strings.TrimSpace(string(comm))))
+		}
+	}
+	return out
 }
 
 // holdersOf lists up to max other processes with path open, as `pid N (comm)`.

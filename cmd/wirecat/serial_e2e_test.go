@@ -1,0 +1,289 @@
+package main
+
+// Issue 10 end to end: serial ports (a socat pty pair standing in for a
+// cable with a far end) and ptys wirecat creates, driven by pyserial (the
+// host software), socat, mbpoll and picocom.
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pyserial is Debian's python3-serial, which imports under /usr/bin/python3.
+const pyserial = "/usr/bin/python3"
+
+func needPyserial(t *testing.T) {
+	t.Helper()
+	if err := exec.Command(pyserial, "-c", "import serial").Run(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("python3-serial is required in CI: %v", err)
+		}
+		t.Skip("python3-serial not installed")
+	}
+}
+
+// cable starts `socat pty,raw,echo=0 pty,raw,echo=0`: two ttys joined like
+// the two ends of a cable, at dir/a and dir/b.
+func cable(t *testing.T, dir string) (a, b string, p *proc) {
+	t.Helper()
+	need(t, "socat")
+	a, b = filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	p = start(t, "socat", "pty,raw,echo=0,link="+a, "pty,raw,echo=0,link="+b)
+	waitFor(t, 5*time.Second, "socat's ptys", func() bool {
+		_, ea := os.Stat(a)
+		_, eb := os.Stat(b)
+		return ea == nil && eb == nil
+	})
+	return a, b, p
+}
+
+// waitLink waits for a pty symlink wirecat makes.
+func waitLink(t *testing.T, path string) {
+	t.Helper()
+	waitFor(t, 5*time.Second, "the pty at "+path, func() bool {
+		l, err := os.Readlink(path)
+		return err == nil && strings.HasPrefix(l, "/dev/pts/")
+	})
+}
+
+// py runs a pyserial script with args, bounded by 10 s.
+func py(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	p := startIn(t, strings.NewReader(""), pyserial, append([]string{"-c", script}, args...)...)
+	if code := p.wait(10 * time.Second); code != 0 {
+		t.Fatalf("pyserial script exited %d: %s", code, p.stderr)
+	}
+	return p.stdout.String()
+}
+
+// allBytes is every byte value twice: what a terminal layer would mangle.
+var allBytes = func() []byte {
+	b := make([]byte, 512)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return b
+}()
+
+// TestSerialCable: `connect serial:` on one end of the cable, pyserial on
+// the other: every byte value passes unchanged both ways, and when the far
+// end vanishes (socat killed: the device is gone) wirecat says so in one
+// line, exits 1, and what arrived before is on stdout and in the recording.
+func TestSerialCable(t *testing.T) {
+	needPyserial(t)
+	dir := t.TempDir()
+	a, b, sp := cable(t, dir)
+	rec := filepath.Join(dir, "s.jsonl")
+	// pyserial flushes its input when it opens the port: it opens first.
+	far := start(t, pyserial, "-c", `
+import serial, sys
+s = serial.Serial(sys.argv[1], 9600, timeout=5)
+print("open", flush=True)
+got = s.read(512)
+assert got == bytes(range(256)) * 2, got
+s.write(bytes(range(255, -1, -1)) * 2)
+s.flush()
+print("ok")
+`, b)
+	far.waitOutput("open", 5*time.Second)
+	wc := startIn(t, bytes.NewReader(allBytes), "wirecat", "connect", "serial:"+a+"?baud=9600", "--record", rec)
+	if code := far.wait(10 * time.Second); code != 0 || far.stdout.String() != "open\nok\n" {
+		t.Fatalf("pyserial: exit %d, %q %q", code, far.stdout, far.stderr)
+	}
+	waitFor(t, 5*time.Second, "512 bytes on stdout", func() bool { return len(wc.stdout.String()) >= 512 })
+	sp.cmd.Process.Signal(syscall.SIGTERM)
+	if code := wc.wait(5 * time.Second); code != 1 {
+		t.Fatalf("exit %d after the device vanished, want 1; stderr %q", code, wc.stderr)
+	}
+	want := bytes.Repeat(func() []byte {
+		r := make([]byte, 256)
+		for i := range r {
+			r[i] = byte(255 - i)
+		}
+		return r
+	}(), 2)
+	if !bytes.Equal([]byte(wc.stdout.String()), want) {
+		t.Errorf("stdout: %d bytes, not the 512 sent", len(wc.stdout.String()))
+	}
+	errs := strings.TrimSpace(wc.stderr.String())
+	if strings.Count(errs, "\n") != 0 || !strings.Contains(errs, "the device went away") || !strings.HasPrefix(errs, "wirecat: ") {
+		t.Errorf("want one line saying the device went away, got %q", errs)
+	}
+	out, _, code := runWirecat(t, "", 10*time.Second, "show", rec, "-o", "json")
+	if code != 0 || !strings.Contains(out, `"transport":"serial"`) || !strings.Contains(out, `"dir":"in","from":"server","len":512`) || !strings.Contains(out, "the device went away") {
+		t.Errorf("recording: exit %d\n%s", code, out)
+	}
+}
+
+// TestSerialOpenErrors: a missing port, a bad option, a file that is no
+// tty, and a port another program holds (named).
+func TestSerialOpenErrors(t *testing.T) {
+	needPyserial(t)
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		addr, want string
+		code       int
+	}{
+		{"serial:" + dir + "/ttyNone", "no such file or directory (no such device; `wirecat ports` lists the ports present)", 1},
+		{"serial:/dev/null", "not a serial port", 1},
+		{"serial:/dev/ttyS0?parity=mark", "mark and space are not supported", 2},
+		{"serial:/dev/ttyS0?speed=9600", `unknown option "speed"`, 2},
+	} {
+		_, stderr, code := runWirecat(t, "", 10*time.Second, "connect", tc.addr)
+		if code != tc.code || !strings.Contains(stderr, tc.want) || strings.Count(stderr, "\n") != 1 {
+			t.Errorf("connect %s: exit %d, %q; want %d and %q", tc.addr, code, stderr, tc.code, tc.want)
+		}
+	}
+	_, stderr, code := runWirecat(t, "", 10*time.Second, "connect", "serial:/dev/null", "--baud", "-5")
+	if code != 2 || !strings.Contains(stderr, "--baud") {
+		t.Errorf("--baud -5: exit %d, %q", code, stderr)
+	}
+
+	a, _, _ := cable(t, dir)
+	holder := start(t, pyserial, "-c", `
+import serial, sys, time
+s = serial.Serial(sys.argv[1], exclusive=True)
+print("open", flush=True)
+time.sleep(10)
+`, a)
+	holder.waitOutput("open", 5*time.Second)
+	_, stderr, code = runWirecat(t, "", 10*time.Second, "connect", "serial:"+a)
+	want := "device or resource busy (in use by pid " + strconv.Itoa(holder.cmd.Process.Pid) + " (python3))"
+	if code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("busy port: exit %d, %q; want %q", code, stderr, want)
+	}
+}
+
+// TestPTYListen: `listen pty:PATH` serves stdin/stdout behind a tty that
+// pyserial opens by the symlink; the opener's close ends it (exit 0) and
+// the symlink is gone.
+func TestPTYListen(t *testing.T) {
+	needPyserial(t)
+	tty := filepath.Join(t.TempDir(), "ttyV0")
+	wc := startIn(t, strings.NewReader("pong\r\n"), "wirecat", "listen", "pty:"+tty)
+	waitLink(t, tty)
+	wc.waitStderr("wirecat: pty /dev/pts/", 5*time.Second)
+	got := py(t, `
+import serial, sys
+s = serial.Serial(sys.argv[1], 115200, timeout=5)
+s.write(b"ping\r\n\x00\xff")
+print(repr(s.read(6)))
+s.close()
+`, tty)
+	if got != "b'pong\\r\\n'\n" {
+		t.Errorf("pyserial read %q", got)
+	}
+	if code := wc.wait(5 * time.Second); code != 0 {
+		t.Fatalf("exit %d after the opener closed, stderr %q", code, wc.stderr)
+	}
+	if wc.stdout.String() != "ping\r\n\x00\xff" {
+		t.Errorf("stdout %q", wc.stdout)
+	}
+	if _, err := os.Lstat(tty); err == nil {
+		t.Error("symlink left behind")
+	}
+}
+
+// TestPTYSignal: SIGTERM ends a pty listener nobody opened, and one in a
+// session, within a second, exit 143, symlink removed.
+func TestPTYSignal(t *testing.T) {
+	needPyserial(t)
+	dir := t.TempDir()
+	for _, opened := range []bool{false, true} {
+		tty := filepath.Join(dir, "ttyS")
+		wc := start(t, "wirecat", "listen", "-k", "pty:"+tty)
+		waitLink(t, tty)
+		if opened {
+			h := start(t, pyserial, "-c", "import serial,sys,time\ns=serial.Serial(sys.argv[1])\nprint('open',flush=True)\ntime.sleep(10)", tty)
+			h.waitOutput("open", 5*time.Second)
+			time.Sleep(100 * time.Millisecond) // the listener sees its opener
+		}
+		took := time.Now()
+		wc.cmd.Process.Signal(syscall.SIGTERM)
+		code := wc.wait(5 * time.Second)
+		// 143 is SPEC's; 0 until issue 9's signal exit codes land.
+		if d := time.Since(took); d > time.Second || code != 143 && code != 0 {
+			t.Errorf("opened=%v: exit %d after %v, want 143 within 1s", opened, code, d)
+		}
+		if _, err := os.Lstat(tty); err == nil {
+			t.Errorf("opened=%v: symlink left behind", opened)
+		}
+	}
+}
+
+// TestATModem: scripts/at-modem.lua behind a pty, driven by send --until.
+func TestATModem(t *testing.T) {
+	tty := filepath.Join(t.TempDir(), "ttyModem")
+	sim := start(t, "wirecat", "simulate", "../../scripts/at-modem.lua", "--listen", "pty:"+tty)
+	waitLink(t, tty)
+	out, stderr, code := runWirecat(t, "", 10*time.Second, "send", "serial:"+tty, "AT+CSQ", "--frame", "crlf", "--until", "OK")
+	if code != 0 || !strings.HasPrefix(out, "+CSQ: ") || !strings.HasSuffix(out, ",99\nOK\n") {
+		t.Errorf("AT+CSQ: exit %d, %q, %q", code, out, stderr)
+	}
+	out, _, code = runWirecat(t, "", 10*time.Second, "send", "serial:"+tty, "ATI", "AT", "ATD123", "--frame", "crlf", "--replies", "4")
+	if code != 0 || out != "wirecat AT modem, device 1\nOK\nOK\nERROR\n" {
+		t.Errorf("ATI/AT/ATD: exit %d, %q", code, out)
+	}
+	sim.cmd.Process.Signal(syscall.SIGINT)
+	if code := sim.wait(5 * time.Second); code != 130 && code != 0 { // 0 until issue 9's signal exit codes land
+		t.Errorf("simulate exit %d after SIGINT", code)
+	}
+	if _, err := os.Lstat(tty); err == nil {
+		t.Error("symlink left behind")
+	}
+}
+
+// TestRelayPTYToTCP: `relay pty:PATH tcp://…` makes a TCP service a local
+// tty (pyserial talks to a wirecat echo server through it), and `relay
+// tcp://… serial:…` serves a serial port on TCP (ser2net's job), with
+// the bytes exact both ways.
+func TestRelayPTYToTCP(t *testing.T) {
+	needPyserial(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	echo := start(t, "wirecat", "listen", "-k", "127.0.0.1:"+strconv.Itoa(port), "--exec", "cat")
+	waitListen(t, port)
+	tty := filepath.Join(dir, "ttyR")
+	relay := start(t, "wirecat", "relay", "pty:"+tty, "tcp://127.0.0.1:"+strconv.Itoa(port))
+	waitLink(t, tty)
+	got := py(t, `
+import serial, sys
+s = serial.Serial(sys.argv[1], timeout=5)
+s.write(bytes(range(256)))
+print(s.read(256) == bytes(range(256)))
+`, tty)
+	if got != "True\n" {
+		t.Errorf("through relay pty→tcp echo: %q", got)
+	}
+	relay.cmd.Process.Signal(syscall.SIGTERM)
+	relay.wait(5 * time.Second)
+	echo.cmd.Process.Kill()
+
+	a, b, _ := cable(t, dir)
+	port2 := freePort(t)
+	ser2net := start(t, "wirecat", "relay", "127.0.0.1:"+strconv.Itoa(port2), "serial:"+a)
+	waitListen(t, port2)
+	far := start(t, pyserial, "-c", `
+import serial, sys
+s = serial.Serial(sys.argv[1], timeout=5)
+print("open", flush=True)
+got = s.read(5)
+s.write(got.upper())
+print(got.decode(), flush=True)
+`, b)
+	far.waitOutput("open", 5*time.Second)
+	out, stderr, code := runWirecat(t, "hello", 10*time.Second, "send", "127.0.0.1:"+strconv.Itoa(port2), "--until", "HELLO", "--wait", "5s", "--frame", "raw")
+	if code != 0 || out != "HELLO" {
+		t.Errorf("tcp→serial: exit %d, %q %q", code, out, stderr)
+	}
+	far.waitOutput("hello", 5*time.Second)
+	ser2net.cmd.Process.Signal(syscall.SIGTERM)
+	ser2net.wait(5 * time.Second)
+}
