@@ -11,6 +11,7 @@ require (
 	github.com/pion/dtls/v3 v3.1.15
 	github.com/pion/logging v0.2.4
 	github.com/yuin/gopher-lua v1.1.2
+	go.bug.st/serial v1.8.0
 	golang.org/x/sys v0.49.0
 )
 

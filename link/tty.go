@@ -162,6 +162,18 @@ func ttyString(a Addr) string {
 // re-enumerates): the port must be opened again.
 var ErrDeviceGone = errors.New("the device went away")
 
+// DeviceError is a serial port whose device vanished mid-session.
+type DeviceError struct {
+	Addr Addr
+	Err  error
+}
+
+func (e *DeviceError) Error() string {
+	return e.Addr.String() + ": " + ErrDeviceGone.Error() + " (" + Cause(e.Err) + "; cable pulled or board reset?)"
+}
+
+func (e *DeviceError) Unwrap() []error { return []error{ErrDeviceGone, e.Err} }
+
 // ttyAddr is a serial port's or a pty's net.Addr: its device path.
 type ttyAddr struct{ net, name string }
 

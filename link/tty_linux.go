@@ -119,18 +119,6 @@ func (c *ttyConn) SetDeadline(t time.Time) error      { return c.f.SetDeadline(t
 func (c *ttyConn) SetReadDeadline(t time.Time) error  { return c.f.SetReadDeadline(t) }
 func (c *ttyConn) SetWriteDeadline(t time.Time) error { return c.f.SetWriteDeadline(t) }
 
-// DeviceError is a serial port whose device vanished mid-session.
-type DeviceError struct {
-	Addr Addr
-	Err  error
-}
-
-func (e *DeviceError) Error() string {
-	return e.Addr.String() + ": " + ErrDeviceGone.Error() + " (" + Cause(e.Err) + "; cable pulled or board reset?)"
-}
-
-func (e *DeviceError) Unwrap() []error { return []error{ErrDeviceGone, e.Err} }
-
 // control runs fn on f's descriptor without taking it out of the poller
 // (f.Fd() would make it blocking, and deadlines would stop working).
 func control(f *os.File, fn func(fd int) error) error {
@@ -306,7 +294,7 @@ func lockersOf(path string) []string {
 	if unix.Stat(path, &st) != nil {
 		return nil
 	}
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(uint64(st.Dev)), unix.Minor(uint64(st.Dev)), st.Ino)
 	b, _ := os.ReadFile("/proc/locks")
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
