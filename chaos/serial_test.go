@@ -180,13 +180,15 @@ func TestPTYFleet(t *testing.T) {
 	var l lat
 	var wg sync.WaitGroup
 	errs := make(chan error, count)
-	for _, p := range paths {
+	for i, p := range paths {
 		tty := openTTY(t, p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			buf := make([]byte, 16)
-			time.Sleep(100 * time.Millisecond) // every device sees its host
+			// Every device sees its host, then the hosts start spread over
+			// 10 ms, as independent programs would, not in lockstep.
+			time.Sleep(100*time.Millisecond + time.Duration(i)*10*time.Millisecond/time.Duration(count))
 			for r := 0; r < rounds; r++ {
 				start := time.Now()
 				if _, err := tty.Write([]byte("AT\r")); err != nil {
