@@ -332,3 +332,41 @@ func TestModbusRTU(t *testing.T) {
 	sim.cmd.Process.Signal(syscall.SIGINT)
 	sim.wait(5 * time.Second)
 }
+
+// TestSerialKeepWaits: `listen -k serial:…` whose device vanishes says so,
+// waits for it to come back (socat restarted on the same names: a board
+// re-enumerated) and serves it again.
+func TestSerialKeepWaits(t *testing.T) {
+	needPyserial(t)
+	dir := t.TempDir()
+	a, b, sp := cable(t, dir)
+	wc := start(t, "wirecat", "listen", "-k", "serial:"+a)
+	far := func(msg string) {
+		py(t, `
+import serial, sys, time
+s = serial.Serial(sys.argv[1], timeout=5)
+time.sleep(0.2)
+s.write(sys.argv[2].encode())
+s.flush()
+time.sleep(0.2)
+`, b, msg)
+	}
+	far("before\n")
+	wc.waitOutput("before\n", 5*time.Second)
+	sp.cmd.Process.Signal(syscall.SIGTERM)
+	sp.wait(5 * time.Second)
+	wc.waitStderr("the device went away", 5*time.Second)
+	wc.waitStderr("waiting for serial://"+a+" to come back", 5*time.Second)
+	a2, b2, _ := cable(t, dir)
+	if a2 != a || b2 != b {
+		t.Fatal("cable names changed")
+	}
+	wc.waitStderr("is back", 5*time.Second)
+	far("after\n")
+	wc.waitOutput("before\nafter\n", 5*time.Second)
+	select {
+	case <-wc.done:
+		t.Fatalf("listen -k exited: %s", wc.stderr)
+	default:
+	}
+}
