@@ -3,11 +3,11 @@
 -- Commands end with CR (a terminal's Enter) or CRLF; each answer line ends
 -- with CRLF, and every command's answer ends with OK or ERROR.
 --
---   AT       OK
---   ATI      the modem's name, then OK
---   AT+CSQ   +CSQ: <rssi>,99 (signal quality, drifting), then OK
---   ATE1     echo commands back (ATE0: stop; off at start)
---   other    ERROR
+--     AT       OK
+--     ATI      the modem's name, then OK
+--     AT+CSQ   +CSQ: <rssi>,99 (signal quality, drifting), then OK
+--     ATE1     echo commands back (ATE0: stop; off at start)
+--     other    ERROR
 --
 --   wirecat simulate scripts/at-modem.lua --listen pty:/tmp/ttyModem &
 --   wirecat send serial:/tmp/ttyModem 'AT+CSQ' --frame crlf --until OK
