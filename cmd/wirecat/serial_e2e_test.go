@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -368,5 +369,38 @@ time.sleep(0.2)
 	case <-wc.done:
 		t.Fatalf("listen -k exited: %s", wc.stderr)
 	default:
+	}
+}
+
+// TestPicocom: a human's terminal (picocom, driven through tmux) on a
+// `listen pty:` tty: what wirecat's stdin sends shows on the screen, what
+// is typed arrives on wirecat's stdout, and quitting picocom ends listen.
+func TestPicocom(t *testing.T) {
+	need(t, "picocom", "tmux")
+	dir := t.TempDir()
+	tty := dir + "/ttyP"
+	wc := start(t, "wirecat", "listen", "pty:"+tty)
+	waitLink(t, tty)
+	sock := "wirecat-test-" + strconv.Itoa(os.Getpid())
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v: %s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-s", "p", "-x", "100", "-y", "20", "picocom -q -b 115200 "+tty)
+	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	time.Sleep(300 * time.Millisecond) // picocom opens the tty
+	io.WriteString(wc.stdin, "board> hello from the board\r\n")
+	waitFor(t, 10*time.Second, "the board's line on picocom's screen", func() bool {
+		return strings.Contains(tmux("capture-pane", "-p", "-t", "p"), "board> hello from the board")
+	})
+	tmux("send-keys", "-t", "p", "led on", "Enter")
+	wc.waitOutput("led on\r", 10*time.Second)
+	tmux("send-keys", "-t", "p", "C-a", "C-x") // picocom's quit
+	if code := wc.wait(10 * time.Second); code != 0 {
+		t.Fatalf("listen exit %d after picocom quit: %s", code, wc.stderr)
 	}
 }
