@@ -404,3 +404,26 @@ func TestPicocom(t *testing.T) {
 		t.Fatalf("listen exit %d after picocom quit: %s", code, wc.stderr)
 	}
 }
+
+// TestReplayMockTTY: a session recorded against the AT modem over its pty
+// is replayed as the server behind a new pty: a recorded board as a mock
+// tty, answering as the board did.
+func TestReplayMockTTY(t *testing.T) {
+	dir := t.TempDir()
+	tty, mock, rec := filepath.Join(dir, "ttyModem"), filepath.Join(dir, "ttyMock"), filepath.Join(dir, "modem.jsonl")
+	sim := start(t, "wirecat", "simulate", "../../scripts/at-modem.lua", "--listen", "pty:"+tty)
+	waitLink(t, tty)
+	live, _, code := runWirecat(t, "", 10*time.Second, "send", "serial:"+tty, "ATI", "--frame", "crlf", "--until", "OK", "--record", rec)
+	if code != 0 || live != "wirecat AT modem, device 1\nOK\n" {
+		t.Fatalf("live: exit %d, %q", code, live)
+	}
+	sim.cmd.Process.Signal(syscall.SIGINT)
+	sim.wait(5 * time.Second)
+	rp := start(t, "wirecat", "replay", rec, "--as", "server", "--listen", "pty:"+mock, "--once")
+	waitLink(t, mock)
+	out, stderr, code := runWirecat(t, "", 10*time.Second, "send", "serial:"+mock, "ATI", "--frame", "crlf", "--until", "OK")
+	if code != 0 || out != live {
+		t.Errorf("mock: exit %d, %q %q; want %q", code, out, stderr, live)
+	}
+	rp.wait(10 * time.Second)
+}
