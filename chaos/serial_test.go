@@ -229,3 +229,47 @@ func TestPTYFleet(t *testing.T) {
 		}
 	}
 }
+
+// TestPTYOpenerChurn: host programs opening a `listen -k pty:` tty, writing
+// and closing it in a tight loop neither leak descriptors nor lose a
+// session's bytes, and a signal still ends the listener within a second.
+func TestPTYOpenerChurn(t *testing.T) {
+	n := 100
+	if *soak {
+		n = 2000
+	}
+	tty := filepath.Join(t.TempDir(), "ttyChurn")
+	var out bytes.Buffer
+	var mu sync.Mutex
+	wc := e2e.StartWith(t, nil, writerFunc(func(b []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return out.Write(b) }), "wirecat", "listen", "-k", "pty:"+tty)
+	e2e.WaitFor(t, 10*time.Second, "the pty", func() bool { _, err := os.Readlink(tty); return err == nil })
+	fds := e2e.FDs(wc.Pid())
+	for i := 0; i < n; i++ {
+		f := openTTY(t, tty)
+		fmt.Fprintf(f, "%d\n", i)
+		// Closing at once may leave the line unread: the next opener's
+		// session starts after the listener saw the close. Wait for it.
+		want := fmt.Sprintf("%d\n", i)
+		e2e.WaitFor(t, 5*time.Second, "line "+want, func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return strings.HasSuffix(out.String(), want)
+		})
+		f.Close()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if got := e2e.FDs(wc.Pid()); got > fds+2 {
+		t.Errorf("%d descriptors after %d openers, %d before", got, n, fds)
+	}
+	figure(t, "pty opener churn", "%d openers, descriptors %d → %d", n, fds, e2e.FDs(wc.Pid()))
+	if d := wc.Signal(syscall.SIGTERM, time.Second); d > time.Second {
+		t.Errorf("took %v to exit", d)
+	}
+	if _, err := os.Lstat(tty); err == nil {
+		t.Error("symlink left behind")
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (w writerFunc) Write(b []byte) (int, error) { return w(b) }

@@ -423,7 +423,9 @@ func placeLink(path, slave string) error {
 	return nil
 }
 
-// hungUp reports that nobody has the slave side open.
+// hungUp reports that nobody has the slave side open and nobody left
+// bytes behind: `echo hi > /tmp/ttyV0` opens, writes and closes between two
+// looks, and its bytes still make a session.
 func (h *ptyHost) hungUp() (bool, error) {
 	var hup bool
 	err := control(h.master, func(fd int) error {
@@ -431,7 +433,7 @@ func (h *ptyHost) hungUp() (bool, error) {
 		if _, err := unix.Poll(p, 0); err != nil && !errors.Is(err, syscall.EINTR) {
 			return err
 		}
-		hup = p[0].Revents&unix.POLLHUP != 0
+		hup = p[0].Revents&unix.POLLHUP != 0 && p[0].Revents&unix.POLLIN == 0
 		return nil
 	})
 	return hup, err

@@ -202,3 +202,27 @@ func TestSerialOpenErrors(t *testing.T) {
 		t.Errorf("/dev/null: %v", err)
 	}
 }
+
+// TestPTYQuickOpener: a program that opens, writes and closes between two
+// looks of the listener (`echo hi > /tmp/ttyV0`) is still a session: its
+// bytes, then EOF.
+func TestPTYQuickOpener(t *testing.T) {
+	ln, err := Listen(context.Background(), Addr{Scheme: "pty"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := openSlave(t, ln.Addr().String())
+	s.Write([]byte("hi\n"))
+	s.Close()
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	b, err := io.ReadAll(c)
+	if string(b) != "hi\n" || err != nil {
+		t.Fatalf("read %q, %v; want hi and EOF", b, err)
+	}
+}
