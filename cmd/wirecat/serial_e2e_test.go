@@ -427,3 +427,26 @@ func TestReplayMockTTY(t *testing.T) {
 	}
 	rp.wait(10 * time.Second)
 }
+
+// TestLuaSerialConnect: a device script opens a serial port with
+// net.connect("serial:…") (here the AT modem's pty) and talks AT.
+func TestLuaSerialConnect(t *testing.T) {
+	dir := t.TempDir()
+	tty := filepath.Join(dir, "ttyModem")
+	sim := start(t, "wirecat", "simulate", "../../scripts/at-modem.lua", "--listen", "pty:"+tty)
+	waitLink(t, tty)
+	host := filepath.Join(dir, "host.lua")
+	os.WriteFile(host, []byte(`
+local c = assert(net.connect("serial:" .. args.port .. "?baud=9600"))
+c:send("AT+CSQ\r")
+local answer = c:recv_until("OK\r\n", 5)
+print((answer:gsub("\r\n", "|")))
+c:close()
+`), 0o644)
+	out, stderr, code := runWirecat(t, "", 10*time.Second, "simulate", host, "--arg", "port="+tty)
+	if code != 0 || !strings.HasPrefix(out, "+CSQ: ") || !strings.HasSuffix(out, ",99|OK|\n") {
+		t.Errorf("exit %d, %q, %q", code, out, stderr)
+	}
+	sim.cmd.Process.Signal(syscall.SIGINT)
+	sim.wait(5 * time.Second)
+}
