@@ -21,6 +21,9 @@ type Options struct {
 	// Baud is the serial port rate (--baud) when the address names none;
 	// 0: DefaultBaud.
 	Baud int
+	// WaitDevice makes a serial listener whose device is missing or busy
+	// wait for it (listen -k) instead of failing.
+	WaitDevice bool
 	// Log receives diagnostics meant for stderr, one line each, without a
 	// trailing newline and without the "wirecat: " prefix (the caller adds it).
 	Log func(format string, args ...any)

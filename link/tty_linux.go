@@ -194,6 +194,20 @@ func openSerial(a Addr, o *Options) (*ttyConn, error) {
 	return &ttyConn{f: f, addr: a, local: name, remote: name, serial: true, done: f.Close}, nil
 }
 
+// unwrapOp is an open error's cause and hint without the address, which
+// the line saying it names already.
+func unwrapOp(err error) string {
+	var oe *OpError
+	if errors.As(err, &oe) {
+		msg := Cause(oe.Err)
+		if oe.Hint != "" {
+			msg += "; " + oe.Hint
+		}
+		return msg
+	}
+	return Cause(err)
+}
+
 func unwrapPath(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -522,6 +536,7 @@ type ttyListener struct {
 	mu      sync.Mutex
 	current chan struct{} // closed when the accepted session closes
 	live    bool          // a pty session is open: Close leaves the master to it
+	seen    bool          // serial: the port was open once (it comes back, not appears)
 	closed  bool
 }
 
@@ -538,9 +553,13 @@ func listenTTY(a Addr, o *Options) (net.Listener, error) {
 	}
 	c, err := openSerial(a, o)
 	if err != nil {
-		return nil, err
+		if o == nil || !o.WaitDevice || errors.Is(err, ErrBadOption) {
+			return nil, err
+		}
+		// Accept waits for it (a board not plugged in yet).
+		return l, nil
 	}
-	l.first = c
+	l.first, l.seen = c, true
 	return l, nil
 }
 
@@ -606,11 +625,15 @@ func (l *ttyListener) reopen() (*ttyConn, error) {
 	t := time.NewTicker(reappearPoll)
 	defer t.Stop()
 	said := false
+	l.mu.Lock()
+	seen := l.seen
+	l.seen = true
+	l.mu.Unlock()
 	for {
 		c, err := openSerial(l.a, l.o)
 		if err == nil {
 			if said {
-				l.o.logf("%s is back", l.a)
+				l.o.logf("%s is %s", l.a, map[bool]string{true: "back", false: "there"}[seen])
 			}
 			return c, nil
 		}
@@ -618,7 +641,11 @@ func (l *ttyListener) reopen() (*ttyConn, error) {
 			return nil, err
 		}
 		if !said {
-			l.o.logf("waiting for %s to come back (%s)", l.a, Cause(err))
+			what := "appear"
+			if seen {
+				what = "come back"
+			}
+			l.o.logf("waiting for %s to %s (%s)", l.a, what, unwrapOp(err))
 			said = true
 		}
 		select {

@@ -135,6 +135,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
 	opts.Interface = c.Interface
+	opts.WaitDevice = c.KeepOpen
 	if err := c.SerialFlags.apply(opts); err != nil {
 		return err
 	}

@@ -450,3 +450,21 @@ c:close()
 	sim.cmd.Process.Signal(syscall.SIGINT)
 	sim.wait(5 * time.Second)
 }
+
+// TestSerialKeepWaitsToAppear: `listen -k serial:…` started before the
+// board is plugged in waits for it; without -k it is an error at once.
+func TestSerialKeepWaitsToAppear(t *testing.T) {
+	needPyserial(t)
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	_, stderr, code := runWirecat(t, "", 10*time.Second, "listen", "serial:"+a)
+	if code != 1 || !strings.Contains(stderr, "no such file or directory") {
+		t.Errorf("without -k: exit %d, %q", code, stderr)
+	}
+	wc := start(t, "wirecat", "listen", "-k", "serial:"+a)
+	wc.waitStderr("waiting for serial://"+a+" to appear (no such file or directory; no such device", 5*time.Second)
+	_, b, _ := cable(t, dir)
+	wc.waitStderr("serial://"+a+" is there", 5*time.Second)
+	py(t, "import serial, sys, time\ns = serial.Serial(sys.argv[1])\ntime.sleep(0.2)\ns.write(b'plugged in\\n')\ns.flush()\ntime.sleep(0.2)", b)
+	wc.waitOutput("plugged in\n", 5*time.Second)
+}
