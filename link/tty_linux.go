@@ -57,7 +57,13 @@ func (c *ttyConn) isClosed() bool {
 	return c.closed
 }
 
+// Read and Write refuse a closed conn before touching the descriptor: a
+// listener's pty outlives its sessions, and a late write of an old session
+// must not reach the next opener.
 func (c *ttyConn) Read(b []byte) (int, error) {
+	if c.isClosed() {
+		return 0, net.ErrClosed
+	}
 	n, err := c.f.Read(b)
 	if err != nil {
 		err = c.mapErr(err, n == 0)
@@ -66,6 +72,9 @@ func (c *ttyConn) Read(b []byte) (int, error) {
 }
 
 func (c *ttyConn) Write(b []byte) (int, error) {
+	if c.isClosed() {
+		return 0, net.ErrClosed
+	}
 	n, err := c.f.Write(b)
 	if err != nil {
 		err = c.mapErr(err, false)
