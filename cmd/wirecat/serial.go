@@ -38,7 +38,7 @@ Ptys are not ports: wirecat's own (pty:) are printed where they are made.
 Examples:
 
     wirecat ports
-    wirecat ports -o json | jq -r 'select(.vid == "2341") | .path'   # the Arduinos`
+    wirecat ports -o json | jq -r 'select(.vid == "2341") | .path'  # Arduinos`
 }
 
 func (c *PortsCmd) Run(app *App) error {
