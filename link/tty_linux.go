@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,7 @@ type ttyConn struct {
 	once   sync.Once
 	mu     sync.Mutex
 	closed bool
+	left   atomic.Bool // a pty's opener closed it (read EOF)
 }
 
 func (c *ttyConn) isClosed() bool {
@@ -106,6 +108,7 @@ func (c *ttyConn) mapErr(err error, read bool) error {
 		}
 		return &DeviceError{Addr: c.addr, Err: err}
 	case gone:
+		c.left.Store(true)
 		return io.EOF
 	}
 	return err
@@ -446,6 +449,36 @@ func placeLink(path, slave string) error {
 	return nil
 }
 
+// waitGone returns once the slave side's opener has closed it, or ctx
+// ends, and drops what it wrote after its session ended: a session wirecat
+// closed (a relay whose target refused) must not start again at once with
+// the same opener, nor hand its leftovers to the next one.
+func (h *ptyHost) waitGone(ctx context.Context) error {
+	t := time.NewTicker(hupPoll)
+	defer t.Stop()
+	for {
+		var hup bool
+		err := control(h.master, func(fd int) error {
+			p := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+			if _, err := unix.Poll(p, 0); err != nil && !errors.Is(err, syscall.EINTR) {
+				return err
+			}
+			if hup = p[0].Revents&unix.POLLHUP != 0; hup {
+				return unix.IoctlSetInt(fd, unix.TCFLSH, unix.TCIFLUSH)
+			}
+			return nil
+		})
+		if err != nil || hup {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
 // hungUp reports that nobody has the slave side open and nobody left
 // bytes behind: `echo hi > /tmp/ttyV0` opens, writes and closes between two
 // looks, and its bytes still make a session.
@@ -544,6 +577,7 @@ type ttyListener struct {
 	first   *ttyConn // serial: the port opened by Listen, not yet accepted
 	mu      sync.Mutex
 	current chan struct{} // closed when the accepted session closes
+	last    *ttyConn      // the session accepted last
 	live    bool          // a pty session is open: Close leaves the master to it
 	seen    bool          // serial: the port was open once (it comes back, not appears)
 	closed  bool
@@ -574,7 +608,7 @@ func listenTTY(a Addr, o *Options) (net.Listener, error) {
 
 func (l *ttyListener) Accept() (net.Conn, error) {
 	l.mu.Lock()
-	prev, first := l.current, l.first
+	prev, first, last := l.current, l.first, l.last
 	l.first = nil
 	l.mu.Unlock()
 	if prev != nil {
@@ -582,6 +616,16 @@ func (l *ttyListener) Accept() (net.Conn, error) {
 		case <-prev:
 		case <-l.ctx.Done():
 			return nil, net.ErrClosed
+		}
+	}
+	if last != nil && l.host != nil && !last.left.Load() {
+		// wirecat ended the last session, not its opener: wait for the
+		// opener to go before taking the next.
+		if err := l.host.waitGone(l.ctx); err != nil {
+			if l.ctx.Err() != nil {
+				return nil, net.ErrClosed
+			}
+			return nil, &OpError{Op: "listen", Addr: l.a, Err: err}
 		}
 	}
 	var c *ttyConn
@@ -624,7 +668,7 @@ func (l *ttyListener) Accept() (net.Conn, error) {
 	inner := c.done
 	c.done = func() error { defer close(done); return inner() }
 	l.mu.Lock()
-	l.current = done
+	l.current, l.last = done, c
 	l.mu.Unlock()
 	return c, nil
 }

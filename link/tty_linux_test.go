@@ -226,3 +226,42 @@ func TestPTYQuickOpener(t *testing.T) {
 		t.Fatalf("read %q, %v; want hi and EOF", b, err)
 	}
 }
+
+// TestPTYSessionEndedByUs: a session wirecat closes (a relay whose target
+// refused) while its opener stays does not start again with that opener;
+// what it wrote meanwhile is dropped; the next opener is the next session.
+func TestPTYSessionEndedByUs(t *testing.T) {
+	ln, err := Listen(context.Background(), Addr{Scheme: "pty"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	s := openSlave(t, ln.Addr().String())
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	next := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); next <- c }()
+	select {
+	case <-next:
+		t.Fatal("a new session with the opener whose session wirecat ended")
+	case <-time.After(200 * time.Millisecond):
+	}
+	s.Write([]byte("stale"))
+	time.Sleep(50 * time.Millisecond)
+	s.Close()
+	time.Sleep(100 * time.Millisecond)
+	s = openSlave(t, ln.Addr().String())
+	defer s.Close()
+	s.Write([]byte("fresh"))
+	c = <-next
+	if c == nil {
+		t.Fatal("no session for the next opener")
+	}
+	defer c.Close()
+	if got := readFull(t, c, 5); got != "fresh" {
+		t.Fatalf("read %q, want fresh (the old opener's bytes dropped)", got)
+	}
+}

@@ -468,3 +468,18 @@ func TestSerialKeepWaitsToAppear(t *testing.T) {
 	py(t, "import serial, sys, time\ns = serial.Serial(sys.argv[1])\ntime.sleep(0.2)\ns.write(b'plugged in\\n')\ns.flush()\ntime.sleep(0.2)", b)
 	wc.waitOutput("plugged in\n", 5*time.Second)
 }
+
+// TestRelayPTYTargetRefused: a relay from a pty whose target refuses says
+// so once per opener, not once per poll while the opener stays.
+func TestRelayPTYTargetRefused(t *testing.T) {
+	needPyserial(t)
+	tty := filepath.Join(t.TempDir(), "ttyR")
+	relay := start(t, "wirecat", "relay", "pty:"+tty, "tcp://127.0.0.1:"+strconv.Itoa(freePort(t)))
+	waitLink(t, tty)
+	py(t, "import serial, sys, time\ns = serial.Serial(sys.argv[1])\ns.write(b'x')\ntime.sleep(0.5)", tty)
+	relay.waitStderr("connection refused", 5*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	if n := strings.Count(relay.stderr.String(), "connection refused"); n != 1 {
+		t.Errorf("%d refusals reported for one opener:\n%.500s", n, relay.stderr)
+	}
+}
