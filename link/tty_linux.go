@@ -232,7 +232,20 @@ func unwrapPath(err error) error {
 type rateError struct{ want, got int }
 
 func (e *rateError) Error() string {
+	if e.got == 0 {
+		return fmt.Sprintf("the port cannot do %d baud (the driver refused it)", e.want)
+	}
 	return fmt.Sprintf("the port cannot do %d baud (the driver set %d)", e.want, e.got)
+}
+
+// checkRate accepts the rate a driver set for want: drivers round to what
+// their clock divides to, and more than 3% off is not the rate asked for (a
+// UART tolerates about 2-3%).
+func checkRate(want, got int) error {
+	if d := got - want; d*100 > want*3 || -d*100 > want*3 {
+		return &rateError{want: want, got: got}
+	}
+	return nil
 }
 
 // setSerial puts fd in raw mode with cfg's framing, and checks the driver
@@ -273,10 +286,8 @@ func setSerial(fd int, cfg SerialConfig) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	// Drivers round to what their clock divides to; more than 3% off is
-	// not the rate asked for (a UART tolerates about 2-3%).
-	if d := int(got.Ospeed) - cfg.Baud; d*100 > cfg.Baud*3 || -d*100 > cfg.Baud*3 {
-		return "", &rateError{want: cfg.Baud, got: int(got.Ospeed)}
+	if err := checkRate(cfg.Baud, int(got.Ospeed)); err != nil {
+		return "", err
 	}
 	if frame := (t.Cflag ^ got.Cflag) & (unix.CSIZE | unix.PARENB | unix.PARODD); frame != 0 {
 		bits := map[uint32]string{unix.CS5: "5", unix.CS6: "6", unix.CS7: "7", unix.CS8: "8"}[got.Cflag&unix.CSIZE]

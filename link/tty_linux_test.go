@@ -265,3 +265,29 @@ func TestPTYSessionEndedByUs(t *testing.T) {
 		t.Fatalf("read %q, want fresh (the old opener's bytes dropped)", got)
 	}
 }
+
+func TestCheckRate(t *testing.T) {
+	for _, tc := range []struct {
+		want, got int
+		ok        bool
+	}{
+		{115200, 115200, true},
+		{250000, 250000, true},
+		{115200, 117647, true}, // an 8 MHz divider's nearest: 2.1% off
+		{12345, 9600, false},
+		{3000000, 0, false},
+		{9600, 9900, false}, // 3.1% off
+	} {
+		err := checkRate(tc.want, tc.got)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkRate(%d, %d) = %v, want ok %v", tc.want, tc.got, err, tc.ok)
+		}
+		want := fmt.Sprintf("the port cannot do %d baud (the driver set %d)", tc.want, tc.got)
+		if tc.got == 0 {
+			want = fmt.Sprintf("the port cannot do %d baud (the driver refused it)", tc.want)
+		}
+		if err != nil && err.Error() != want {
+			t.Errorf("message %q", err)
+		}
+	}
+}
