@@ -26,6 +26,8 @@ function __wirecat_sub
             echo 'import'
         case '/fault'
             echo 'fault'
+        case '/ports'
+            echo 'ports'
         case '/version'
             echo 'version'
         case '/help'
@@ -38,7 +40,7 @@ end
 # __wirecat_takes PATH FLAG: whether FLAG takes the next token as its value.
 function __wirecat_takes
     switch "$argv[1]/$argv[2]"
-        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--send' 'listen/--until' 'listen/--replies' 'listen/--wait' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--lua-timeout' 'listen/--lua-memory' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'listen/--psk' 'listen/--psk-file' 'listen/--psk-identity' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--timeout' 'connect/-w' 'connect/--source' 'connect/-s' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--lua-timeout' 'connect/--lua-memory' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'connect/--psk' 'connect/--psk-file' 'connect/--psk-identity' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--timeout' 'send/-w' 'send/--source' 'send/-s' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--lua-timeout' 'send/--lua-memory' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'send/--psk' 'send/--psk-file' 'send/--psk-identity' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--reset' 'relay/--blackhole' 'relay/--slice' 'relay/--corrupt' 'relay/--down' 'relay/--hold' 'relay/--at' 'relay/--control' 'relay/--control-token' 'relay/--timeout' 'relay/-w' 'relay/--source' 'relay/-s' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--lua-timeout' 'relay/--lua-memory' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'relay/--psk' 'relay/--psk-file' 'relay/--psk-identity' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--timeout' 'simulate/-w' 'simulate/--source' 'simulate/-s' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--lua-timeout' 'simulate/--lua-memory' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'simulate/--psk' 'simulate/--psk-file' 'simulate/--psk-identity' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--connect-timeout' 'replay/-w' 'replay/--source' 'replay/-s' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--lua-timeout' 'replay/--lua-memory' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'replay/--psk' 'replay/--psk-file' 'replay/--psk-identity' 'import/--color' 'import/--host' 'import/--port' 'import/--frame' 'fault/--color' 'fault/--token' 'fault/--kill' 'fault/--delay' 'fault/--jitter' 'fault/--drop' 'fault/--rate' 'fault/--cut-after' 'fault/--reset' 'fault/--blackhole' 'fault/--slice' 'fault/--corrupt' 'version/--color' 'help/--color'
+        case '/--color' 'listen/--color' 'listen/--max-conns' 'listen/--allow' 'listen/--deny' 'listen/--send' 'listen/--until' 'listen/--replies' 'listen/--wait' 'listen/--interface' 'listen/--idle' 'listen/--exec' 'listen/--frame' 'listen/--output' 'listen/-o' 'listen/--record' 'listen/--max-frame' 'listen/--lua-timeout' 'listen/--lua-memory' 'listen/--input' 'listen/-i' 'listen/--ca' 'listen/--cert' 'listen/--key' 'listen/--sni' 'listen/--alpn' 'listen/--pin' 'listen/--client-ca' 'listen/--psk' 'listen/--psk-file' 'listen/--psk-identity' 'listen/--baud' 'connect/--color' 'connect/--interface' 'connect/--idle' 'connect/--exec' 'connect/--timeout' 'connect/-w' 'connect/--source' 'connect/-s' 'connect/--frame' 'connect/--output' 'connect/-o' 'connect/--record' 'connect/--max-frame' 'connect/--lua-timeout' 'connect/--lua-memory' 'connect/--input' 'connect/-i' 'connect/--ca' 'connect/--cert' 'connect/--key' 'connect/--sni' 'connect/--alpn' 'connect/--pin' 'connect/--client-ca' 'connect/--psk' 'connect/--psk-file' 'connect/--psk-identity' 'connect/--baud' 'send/--color' 'send/--file' 'send/-f' 'send/--wait' 'send/--replies' 'send/--until' 'send/--interval' 'send/--repeat' 'send/--interface' 'send/--timeout' 'send/-w' 'send/--source' 'send/-s' 'send/--frame' 'send/--output' 'send/-o' 'send/--record' 'send/--max-frame' 'send/--lua-timeout' 'send/--lua-memory' 'send/--input' 'send/-i' 'send/--ca' 'send/--cert' 'send/--key' 'send/--sni' 'send/--alpn' 'send/--pin' 'send/--client-ca' 'send/--psk' 'send/--psk-file' 'send/--psk-identity' 'send/--baud' 'relay/--color' 'relay/--script' 'relay/--idle' 'relay/--max-conns' 'relay/--allow' 'relay/--deny' 'relay/--delay' 'relay/--jitter' 'relay/--drop' 'relay/--rate' 'relay/--cut-after' 'relay/--reset' 'relay/--blackhole' 'relay/--slice' 'relay/--corrupt' 'relay/--down' 'relay/--hold' 'relay/--at' 'relay/--control' 'relay/--control-token' 'relay/--timeout' 'relay/-w' 'relay/--source' 'relay/-s' 'relay/--frame' 'relay/--output' 'relay/-o' 'relay/--record' 'relay/--max-frame' 'relay/--lua-timeout' 'relay/--lua-memory' 'relay/--ca' 'relay/--cert' 'relay/--key' 'relay/--sni' 'relay/--alpn' 'relay/--pin' 'relay/--client-ca' 'relay/--psk' 'relay/--psk-file' 'relay/--psk-identity' 'relay/--baud' 'simulate/--color' 'simulate/--count' 'simulate/-n' 'simulate/--ramp' 'simulate/--duration' 'simulate/--seed' 'simulate/--arg' 'simulate/--connect' 'simulate/--listen' 'simulate/--timeout' 'simulate/-w' 'simulate/--source' 'simulate/-s' 'simulate/--frame' 'simulate/--output' 'simulate/-o' 'simulate/--record' 'simulate/--max-frame' 'simulate/--lua-timeout' 'simulate/--lua-memory' 'simulate/--ca' 'simulate/--cert' 'simulate/--key' 'simulate/--sni' 'simulate/--alpn' 'simulate/--pin' 'simulate/--client-ca' 'simulate/--psk' 'simulate/--psk-file' 'simulate/--psk-identity' 'completion/--color' 'show/--color' 'show/--output' 'show/-o' 'show/--pcap' 'replay/--color' 'replay/--as' 'replay/--to' 'replay/--listen' 'replay/--speed' 'replay/--timeout' 'replay/--conn' 'replay/--connect-timeout' 'replay/-w' 'replay/--source' 'replay/-s' 'replay/--frame' 'replay/--output' 'replay/-o' 'replay/--record' 'replay/--max-frame' 'replay/--lua-timeout' 'replay/--lua-memory' 'replay/--ca' 'replay/--cert' 'replay/--key' 'replay/--sni' 'replay/--alpn' 'replay/--pin' 'replay/--client-ca' 'replay/--psk' 'replay/--psk-file' 'replay/--psk-identity' 'replay/--baud' 'import/--color' 'import/--host' 'import/--port' 'import/--frame' 'fault/--color' 'fault/--token' 'fault/--kill' 'fault/--delay' 'fault/--jitter' 'fault/--drop' 'fault/--rate' 'fault/--cut-after' 'fault/--reset' 'fault/--blackhole' 'fault/--slice' 'fault/--corrupt' 'ports/--color' 'ports/--output' 'ports/-o' 'version/--color' 'help/--color'
             return 0
     end
     return 1
@@ -190,6 +192,11 @@ function __wirecat_p10
     printf '%s\n' 'client' 'server'
 end
 
+function __wirecat_p11
+    set -l tok (__wirecat_token)
+    printf '%s\n' 'text' 'json'
+end
+
 complete -c 'wirecat' -f
 
 # wirecat
@@ -203,6 +210,7 @@ complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'show' -d 'Print a recorded se
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'replay' -d 'Play one side of a recorded session against a live peer, optionally checking the other.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'import' -d 'Turn a pcap or pcapng capture into a session: TCP reassembled, UDP as messages.'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'fault' -d 'Change a running relay\'s faults, or list its connections (relay --control).'
+complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'ports' -d 'List the serial ports present (path, USB VID:PID, serial number, product).'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'version' -d 'Print version, commit, build date and Go version (also: wirecat --version).'
 complete -c 'wirecat' -n '__wirecat_is \'\' 0' -a 'help' -d 'Print the usage, or a command\'s flags and examples: wirecat help listen.'
 complete -c 'wirecat' -n '__wirecat_is \'\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
@@ -251,6 +259,7 @@ complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'client-ca' -x -a '(__wire
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'baud' -x -d 'serial: addresses: the rate when the address names none (serial:/dev/ttyUSB0?baud=N wins); default 115200.'
 complete -c 'wirecat' -n '__wirecat_arg \'listen\' 0' -a '(__wirecat_p6)'
 
 # wirecat connect
@@ -287,6 +296,7 @@ complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'client-ca' -x -a '(__wir
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'baud' -x -d 'serial: addresses: the rate when the address names none (serial:/dev/ttyUSB0?baud=N wins); default 115200.'
 complete -c 'wirecat' -n '__wirecat_arg \'connect\' 0' -a '(__wirecat_p6)'
 
 # wirecat send
@@ -327,6 +337,7 @@ complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'client-ca' -x -a '(__wireca
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'baud' -x -d 'serial: addresses: the rate when the address names none (serial:/dev/ttyUSB0?baud=N wins); default 115200.'
 complete -c 'wirecat' -n '__wirecat_arg \'send\' 0' -a '(__wirecat_p6)'
 
 # wirecat relay
@@ -374,6 +385,7 @@ complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'client-ca' -x -a '(__wirec
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'baud' -x -d 'serial: addresses: the rate when the address names none (serial:/dev/ttyUSB0?baud=N wins); default 115200.'
 complete -c 'wirecat' -n '__wirecat_arg \'relay\' 0' -a '(__wirecat_p6)'
 complete -c 'wirecat' -n '__wirecat_arg \'relay\' 1' -a '(__wirecat_p6)'
 
@@ -460,6 +472,7 @@ complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'client-ca' -x -a '(__wire
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'psk' -x -d 'DTLS: pre-shared key in hex, instead of certificates (CoAP devices).'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'psk-file' -x -a '(__wirecat_p5)' -d 'DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'psk-identity' -x -d 'DTLS: the identity the key goes by (client: sent; server: the only one accepted).'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'baud' -x -d 'serial: addresses: the rate when the address names none (serial:/dev/ttyUSB0?baud=N wins); default 115200.'
 complete -c 'wirecat' -n '__wirecat_arg \'replay\' 0' -a '(__wirecat_p3)'
 
 # wirecat import
@@ -492,6 +505,13 @@ complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'blackhole' -x -d 'As relay
 complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'slice' -x -d 'As relay --slice.'
 complete -c 'wirecat' -n '__wirecat_is \'fault\'' -l 'corrupt' -x -d 'As relay --corrupt.'
 complete -c 'wirecat' -n '__wirecat_arg \'fault\' 0' -a '(__wirecat_p6)'
+
+# wirecat ports
+complete -c 'wirecat' -n '__wirecat_is \'ports\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'
+complete -c 'wirecat' -n '__wirecat_is \'ports\'' -l 'verbose' -s 'v' -d 'Report connection events and timings on stderr.'
+complete -c 'wirecat' -n '__wirecat_is \'ports\'' -l 'quiet' -s 'q' -d 'Print nothing on stderr but errors.'
+complete -c 'wirecat' -n '__wirecat_is \'ports\'' -l 'color' -x -a '(__wirecat_p0)' -d 'Colour the text and hex views: auto, always or never (auto honours NO_COLOR and non-terminals).'
+complete -c 'wirecat' -n '__wirecat_is \'ports\'' -l 'output' -s 'o' -x -a '(__wirecat_p11)' -d 'text: a table; json: one object a line (path, usb, vid, pid, serial, product).'
 
 # wirecat version
 complete -c 'wirecat' -n '__wirecat_is \'version\'' -l 'help' -s 'h' -d 'Show context-sensitive help.'

@@ -7,21 +7,22 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
 
     # Subcommands of each command: name or alias -> canonical name.
     $subs = @{
-        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'import' = 'import'; 'fault' = 'fault'; 'version' = 'version'; 'help' = 'help'}
+        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'import' = 'import'; 'fault' = 'fault'; 'ports' = 'ports'; 'version' = 'version'; 'help' = 'help'}
     }
     # Every flag each command understands.
     $flags = @{
         '' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
-        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--broker', '--chat', '--send', '--until', '--replies', '--wait', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
-        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
-        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
-        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt', '--down', '--hold', '--at', '--control', '--control-token', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--broker', '--chat', '--send', '--until', '--replies', '--wait', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
+        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
+        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
+        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt', '--down', '--hold', '--at', '--control', '--control-token', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
         'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
-        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
         'import' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--host', '--port', '--frame')
         'fault' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--token', '--clear', '--conns', '--kill', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt')
+        'ports' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'help' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
     }
@@ -58,6 +59,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'listen --psk' = ''
         'listen --psk-file' = 'p5'
         'listen --psk-identity' = ''
+        'listen --baud' = ''
         'connect --color' = 'p0'
         'connect --interface' = ''
         'connect --idle' = ''
@@ -85,6 +87,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'connect --psk' = ''
         'connect --psk-file' = 'p5'
         'connect --psk-identity' = ''
+        'connect --baud' = ''
         'send --color' = 'p0'
         'send --file' = 'p5'
         'send -f' = 'p5'
@@ -117,6 +120,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'send --psk' = ''
         'send --psk-file' = 'p5'
         'send --psk-identity' = ''
+        'send --baud' = ''
         'relay --color' = 'p0'
         'relay --script' = 'p7'
         'relay --idle' = ''
@@ -158,6 +162,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay --psk' = ''
         'relay --psk-file' = 'p5'
         'relay --psk-identity' = ''
+        'relay --baud' = ''
         'simulate --color' = 'p0'
         'simulate --count' = ''
         'simulate -n' = ''
@@ -221,6 +226,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay --psk' = ''
         'replay --psk-file' = 'p5'
         'replay --psk-identity' = ''
+        'replay --baud' = ''
         'import --color' = 'p0'
         'import --host' = ''
         'import --port' = ''
@@ -237,6 +243,9 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'fault --blackhole' = ''
         'fault --slice' = ''
         'fault --corrupt' = ''
+        'ports --color' = 'p0'
+        'ports --output' = 'p11'
+        'ports -o' = 'p11'
         'version --color' = 'p0'
         'help --color' = 'p0'
     }
@@ -266,6 +275,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'p8' = @{ Words = @('bash', 'zsh', 'fish', 'powershell'); Files = ''; Prefixes = @() }
         'p9' = @{ Words = @('text', 'hex', 'json'); Files = ''; Prefixes = @() }
         'p10' = @{ Words = @('client', 'server'); Files = ''; Prefixes = @() }
+        'p11' = @{ Words = @('text', 'json'); Files = ''; Prefixes = @() }
     }
 
     # The words before the one being completed.

@@ -12,7 +12,10 @@
 //     abstract socket;
 //   - a scheme-less address is never a Unix path: `/tmp/x.sock` is an error
 //     that suggests `unix:///tmp/x.sock`;
-//   - brackets are only for IPv6 literals, and IPv6 literals need them.
+//   - brackets are only for IPv6 literals, and IPv6 literals need them;
+//   - `serial:/dev/ttyUSB0` and `serial:///dev/ttyUSB0` name a serial port,
+//     options as a query (see ParseSerialQuery); `pty:` and `pty:/path`
+//     a pseudo-terminal wirecat creates (see tty.go).
 package link
 
 import (
@@ -39,18 +42,19 @@ func (e *AddrError) Error() string { return fmt.Sprintf("bad address %q: %s", e.
 func (e *AddrError) Unwrap() error { return ErrBadAddr }
 
 // Addr is a parsed address. Host and Port are set for the IP schemes (Host may
-// be empty: every interface), Path for unix and unixgram.
+// be empty: every interface), Path for unix, unixgram, serial and pty.
 type Addr struct {
-	Scheme string // tcp tcp4 tcp6 udp udp4 udp6 tls dtls unix unixgram
+	Scheme string // tcp tcp4 tcp6 udp udp4 udp6 tls dtls unix unixgram serial pty
 	Host   string // without brackets; may carry an IPv6 zone
 	Port   string // decimal, 0..65535
-	Path   string // unix socket path; `@name` is an abstract socket
+	Path   string // unix socket path (`@name`: abstract), device, or pty symlink
+	Query  string // serial options in canonical order (`baud=9600&parity=even`)
 }
 
 // maxUnixPath is sun_path on Linux less its terminating NUL.
 const maxUnixPath = 107
 
-const schemeList = "tcp, tcp4, tcp6, udp, udp4, udp6, tls, dtls, unix, unixgram"
+const schemeList = "tcp, tcp4, tcp6, udp, udp4, udp6, tls, dtls, unix, unixgram, serial, pty"
 
 // Network is the Go network name (tls dials "tcp", dtls "udp").
 func (a Addr) Network() string {
@@ -71,11 +75,15 @@ func (a Addr) Transport() string {
 // Stream reports a byte-stream transport (tcp*, tls, unix).
 func (a Addr) Stream() bool {
 	switch a.Scheme {
-	case "tcp", "tcp4", "tcp6", "tls", "unix":
+	case "tcp", "tcp4", "tcp6", "tls", "unix", "serial", "pty":
 		return true
 	}
 	return false
 }
+
+// IsTTY reports a serial port or a pseudo-terminal: a local stream that is
+// opened, not connected to.
+func (a Addr) IsTTY() bool { return a.Scheme == "serial" || a.Scheme == "pty" }
 
 // Packet reports a datagram transport (udp*, unixgram).
 func (a Addr) Packet() bool {
@@ -98,7 +106,7 @@ func (a Addr) IsUnix() bool { return a.Scheme == "unix" || a.Scheme == "unixgram
 
 // HostPort is what net.Dial wants: `host:port`, `[v6]:port`, or the socket path.
 func (a Addr) HostPort() string {
-	if a.IsUnix() {
+	if a.IsUnix() || a.IsTTY() {
 		return a.Path
 	}
 	return net.JoinHostPort(a.Host, a.Port)
@@ -107,15 +115,18 @@ func (a Addr) HostPort() string {
 // String is the canonical form, which Parse reads back to the same Addr:
 // `tcp://127.0.0.1:5000`, `udp://[::1]:53`, `unix:///tmp/x.sock`.
 func (a Addr) String() string {
-	if a.Scheme == "" {
+	switch {
+	case a.Scheme == "":
 		return ""
+	case a.IsTTY():
+		return ttyString(a)
 	}
 	return a.Scheme + "://" + a.HostPort()
 }
 
 // IsMulticast reports a UDP address whose host is a multicast group literal.
 func (a Addr) IsMulticast() bool {
-	if a.IsUnix() {
+	if a.IsUnix() || a.IsTTY() {
 		return false
 	}
 	ip, err := netip.ParseAddr(a.Host)
@@ -126,7 +137,7 @@ func (a Addr) IsMulticast() bool {
 // a loopback literal, `localhost`, or a Unix socket. `:port` (every interface)
 // is not loopback. Used to warn before exposing --exec to the network.
 func IsLoopback(a Addr) bool {
-	if a.IsUnix() {
+	if a.IsUnix() || a.IsTTY() {
 		return true
 	}
 	h := strings.ToLower(strings.TrimSuffix(a.Host, "."))
@@ -167,6 +178,8 @@ func Parse(s string, udp bool) (Addr, error) {
 			return bad("socket path is %d bytes, longer than the %d a unix socket allows", len(rest), maxUnixPath)
 		}
 		return Addr{Scheme: scheme, Path: rest}, nil
+	case "serial", "pty":
+		return parseTTY(s, scheme, rest)
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "dtls":
 	default:
 		return bad("unknown scheme %q (want %s)", scheme, schemeList)
@@ -247,19 +260,20 @@ func Parse(s string, udp bool) (Addr, error) {
 
 func knownScheme(s string) bool {
 	switch s {
-	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "dtls", "unix", "unixgram":
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "dtls", "unix", "unixgram", "serial", "pty":
 		return true
 	}
 	return false
 }
 
-// splitScheme finds `scheme://` or the socat-style `unix:` / `unixgram:` prefix.
+// splitScheme finds `scheme://` or the socat-style `unix:`, `unixgram:`,
+// `serial:` and `pty:` prefixes.
 func splitScheme(s string) (scheme, rest string, ok bool) {
 	if i := strings.Index(s, "://"); i >= 0 {
 		return strings.ToLower(s[:i]), s[i+3:], true
 	}
 	if i := strings.IndexByte(s, ':'); i > 0 {
-		if sc := strings.ToLower(s[:i]); sc == "unix" || sc == "unixgram" {
+		if sc := strings.ToLower(s[:i]); sc == "unix" || sc == "unixgram" || sc == "serial" || sc == "pty" {
 			return sc, s[i+1:], true
 		}
 	}
@@ -340,6 +354,9 @@ func JoinHostPort(host, port string, udp bool) (Addr, error) {
 	given := host + " " + port
 	if explicit && (scheme == "unix" || scheme == "unixgram") {
 		return Addr{}, &AddrError{Addr: given, Reason: "a unix socket has a path, not a port"}
+	}
+	if explicit && (scheme == "serial" || scheme == "pty") {
+		return Addr{}, &AddrError{Addr: given, Reason: "a " + scheme + " has a path, not a port"}
 	}
 	if strings.HasPrefix(h, "[") && strings.HasSuffix(h, "]") {
 		h = h[1 : len(h)-1]

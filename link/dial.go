@@ -28,7 +28,7 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	if err := checkPSK("connect", a, o); err != nil {
 		return nil, err
 	}
-	if o != nil && o.Source != "" && a.IsUnix() {
+	if o != nil && o.Source != "" && (a.IsUnix() || a.IsTTY()) {
 		return nil, &OpError{Op: "connect", Addr: a, Err: fmt.Errorf("%w: --source needs an IP transport, not %s", ErrBadOption, a.Scheme)}
 	}
 	if o != nil && o.Timeout > 0 {
@@ -39,6 +39,8 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		defer cancel()
 	}
 	switch a.Scheme {
+	case "serial", "pty":
+		return dialTTY(ctx, a, o)
 	case "unixgram":
 		return dialUnixgram(a)
 	case "dtls":

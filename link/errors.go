@@ -92,7 +92,10 @@ func Cause(err error) string {
 	var dns *net.DNSError
 	var errno syscall.Errno
 	var addrErr *net.AddrError
+	var de *DeviceError
 	switch {
+	case errors.As(err, &de):
+		return de.Error()
 	case errors.As(err, &te):
 		return te.Error()
 	case errors.As(err, &oe):

@@ -17,7 +17,8 @@ import (
 // listener is a *DTLSListener: see there). A tls
 // listener is a *TLSListener; its conns handshake lazily (see Handshake). A
 // unix listener replaces a stale socket file nobody listens on, refuses one
-// that is alive, and removes its file on Close.
+// that is alive, and removes its file on Close. A serial port or a pty is a
+// listener with one peer at a time (see ttyListener).
 func Listen(ctx context.Context, a Addr, o *Options) (net.Listener, error) {
 	if a.Scheme == "dtls" {
 		return listenDTLS(a, o)
@@ -27,6 +28,9 @@ func Listen(ctx context.Context, a Addr, o *Options) (net.Listener, error) {
 	}
 	if !a.Stream() {
 		return nil, &OpError{Op: "listen", Addr: a, Err: fmt.Errorf("%s is a datagram transport (use ListenPacket)", a.Transport())}
+	}
+	if a.IsTTY() {
+		return listenTTY(a, o)
 	}
 	var cfg *tls.Config
 	if a.Scheme == "tls" {

@@ -18,6 +18,12 @@ type Options struct {
 	// Source is the local address a Dial connects from (-s/--source):
 	// ADDR or ADDR:PORT, see ParseSource.
 	Source string
+	// Baud is the serial port rate (--baud) when the address names none;
+	// 0: DefaultBaud.
+	Baud int
+	// WaitDevice makes a serial listener whose device is missing or busy
+	// wait for it (listen -k) instead of failing.
+	WaitDevice bool
 	// Log receives diagnostics meant for stderr, one line each, without a
 	// trailing newline and without the "wirecat: " prefix (the caller adds it).
 	Log func(format string, args ...any)
@@ -27,4 +33,11 @@ func (o *Options) logf(format string, args ...any) {
 	if o != nil && o.Log != nil {
 		o.Log(format, args...)
 	}
+}
+
+func (o *Options) baud() int {
+	if o == nil {
+		return 0
+	}
+	return o.Baud
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -619,13 +621,20 @@ func netListen(L *lua.LState) int {
 		handler = L.CheckFunction(2)
 	}
 	if d.env.Listen != "" {
-		spec = d.env.Listen
+		// `--listen pty:/tmp/ttyV%d`: each device its own pty.
+		spec = strings.ReplaceAll(d.env.Listen, "%d", strconv.Itoa(d.ID))
 	}
 	a, err := link.Parse(spec, false)
 	if err != nil {
 		return pushErr(L, err.Error())
 	}
 	o := d.parseOpts(L, opts)
+	if a.IsTTY() {
+		// Where the pty is: the host program under test needs its name.
+		o.link.Log = func(format string, args ...any) {
+			d.env.write(d.env.Stderr, fmt.Sprintf("wirecat: device %d: "+format+"\n", append([]any{d.ID}, args...)...))
+		}
+	}
 	l := &listener{d: d, addr: a, handler: handler, opts: o, origin: "in net.listen handler started at " + where(L)}
 	if a.Packet() {
 		pc, err := link.ListenPacket(d.ctx, a, &o.link)

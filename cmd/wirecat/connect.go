@@ -27,7 +27,7 @@ type ConnFlags struct {
 
 // ConnectCmd is `wirecat connect`.
 type ConnectCmd struct {
-	Addr string   `arg:"" placeholder:"ADDR|HOST" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, dtls, unix, unixgram...), or HOST with PORT after it, as nc takes them."`
+	Addr string   `arg:"" placeholder:"ADDR|HOST" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, dtls, unix, unixgram...), serial:/dev/ttyUSB0?baud=9600 or pty:[/path], or HOST with PORT after it, as nc takes them."`
 	Port []string `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST; with -z, the ports to try: 22, 1-1024, 22,80,8000-8100 (or several arguments, as nc -z takes them)."`
 	Scan bool     `short:"z" help:"Only find which TCP ports of HOST accept a connection (nc -z): print 'PORT open' for each (-o json: every port and its state), exit 0 if any does. -w is the wait per port (default 2s)."`
 	ConnFlags
@@ -35,6 +35,7 @@ type ConnectCmd struct {
 	DataFlags
 	InputFlags
 	TLSFlags
+	SerialFlags
 }
 
 func (c *ConnectCmd) Help() string {
@@ -52,7 +53,8 @@ Examples:
     wirecat connect unix:///tmp/board.sock --frame line -o text
     wirecat connect 127.0.0.1:5000 --frame delim:END -o json
     wirecat connect -w 2s -s 127.0.0.2 127.0.0.1 5000  # give up after 2s
-    wirecat connect -z 127.0.0.1 1-1024               # which ports accept?`
+    wirecat connect -z 127.0.0.1 1-1024               # which ports accept?
+    wirecat connect serial:/dev/ttyUSB0 --baud 9600   # a board's console`
 }
 
 func (c *ConnectCmd) Run(app *App, g *Globals) error {
@@ -78,6 +80,9 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 	start := time.Now()
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
 	opts.Interface = c.Interface
+	if err := c.SerialFlags.apply(opts); err != nil {
+		return err
+	}
 	if err := c.DialFlags.apply(opts, addr); err != nil {
 		return err
 	}

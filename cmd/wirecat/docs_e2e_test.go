@@ -45,7 +45,7 @@ import (
 var docsHeavy = flag.Bool("docs.heavy", false, "also run the docs' benchmark examples (10,000 simulated devices)")
 
 // docFiles are the files whose sh blocks are examples.
-var docFiles = []string{"README.md", "docs/cli.md", "docs/lua.md", "docs/relay.md", "docs/session-format.md", "docs/dtls.md"}
+var docFiles = []string{"README.md", "docs/cli.md", "docs/lua.md", "docs/relay.md", "docs/session-format.md", "docs/dtls.md", "docs/serial.md"}
 
 // docCommand is one command line of an sh block: continuation lines joined,
 // the trailing comment cut off, spaces collapsed.

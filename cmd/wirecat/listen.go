@@ -16,7 +16,7 @@ import (
 
 // ListenCmd is `wirecat listen`.
 type ListenCmd struct {
-	Addr     string   `arg:"" placeholder:"ADDR|PORT" predictor:"addr" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, dtls://:5684, unix:///tmp/x.sock; a bare PORT (5000) is every interface, as with nc -l 5000; or HOST with PORT after it."`
+	Addr     string   `arg:"" placeholder:"ADDR|PORT" predictor:"addr" help:"Where to listen: [scheme://][host]:port, e.g. :5000, udp://:5005, tls://127.0.0.1:8443, dtls://:5684, unix:///tmp/x.sock; a bare PORT (5000) is every interface, as with nc -l 5000; or HOST with PORT after it; serial:/dev/ttyUSB0 (the port is the peer) or pty:[/path] (whoever opens the new tty is)."`
 	Port     string   `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST (nc -l 127.0.0.1 5000)."`
 	KeepOpen bool     `short:"k" help:"Accept many peers, concurrently; stdin goes to all of them."`
 	MaxConns int      `placeholder:"N" help:"With -k, refuse peers beyond N at once (UDP: senders heard from within --idle, 60s by default with --max-conns)."`
@@ -29,6 +29,7 @@ type ListenCmd struct {
 	DataFlags
 	InputFlags
 	TLSFlags
+	SerialFlags
 }
 
 // ExpectFlags make listen the server side of `send`: wait for a peer, send,
@@ -84,7 +85,13 @@ Examples:
     # the server side of the LED example, as a test:
     wirecat listen 127.0.0.1:5000 --frame line --send 'LED ON' \
         --until 'STATE ON' --wait 5s
-    wirecat listen -u -k :5005 --idle 2m --max-conns 500   # sensors come and go`
+    wirecat listen -u -k :5005 --idle 2m --max-conns 500   # sensors come and go
+    wirecat listen pty:/tmp/ttyV0     # a tty at /tmp/ttyV0 for host software
+
+A pty (pty:/path symlinks /path to /dev/pts/N, removed at exit) serves
+whoever opens it; their close ends the session (with -k, the next opener is
+the next peer). A serial port is opened exclusively and is the peer at once;
+if its device vanishes, -k waits for it to come back (docs/serial.md).`
 }
 
 func (c *ListenCmd) Run(app *App, g *Globals) error {
@@ -128,6 +135,10 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
 	opts.Interface = c.Interface
+	opts.WaitDevice = c.KeepOpen
+	if err := c.SerialFlags.apply(opts); err != nil {
+		return err
+	}
 
 	if addr.Packet() {
 		pc, err := link.ListenPacket(app.Ctx, addr, opts)

@@ -18,7 +18,7 @@ import (
 
 // RelayCmd is `wirecat relay`.
 type RelayCmd struct {
-	Listen   string         `arg:"" placeholder:"LISTEN" predictor:"addr" help:"Where clients connect: [scheme://][host]:port (tcp, udp, tls, dtls, unix, unixgram)."`
+	Listen   string         `arg:"" placeholder:"LISTEN" predictor:"addr" help:"Where clients connect: [scheme://][host]:port (tcp, udp, tls, dtls, unix, unixgram), or pty:/path (each opener of the tty is a client)."`
 	Target   string         `arg:"" placeholder:"TARGET" predictor:"addr" help:"Where each client's own connection goes: [scheme://]host:port."`
 	UDP      bool           `short:"u" help:"Read scheme-less addresses as UDP."`
 	Script   string         `placeholder:"HOOKS.lua" predictor:"lua" help:"Lua hooks: on_open(conn), on_message(conn, dir, msg), on_close(conn) (see docs/relay.md)."`
@@ -45,6 +45,7 @@ type RelayCmd struct {
 	DialFlags
 	DataFlags
 	TLSFlags
+	SerialFlags
 }
 
 func (c *RelayCmd) Help() string {
@@ -97,7 +98,10 @@ Examples:
     wirecat relay :7000 127.0.0.1:7001 --control 127.0.0.1:7070
     wirecat fault 127.0.0.1:7070 --delay up:200ms
     wirecat relay :7000 127.0.0.1:7001 --frame line \
-        --script scripts/hooks-upper.lua`
+        --script scripts/hooks-upper.lua
+    # a serial port on TCP (ser2net), and a remote board as a local tty:
+    wirecat relay 127.0.0.1:2323 serial:/dev/ttyUSB0
+    wirecat relay pty:/tmp/ttyV0 tcp://127.0.0.1:2323`
 }
 
 func (c *RelayCmd) Run(app *App, g *Globals) error {
@@ -176,6 +180,10 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		defer hooks.Close()
 	}
 	lopts, dopts := c.sideOptions(listen, target, p.log.Notef)
+	if err := c.SerialFlags.apply(lopts); err != nil {
+		return err
+	}
+	c.SerialFlags.apply(dopts)
 	if err := c.DialFlags.apply(dopts, target); err != nil {
 		return err
 	}

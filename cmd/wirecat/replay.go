@@ -30,6 +30,7 @@ type ReplayCmd struct {
 	Source         string         `short:"s" placeholder:"ADDR[:PORT]" help:"As client: connect from this local address."`
 	DataFlags
 	TLSFlags
+	SerialFlags
 }
 
 func (c *ReplayCmd) Help() string {
@@ -107,8 +108,12 @@ func (c *ReplayCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
+	lopts := linkOptions(&c.TLSFlags, false, p.log)
+	if err := c.SerialFlags.apply(lopts); err != nil {
+		return err
+	}
 	cfg := &replay.Config{
-		As: side, Link: linkOptions(&c.TLSFlags, false, p.log), Framer: p.cfg.Framer,
+		As: side, Link: lopts, Framer: p.cfg.Framer,
 		MaxFrame: p.cfg.MaxFrame, Speed: speed, Check: c.Check, Timeout: c.Timeout.D(),
 		Once: c.Once, Exact: exact, Sink: p.cfg.Sink, Flush: p.flush, Log: p.log,
 		Listening: func(a net.Addr) { p.log.Debugf("replaying as server on %s", a) },

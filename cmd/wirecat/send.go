@@ -33,6 +33,7 @@ type SendCmd struct {
 	DataFlags
 	InputFlags
 	TLSFlags
+	SerialFlags
 }
 
 func (c *SendCmd) Help() string {
@@ -84,6 +85,9 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
 	opts.Interface = c.Interface
+	if err := c.SerialFlags.apply(opts); err != nil {
+		return err
+	}
 	if err := c.DialFlags.apply(opts, addr); err != nil {
 		return err
 	}
