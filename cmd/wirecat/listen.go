@@ -54,7 +54,9 @@ With --send, --until or --replies, listen is the server side of send: it
 waits for one peer, sends, and exits 0 once the answer came, 3 if not.
 
 Bounds: with -k, --idle forgets a UDP sender silent that long (a close
-event; its next datagram opens it again) instead of ending the listener,
+event; its next datagram opens it again) instead of ending the listener;
+with --max-conns or --exec and no --idle, after 60s (an --exec process has
+its stdin closed), so long-lived senders cannot hold every place for good;
 and at most 16,384 senders are remembered (past that, the least recently
 heard is forgotten). At the descriptor limit (ulimit -n) new clients are
 closed at once, the cause is said once in a while, and clients are served
