@@ -63,7 +63,10 @@ closed at once, the cause is said once in a while, and clients are served
 again as soon as descriptors free. Partial messages of all connections
 share a 256 MiB budget: a connection refused more buffer is closed with
 that reason. Without -k, a TLS listener serves the first client whose
-handshake completes; silent ones hold nobody up.
+handshake completes; silent ones hold nobody up. A unix socket file left
+by a dead listener is replaced; a live one is refused (address already in
+use), even one of another network namespace: wirecat finds out without
+connecting, so a one-shot listener never takes the check for its peer.
 
 DTLS (dtls://): each sender that completes a handshake is a connection,
 each record one message, with certificates (the TLS flags) or a pre-shared
