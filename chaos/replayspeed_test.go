@@ -74,3 +74,37 @@ func TestReplayRecordedSpeedReadsAheadLittle(t *testing.T) {
 		t.Errorf("%d connections played in 3 s, want about 60", got)
 	}
 }
+
+// Review fix: the bytes held for connections waiting for a descriptor
+// drifted negative, so the bound on them never fired. Under a low
+// descriptor limit, 200 connections open at once with 300 KB each must stop
+// at the bound with what to do, not hold the recording.
+func TestReplayWaitingBound(t *testing.T) {
+	e2e.Need(t, "prlimit")
+	sink := newCountingSink(t)
+	server := "127.0.0.1:" + itoa(sink.port)
+	path := filepath.Join(t.TempDir(), "waiting.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	fmt.Fprintf(w, `{"wirecat":"session","version":2,"frame":"raw","start":"2025-03-14T15:09:26Z"}`+"\n")
+	msg := strings.Repeat("x", 300_000)
+	const n = 200
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(w, `{"t":0.%06d,"ev":"open","conn":%d,"transport":"tcp","role":"client","local":"127.0.0.1:1","remote":"%s","server":"%s","client":"127.0.0.1:1"}`+"\n", i, i, server, server)
+		fmt.Fprintf(w, `{"t":0.%06d,"ev":"data","conn":%d,"from":"client","text":"%s"}`+"\n", i, i, msg)
+	}
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(w, `{"t":5,"ev":"close","conn":%d,"by":"client"}`+"\n", i)
+	}
+	w.Flush()
+	f.Close()
+	p := e2e.StartWith(t, strings.NewReader(""), nil, "prlimit", "--nofile=80", e2e.Bin, "replay", path, "--as", "client", "--speed", "max")
+	code := p.Wait(20 * time.Second)
+	stderr := p.Stderr.String()
+	if code != 1 || !strings.Contains(stderr, "the messages of those waiting passed 32 MiB") || !strings.Contains(stderr, "raise the descriptor limit") {
+		t.Fatalf("exit %d, stderr: %s", code, stderr)
+	}
+}
