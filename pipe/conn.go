@@ -38,6 +38,9 @@ type Config struct {
 	// datagrams from more are dropped (listen -u -k --max-conns).
 	MaxPeers int
 	Log      *diag.Log
+	// execPerSender is set by NewPacketExec: each sender holds one of a
+	// bounded number of processes, so silent senders must be forgotten.
+	execPerSender bool
 }
 
 // flush writes out the output and the recording, if there is anything to flush.

@@ -28,7 +28,8 @@ const (
 	// flood from ever-new addresses (or ports) cannot grow memory without
 	// end. Past it the least recently heard sender is forgotten.
 	maxSenders = 16384
-	// defaultPeerIdle forgets a sender of listen -u -k --max-conns silent
+	// defaultPeerIdle forgets a sender of listen -u -k --max-conns (or
+	// --exec, whose processes are bounded by maxPacketExecs) silent
 	// this long when --idle is not given: a datagram peer never says it is
 	// done, and without it the first N senders would hold every place for
 	// good. Relay's datagram sessions use the same minute.
@@ -37,6 +38,20 @@ const (
 	// senders: a flood of them says so once in a while, not per datagram.
 	boundNoteEvery = 10 * time.Second
 )
+
+// senderIdle is how long a silent sender of a listener for every sender
+// stays known (0: for ever, and for Latest, which has no per-sender expiry):
+// --idle, or defaultPeerIdle when senders hold places that new ones may
+// need (--max-conns, or a process each with --exec).
+func senderIdle(cfg *Config, to PacketPeers) time.Duration {
+	if to != All {
+		return 0
+	}
+	if cfg.Idle == 0 && (cfg.MaxPeers > 0 || cfg.execPerSender) {
+		return defaultPeerIdle
+	}
+	return cfg.Idle
+}
 
 // ServePacket serves a datagram socket: each datagram is tagged with its
 // sender, and src goes to the most recent sender or to every known one.
@@ -58,16 +73,10 @@ func ServePacket(ctx context.Context, pc net.PacketConn, transport string, cfg *
 	ps := newPacketPeers(maxSenders)
 	t := &traffic{}
 	t.touch()
-	var peerIdle time.Duration // how long a silent sender stays known; 0: for ever
-	if to == All {
-		peerIdle = cfg.Idle
-		if peerIdle == 0 && cfg.MaxPeers > 0 {
-			peerIdle = defaultPeerIdle
-		}
-		if peerIdle > 0 {
-			go ps.expire(ctx, peerIdle, cfg)
-		}
-	} else if cfg.Idle > 0 {
+	peerIdle := senderIdle(cfg, to) // how long a silent sender stays known; 0: for ever
+	if peerIdle > 0 {
+		go ps.expire(ctx, peerIdle, cfg)
+	} else if to != All && cfg.Idle > 0 {
 		go t.watchIdle(ctx, cfg.Idle, cancel)
 	}
 	var sendErr error // set before cancel, read after ctx is done

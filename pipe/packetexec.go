@@ -45,11 +45,11 @@ type PacketExec struct {
 	max     int
 	log     *diag.Log
 
-	mu     sync.Mutex
-	procs  map[uint64]*packetProc
-	wg     sync.WaitGroup
-	noted  bool
-	closed bool
+	mu      sync.Mutex
+	procs   map[uint64]*packetProc
+	wg      sync.WaitGroup
+	notedAt time.Time // when the bound's notice was last printed
+	closed  bool
 }
 
 type packetProc struct {
@@ -72,6 +72,7 @@ func NewPacketExec(ctx context.Context, pc net.PacketConn, cfg *Config, command 
 	if maxPeers > 0 && maxPeers < n {
 		n = maxPeers
 	}
+	cfg.execPerSender = true // listen -u -k: a silent sender gives its process back (see senderIdle)
 	return &PacketExec{ctx: ctx, pc: pc, cfg: cfg, out: cfg.Sink, command: command, max: n, log: cfg.Log,
 		procs: map[uint64]*packetProc{}}
 }
@@ -104,6 +105,7 @@ func (x *PacketExec) deliver(e *event.Event) {
 		select {
 		case <-p.done: // it exited: the next datagram starts it anew
 			delete(x.procs, e.Conn)
+			p.end() // nothing reads p.in any more: release whatever waits on it
 			p = nil
 		default:
 		}
@@ -114,10 +116,13 @@ func (x *PacketExec) deliver(e *event.Event) {
 			return
 		}
 		if len(x.procs) >= x.max {
-			noted := x.noted
-			x.noted = true
+			now := time.Now()
+			note := now.Sub(x.notedAt) >= boundNoteEvery // once in a while, not per datagram
+			if note {
+				x.notedAt = now
+			}
 			x.mu.Unlock()
-			if !noted {
+			if note {
 				x.log.Notef("--exec: %d processes running, one per sender: datagrams from new senders are dropped until one ends", x.max)
 			}
 			return
@@ -178,8 +183,10 @@ func (x *PacketExec) serve(p *packetProc, m Meta, addr net.Addr, cmd *exec.Cmd, 
 					return
 				}
 				if _, err := stdin.Write(b); err != nil {
-					for range p.in {
-					}
+					// The command no longer reads (it exited, or closed
+					// stdin): what waits in p.in is dropped with p, and
+					// nothing here waits on p.in, which deliver may never
+					// close once the command exited.
 					return
 				}
 			case <-exited:

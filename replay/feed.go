@@ -34,15 +34,20 @@ func (f *sliceFeed) take() { f.i++ }
 // the recording to the player: a queue bounded in bytes, so a recording of
 // any size replays in the memory of what is in flight.
 type queueFeed struct {
-	pool   *feedPool
-	msgs   []Msg
-	head   int
-	bytes  int
-	limit  int  // bytes held before put waits; 0: no limit (put never waits)
-	ended  bool // no more messages will come
-	err    error
-	wake   chan struct{} // pinged on every put and end, for peek's ctx
-	closed bool          // the player is gone: put stops waiting
+	pool  *feedPool
+	msgs  []Msg
+	head  int
+	bytes int
+	limit int // bytes held before put waits; 0: no limit (put never waits)
+	// pending: the connection does not play yet (its time has not come,
+	// or no descriptor is free). put never waits on it (the playing ones
+	// may need what follows in the recording) and its bytes count in the
+	// pool's pending, not its bytes, until play.
+	pending bool
+	ended   bool // no more messages will come
+	err     error
+	wake    chan struct{} // pinged on every put and end, for peek's ctx
+	closed  bool          // the player is gone: put stops waiting
 }
 
 // feedPool is what the feeds of one replay share: a lock, and a bound on
@@ -50,8 +55,14 @@ type queueFeed struct {
 type feedPool struct {
 	mu    sync.Mutex
 	cond  *sync.Cond
-	bytes int // held by feeds with a limit
+	bytes int // held by playing feeds with a limit
 	limit int
+	// pending is held by pending feeds: bounded by admit, which the reader
+	// of the recording calls after each put.
+	pending int
+	// starved: a connection is due but waits for a descriptor, so pending
+	// bytes may not drain until one closes (admit then fails).
+	starved bool
 }
 
 const (
@@ -74,6 +85,23 @@ func (p *feedPool) newFeed(limit int) *queueFeed {
 	return &queueFeed{pool: p, limit: limit, wake: make(chan struct{}, 1)}
 }
 
+// newPendingFeed is a feed for a connection that does not play yet: see
+// queueFeed.pending. play makes it a feed of feedLimit.
+func (p *feedPool) newPendingFeed() *queueFeed {
+	return &queueFeed{pool: p, pending: true, wake: make(chan struct{}, 1)}
+}
+
+// count adds n bytes to the pool's count the feed belongs in; the pool's
+// lock is held.
+func (f *queueFeed) count(n int) {
+	switch {
+	case f.pending:
+		f.pool.pending += n
+	case f.limit > 0:
+		f.pool.bytes += n
+	}
+}
+
 func (f *queueFeed) ping() {
 	select {
 	case f.wake <- struct{}{}:
@@ -83,7 +111,7 @@ func (f *queueFeed) ping() {
 
 // full reports whether put must wait; the pool's lock is held.
 func (f *queueFeed) full() bool {
-	if f.limit <= 0 || f.head == len(f.msgs) || f.closed {
+	if f.pending || f.limit <= 0 || f.head == len(f.msgs) || f.closed {
 		return false
 	}
 	return f.bytes >= f.limit || f.pool.bytes >= f.pool.limit
@@ -107,36 +135,60 @@ func (f *queueFeed) put(m Msg) bool {
 	f.msgs = append(f.msgs, m)
 	n := len(m.Data) + len(m.Wire)
 	f.bytes += n
-	if f.limit > 0 {
-		p.bytes += n
-	}
+	f.count(n)
 	f.ping()
 	return true
 }
 
-// held is how many bytes wait in the queue.
-func (f *queueFeed) held() int {
-	f.pool.mu.Lock()
-	defer f.pool.mu.Unlock()
-	return f.bytes
-}
-
-// setLimit changes the limit: 0 for a conversation waiting for a
-// descriptor, whose messages must not hold up the reader (the playing ones
-// may need what follows); feedLimit once it plays.
-func (f *queueFeed) setLimit(n int) {
+// play moves a pending feed's bytes to the pool's playing ones: its
+// connection plays now, and put waits on it past feedLimit.
+func (f *queueFeed) play() {
 	p := f.pool
 	p.mu.Lock()
-	if (f.limit > 0) != (n > 0) {
-		if n > 0 {
-			p.bytes += f.bytes
-		} else {
-			p.bytes -= f.bytes
-		}
+	if f.pending && !f.closed {
+		p.pending -= f.bytes
+		f.pending, f.limit = false, feedLimit
+		p.bytes += f.bytes
 	}
-	f.limit = n
 	p.cond.Broadcast()
 	p.mu.Unlock()
+}
+
+// setStarved says whether a due connection waits for a descriptor.
+func (p *feedPool) setStarved(b bool) {
+	p.mu.Lock()
+	p.starved = b
+	p.cond.Broadcast()
+	p.mu.Unlock()
+}
+
+// admit bounds what the pending feeds hold together: past limit, the
+// reader of the recording waits for connections to start playing (their
+// time comes), unless one waits for a descriptor: then the bytes may never
+// drain, and admit says so (false). It also returns when ctx ends.
+func (p *feedPool) admit(ctx context.Context, limit int) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending <= limit {
+		return true
+	}
+	stop := context.AfterFunc(ctx, func() {
+		p.mu.Lock()
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	defer stop()
+	for p.pending > limit && !p.starved && ctx.Err() == nil {
+		p.cond.Wait()
+	}
+	return p.pending <= limit || !p.starved
+}
+
+// gone reports whether the player left (stop).
+func (f *queueFeed) gone() bool {
+	f.pool.mu.Lock()
+	defer f.pool.mu.Unlock()
+	return f.closed
 }
 
 // end says no more messages will come (err: the recording is damaged).
@@ -152,10 +204,10 @@ func (f *queueFeed) end(err error) {
 func (f *queueFeed) stop() {
 	p := f.pool
 	p.mu.Lock()
-	f.closed = true
-	if f.limit > 0 {
-		p.bytes -= f.bytes
+	if !f.closed {
+		f.count(-f.bytes)
 	}
+	f.closed = true
 	f.msgs, f.head, f.bytes = nil, 0, 0
 	p.cond.Broadcast()
 	p.mu.Unlock()
@@ -188,9 +240,7 @@ func (f *queueFeed) take() {
 	m := &f.msgs[f.head]
 	n := len(m.Data) + len(m.Wire)
 	f.bytes -= n
-	if f.limit > 0 {
-		p.bytes -= n
-	}
+	f.count(-n)
 	*m = Msg{}
 	f.head++
 	p.cond.Broadcast()

@@ -7,11 +7,9 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
-	"github.com/wirecat-dev/wirecat/diag"
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/session"
@@ -36,9 +34,16 @@ type Stream struct {
 // with more open at once is refused when it gets there, with what to do.
 const MaxLive = 1 << 16
 
-// maxWaiting bounds the bytes of messages held for connections that are
-// due but wait for a descriptor.
+// maxWaiting bounds the bytes of messages held for connections that do
+// not play yet: the reader waits for them to start, or, when one is due but
+// waits for a descriptor, gives up with what to do.
 const maxWaiting = 32 << 20
+
+// readAhead is how far ahead of its time a client replay reads the
+// recording: at the recorded speed a recording of many short connections
+// would otherwise be read whole long before its connections are due (each
+// empty queue takes a message, and the reader waits only on bytes).
+const readAhead = time.Second
 
 // OpenStream reads the header of the recording at path.
 func OpenStream(path string) (*Stream, error) {
@@ -192,9 +197,8 @@ func RunStream(ctx context.Context, s *Stream, cfg *Config) error {
 // liveConv is a recorded connection of a client replay, from its first
 // record to its close.
 type liveConv struct {
-	c       *Conv
-	feed    *queueFeed
-	waiting atomic.Bool // due, but no descriptor is free: its messages count against maxWaiting
+	c    *Conv
+	feed *queueFeed // pending until the connection plays
 }
 
 // streamClients reads the recording once: each connection starts at its
@@ -208,13 +212,11 @@ func streamClients(ctx context.Context, s *Stream, cfg *Config) error {
 	defer r.Close()
 	g := newGroup(ctx)
 	pool := newFeedPool()
-	st := newStarter(g, cfg)
+	st := newStarter(g, cfg, pool)
 	live := map[uint64]*liveConv{}
 	start := time.Now()
 	var base time.Duration
 	based := false
-	var waitingBytes atomic.Int64
-	st.waitingBytes = &waitingBytes
 	end := func(lc *liveConv, err error) {
 		lc.feed.end(err)
 		delete(live, lc.c.ID)
@@ -232,6 +234,12 @@ read:
 		}
 		if s.id != 0 && rec.Conn != s.id {
 			continue
+		}
+		if based && cfg.Speed > 0 {
+			// Read no further than readAhead before the record is due.
+			if sleepUntil(g.ctx, start.Add(cfg.scale(rec.T-base)-readAhead), cfg) != nil {
+				break
+			}
 		}
 		lc := live[rec.Conn]
 		if rec.Kind == event.Open && lc != nil {
@@ -256,7 +264,7 @@ read:
 				rerr = err
 				break
 			}
-			lc = &liveConv{c: c, feed: pool.newFeed(feedLimit)}
+			lc = &liveConv{c: c, feed: pool.newPendingFeed()}
 			live[rec.Conn] = lc
 			st.add(lc, addr, start.Add(cfg.scale(rec.T-base)))
 		}
@@ -265,11 +273,10 @@ read:
 			if lc == nil {
 				continue
 			}
-			m := msgOf(r, &rec)
-			if !lc.feed.put(m) {
+			if !lc.feed.put(msgOf(r, &rec)) {
 				continue // the player is gone
 			}
-			if lc.waiting.Load() && waitingBytes.Add(int64(len(m.Data)+len(m.Wire))) > maxWaiting {
+			if !pool.admit(g.ctx, maxWaiting) {
 				_, line := r.Offset()
 				rerr = fmt.Errorf("%s:%d: more connections are open at once than descriptors allow (%s), and the messages of those waiting passed %d MiB: %w",
 					s.Path, line, nofileText(), maxWaiting>>20, errRaiseLimit)
@@ -302,15 +309,15 @@ var errRaiseLimit = errors.New("raise the descriptor limit (ulimit -n) or replay
 // each at its time and when a descriptor is free: connections past the
 // descriptor limit wait (queue) for one to close rather than fail.
 type starter struct {
-	g            *group
-	cfg          *Config
-	mu           sync.Mutex
-	cond         *sync.Cond
-	queue        []startItem
-	closed       bool
-	slots        chan struct{}
-	waitingBytes *atomic.Int64
-	done         chan struct{}
+	g      *group
+	cfg    *Config
+	pool   *feedPool // told when a due connection waits for a descriptor
+	mu     sync.Mutex
+	cond   *sync.Cond
+	queue  []startItem
+	closed bool
+	slots  chan struct{}
+	done   chan struct{}
 }
 
 type startItem struct {
@@ -319,8 +326,8 @@ type startItem struct {
 	at   time.Time
 }
 
-func newStarter(g *group, cfg *Config) *starter {
-	st := &starter{g: g, cfg: cfg, slots: make(chan struct{}, descriptorBudget()), done: make(chan struct{})}
+func newStarter(g *group, cfg *Config, pool *feedPool) *starter {
+	st := &starter{g: g, cfg: cfg, pool: pool, slots: make(chan struct{}, descriptorBudget()), done: make(chan struct{})}
 	st.cond = sync.NewCond(&st.mu)
 	go st.run()
 	return st
@@ -371,18 +378,17 @@ func (st *starter) run() {
 				st.cfg.Log.Notef("replay: %d connections are open, as many as descriptors allow (%s); the next ones wait for one to close, later than recorded (raise the limit with ulimit -n to keep the recorded times)",
 					cap(st.slots), nofileText())
 			}
-			lc.waiting.Store(true)
-			lc.feed.setLimit(0) // its messages must not hold up the reader: the playing may need what follows
+			st.pool.setStarved(true)
 			select {
 			case st.slots <- struct{}{}:
 			case <-st.g.ctx.Done():
+				st.pool.setStarved(false)
 				lc.feed.stop()
 				continue
 			}
-			lc.waiting.Store(false)
-			st.waitingBytes.Add(-int64(lc.feed.held()))
-			lc.feed.setLimit(feedLimit)
+			st.pool.setStarved(false)
 		}
+		lc.feed.play()
 		at := it.at
 		if now := time.Now(); now.After(at) {
 			at = now
@@ -467,35 +473,46 @@ func (rot *streamRotation) next(ctx context.Context) (*Conv, feed, error) {
 			c := &Conv{ID: rec.Conn, Open: rec.T, Transport: rec.Transport, Role: rec.Role, Client: rec.Client, Server: rec.Server}
 			off, line := rot.r.Offset()
 			f := rot.pool.newFeed(feedLimit)
-			go readConv(rot.s.Path, off, line, c, f, rot.cfg.Log)
+			go readConv(ctx, rot.s.Path, off, line, c, f)
 			return c, f, nil
 		}
 	}
 	return nil, nil, fmt.Errorf("%s: no connection to replay: %w", rot.s.Path, ErrNoConn)
 }
 
+// goneEvery is how many records readConv reads between two looks at
+// whether its peer is gone: most records are other connections', and a
+// connection never closed in the recording would otherwise be read for to
+// the end of the file after its peer left, or after a signal.
+const goneEvery = 256
+
 // readConv feeds f with the messages of c, reading the recording from c's
-// open at off until c's close (or another connection with its id).
-func readConv(path string, off int64, line int, c *Conv, f *queueFeed, log *diag.Log) {
+// open at off until c's close (or another connection with its id), the end
+// of ctx, or its player leaving. It returns how many records it read.
+func readConv(ctx context.Context, path string, off int64, line int, c *Conv, f *queueFeed) int {
 	r, err := session.OpenAt(path, off, line)
 	if err != nil {
 		f.end(err)
-		return
+		return 0
 	}
 	defer r.Close()
 	if _, err := r.Next(); err != nil { // the open itself
 		f.end(err)
-		return
+		return 0
 	}
-	for {
+	for n := 1; ; n++ {
+		if n%goneEvery == 0 && (ctx.Err() != nil || f.gone()) {
+			f.end(ctx.Err())
+			return n
+		}
 		rec, err := r.Next()
 		if err == io.EOF {
 			f.end(nil)
-			return
+			return n
 		}
 		if err != nil {
 			f.end(err)
-			return
+			return n
 		}
 		if rec.Conn != c.ID {
 			continue
@@ -503,15 +520,15 @@ func readConv(path string, off int64, line int, c *Conv, f *queueFeed, log *diag
 		switch rec.Kind {
 		case event.Open:
 			f.end(nil)
-			return
+			return n
 		case event.Data:
 			if !f.put(msgOf(r, &rec)) {
-				return // the peer is gone
+				return n // the peer is gone
 			}
 		case event.Close:
 			c.Closed, c.CloseT, c.CloseBy = true, rec.T, rec.From
 			f.end(nil)
-			return
+			return n
 		}
 	}
 }

@@ -143,3 +143,103 @@ func TestStreamSelect(t *testing.T) {
 	}
 	os.Remove(empty)
 }
+
+// A server replay's reader of a connection never closed in the recording
+// stops soon after its peer left, or after the replay's end (a signal),
+// instead of reading the rest of the file.
+func TestReadConvStopsWhenGone(t *testing.T) {
+	evs := []event.Event{
+		{Kind: event.Open, Conn: 1, Transport: "tcp", Role: event.Client, Local: "127.0.0.1:40000", Remote: "127.0.0.1:1"},
+		{Kind: event.Data, Conn: 1, From: event.Client, Data: []byte("hello")},
+	}
+	for range 5000 { // another connection's records, and no close for 1
+		evs = append(evs, event.Event{Kind: event.Data, Conn: 2, From: event.Client, Data: []byte("other")})
+	}
+	path := writeSession(t, "line", evs)
+	r, err := session.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Next(); err != nil { // conn 1's open
+		t.Fatal(err)
+	}
+	off, line := r.Offset()
+	r.Close()
+	pool := newFeedPool()
+
+	f := pool.newFeed(feedLimit)
+	f.stop() // the peer left
+	c := &Conv{ID: 1}
+	if n := readConv(context.Background(), path, off, line, c, f); n > goneEvery {
+		t.Errorf("peer gone: %d records read, want at most %d", n, goneEvery)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // a signal
+	f = pool.newFeed(feedLimit)
+	if n := readConv(ctx, path, off, line, c, f); n > goneEvery {
+		t.Errorf("replay ended: %d records read, want at most %d", n, goneEvery)
+	}
+	// Still playing: the whole file is read.
+	f = pool.newFeed(feedLimit)
+	if n := readConv(context.Background(), path, off, line, c, f); n < 5000 {
+		t.Errorf("playing: %d records read, want the file", n)
+	}
+}
+
+// The bytes held for connections that do not play yet are counted under
+// the pool's lock: put, play, take and stop keep the counts exact, and
+// admit refuses past the bound only when a due connection is starved of
+// descriptors (the reader otherwise waits for connections to start).
+func TestFeedPendingAccounting(t *testing.T) {
+	pool := newFeedPool()
+	a, b := pool.newPendingFeed(), pool.newPendingFeed()
+	msg := Msg{Data: make([]byte, 100)}
+	for range 3 {
+		a.put(msg)
+		b.put(msg)
+	}
+	if pool.pending != 600 || pool.bytes != 0 {
+		t.Fatalf("pending %d bytes %d, want 600 0", pool.pending, pool.bytes)
+	}
+	a.play()
+	if pool.pending != 300 || pool.bytes != 300 {
+		t.Fatalf("after play: pending %d bytes %d, want 300 300", pool.pending, pool.bytes)
+	}
+	a.peek(context.Background())
+	a.take()
+	a.stop()
+	b.stop()
+	b.stop()
+	if pool.pending != 0 || pool.bytes != 0 {
+		t.Fatalf("after stop: pending %d bytes %d, want 0 0", pool.pending, pool.bytes)
+	}
+
+	c := pool.newPendingFeed()
+	c.put(Msg{Data: make([]byte, 1000)})
+	pool.setStarved(true)
+	if pool.admit(context.Background(), 500) {
+		t.Fatal("starved and over the bound: admitted")
+	}
+	pool.setStarved(false)
+	done := make(chan bool, 1)
+	go func() { done <- pool.admit(context.Background(), 500) }()
+	select {
+	case <-done:
+		t.Fatal("over the bound: admit did not wait for the connection to play")
+	case <-time.After(50 * time.Millisecond):
+	}
+	c.play()
+	if ok := <-done; !ok {
+		t.Fatal("admit refused once the connection played")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	d := pool.newPendingFeed()
+	d.put(Msg{Data: make([]byte, 1000)})
+	go func() { done <- pool.admit(ctx, 500) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		t.Fatal("admit did not return when ctx ended")
+	}
+}

@@ -170,6 +170,10 @@ func (w *worker) wait(ctx context.Context, t *tally) error {
 		return fmt.Errorf("poll: %w", err)
 	}
 	now = time.Now()
+	// w.flying is compacted in place: the answered sockets are closed and
+	// dropped, the others kept. On an error every socket not yet closed must
+	// stay in w.flying, once, for closeAll: a stale entry would close a
+	// descriptor that another worker may have been given since.
 	kept := w.flying[:0]
 	for k, f := range w.flying {
 		var st State
@@ -178,11 +182,13 @@ func (w *worker) wait(ctx context.Context, t *tally) error {
 			soerr, err := unix.GetsockoptInt(f.fd, unix.SOL_SOCKET, unix.SO_ERROR)
 			switch {
 			case err != nil:
+				w.flying = append(kept, w.flying[k:]...)
 				return fmt.Errorf("getsockopt: %w", err)
 			case soerr == 0:
 				st = Open
 			default:
 				if st, err = answer(unix.Errno(soerr)); err != nil {
+					w.flying = append(kept, w.flying[k:]...)
 					return err
 				}
 			}

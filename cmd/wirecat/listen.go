@@ -55,14 +55,19 @@ With --send, --until or --replies, listen is the server side of send: it
 waits for one peer, sends, and exits 0 once the answer came, 3 if not.
 
 Bounds: with -k, --idle forgets a UDP sender silent that long (a close
-event; its next datagram opens it again) instead of ending the listener,
+event; its next datagram opens it again) instead of ending the listener;
+with --max-conns or --exec and no --idle, after 60s (an --exec process has
+its stdin closed), so long-lived senders cannot hold every place for good;
 and at most 16,384 senders are remembered (past that, the least recently
 heard is forgotten). At the descriptor limit (ulimit -n) new clients are
 closed at once, the cause is said once in a while, and clients are served
 again as soon as descriptors free. Partial messages of all connections
 share a 256 MiB budget: a connection refused more buffer is closed with
 that reason. Without -k, a TLS listener serves the first client whose
-handshake completes; silent ones hold nobody up.
+handshake completes; silent ones hold nobody up. A unix socket file left
+by a dead listener is replaced; a live one is refused (address already in
+use), even one of another network namespace: wirecat finds out without
+connecting, so a one-shot listener never takes the check for its peer.
 
 DTLS (dtls://): each sender that completes a handshake is a connection,
 each record one message, with certificates (the TLS flags) or a pre-shared

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -43,7 +42,8 @@ as the exact bytes recorded on the wire (a relay recording keeps them);
 --frame with another framing re-encodes the payloads instead.
 
 The recording is read as it plays, in bounded memory: a 1 GB file starts
-at once. Connections past the descriptor limit (ulimit -n) wait for one to
+at once, and at the recorded speed it is read at most a second ahead of
+its times (GOMEMLIMIT, when set, replaces the 60 MiB soft memory limit). Connections past the descriptor limit (ulimit -n) wait for one to
 close, later than recorded, with a note; raise the limit to keep the times.
 
 With --check, every message the peer sends is compared with the recording;
@@ -60,7 +60,7 @@ Examples:
 }
 
 func (c *ReplayCmd) Run(app *App, g *Globals) error {
-	debug.SetMemoryLimit(streamMemory)
+	limitStreamMemory()
 	if c.As != "" && c.As != "client" && c.As != "server" { // not a kong enum: its error would list ""
 		return usage(fmt.Errorf("--as %q: want client or server", c.As))
 	}

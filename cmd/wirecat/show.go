@@ -40,11 +40,22 @@ Examples:
 
 // streamMemory is the soft memory limit of show and replay, which stream
 // a recording of any size: the garbage collector works harder near it
-// rather than let the heap double (issue 9: peak RSS under 64 MiB).
-const streamMemory = 40 << 20
+// rather than let the heap double (issue 9: peak RSS under 64 MiB). It is
+// above what replay holds by design (16 MiB of queued messages and 32 MiB
+// for connections not playing yet), so the collector does not run without
+// end when those bounds are reached.
+const streamMemory = 60 << 20
+
+// limitStreamMemory sets streamMemory, unless the user chose a limit with
+// GOMEMLIMIT (the runtime applied it already).
+func limitStreamMemory() {
+	if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+		debug.SetMemoryLimit(streamMemory)
+	}
+}
 
 func (c *ShowCmd) Run(app *App, g *Globals) error {
-	debug.SetMemoryLimit(streamMemory)
+	limitStreamMemory()
 	r, err := openSession(c.File)
 	if err != nil {
 		return err

@@ -168,9 +168,10 @@ type Slot struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 
-	since atomic.Int64 // unix nanoseconds the current call started; 0 when idle
-	over  atomic.Int64 // the current call's own budget (EnterWith); 0: the kind's
-	made  atomic.Int64 // bytes of strings made by the bounded functions lately
+	since atomic.Int64  // unix nanoseconds the current call started; 0 when idle
+	seq   atomic.Uint64 // counts calls: the watchdog stops only the call it saw
+	over  atomic.Int64  // the current call's own budget (EnterWith); 0: the kind's
+	made  atomic.Int64  // bytes of strings made by the bounded functions lately
 }
 
 var (
@@ -233,7 +234,10 @@ func (s *Slot) Context() context.Context {
 }
 
 // Enter marks the start of a call.
-func (s *Slot) Enter() { s.since.Store(time.Now().UnixNano()) }
+func (s *Slot) Enter() {
+	s.seq.Add(1)
+	s.since.Store(time.Now().UnixNano())
+}
 
 // EnterWith marks the start of a call whose budget is d instead of the
 // slot's own, when the slot has a budget at all: a hook script's top level,
@@ -246,8 +250,14 @@ func (s *Slot) EnterWith(d time.Duration) {
 // Leave marks its end and returns why the slot was cancelled, if it was: a
 // *LimitError or ErrStopped.
 func (s *Slot) Leave() error {
+	// Under mu: the watchdog checks that the call it found late still runs
+	// and cancels it under mu too, so its cancel never lands after this
+	// call ended, on the next one (another connection's hook, or a pooled
+	// framer's next Decode).
+	s.mu.Lock()
 	s.since.Store(0)
 	s.over.Store(0)
+	s.mu.Unlock()
 	return s.Err()
 }
 
@@ -299,6 +309,24 @@ func (s *Slot) stop(cause error) {
 	s.mu.Unlock()
 }
 
+// late says whether the current call is over budget at now, and which call
+// it is (for stopCall).
+func (s *Slot) late(now time.Time, budget time.Duration) (uint64, bool) {
+	seq := s.seq.Load()
+	since := s.since.Load()
+	return seq, since != 0 && budget > 0 && now.UnixNano()-since > int64(budget)
+}
+
+// stopCall cancels call seq if it is still running: not a later one that
+// started after it left.
+func (s *Slot) stopCall(seq uint64, cause error) {
+	s.mu.Lock()
+	if s.seq.Load() == seq && s.since.Load() != 0 {
+		s.cancel(cause)
+	}
+	s.mu.Unlock()
+}
+
 // watch is the watchdog: every tick it stops the calls over their budget and
 // checks the heap against the cap. It ends when no slot is left.
 func watch() {
@@ -334,8 +362,8 @@ func watch() {
 			if over := time.Duration(s.over.Load()); over > 0 && budget > 0 {
 				budget = over
 			}
-			if since := s.since.Load(); since != 0 && budget > 0 && now.UnixNano()-since > int64(budget) {
-				s.stop(&LimitError{Script: s.name, Budget: budget, Device: s.kind == deviceKind})
+			if seq, late := s.late(now, budget); late {
+				s.stopCall(seq, &LimitError{Script: s.name, Budget: budget, Device: s.kind == deviceKind})
 			}
 		}
 		if l.Memory > 0 && now.After(cool) {
@@ -351,6 +379,12 @@ func watch() {
 var heapSample = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 
 var heapMu sync.Mutex
+
+// forcedGCEvery spaces the collections memoryCheck forces; lastForcedGC is
+// the last one (read and written by the watchdog goroutine only).
+const forcedGCEvery = time.Second
+
+var lastForcedGC time.Time
 
 // Heap returns the bytes held by heap objects now.
 func Heap() int64 {
@@ -374,18 +408,26 @@ func memoryCheck(live []*Slot, limit int64) bool {
 	if heap <= limit {
 		return false
 	}
-	v := longest(live)
+	v, seq := longest(live)
 	if v == nil {
-		runtime.GC()
-		if heap = Heap(); heap <= limit {
-			return true
+		// A forced collection stops the world's allocations for a while:
+		// while the heap stays over the cap with no Lua to blame (it is
+		// the process's own), once per forcedGCEvery, not every check.
+		if now := time.Now(); now.Sub(lastForcedGC) >= forcedGCEvery {
+			lastForcedGC = now
+			runtime.GC()
+			if heap = Heap(); heap <= limit {
+				return true
+			}
 		}
 		v = biggest(live)
+		if v == nil {
+			return true // the heap is not Lua's: nothing to stop
+		}
+		v.stop(&LimitError{Script: v.name, Memory: true, Cap: limit, Heap: heap})
+	} else {
+		v.stopCall(seq, &LimitError{Script: v.name, Memory: true, Cap: limit, Heap: heap})
 	}
-	if v == nil {
-		return true // the heap is not Lua's: nothing to stop
-	}
-	v.stop(&LimitError{Script: v.name, Memory: true, Cap: limit, Heap: heap})
 	for _, s := range live {
 		s.made.Store(0)
 	}
@@ -395,15 +437,17 @@ func memoryCheck(live []*Slot, limit int64) bool {
 // longest is the state whose current call started first, at least a tick
 // ago: a memory bomb is a loop that allocates, so it is running right now
 // and has been for a while.
-func longest(live []*Slot) *Slot {
+func longest(live []*Slot) (*Slot, uint64) {
 	var best *Slot
+	var seq uint64
 	first := time.Now().Add(-tick).UnixNano()
 	for _, s := range live {
+		n := s.seq.Load()
 		if since := s.since.Load(); since != 0 && since < first {
-			best, first = s, since
+			best, first, seq = s, since, n
 		}
 	}
-	return best
+	return best, seq
 }
 
 // biggest is the state whose bounded functions made the most bytes since

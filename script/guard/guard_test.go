@@ -3,6 +3,7 @@ package guard
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -122,12 +123,12 @@ func TestVictims(t *testing.T) {
 	a.since.Store(now.Add(-time.Second).UnixNano())
 	b.since.Store(now.Add(-3 * time.Second).UnixNano())
 	c.since.Store(now.UnixNano()) // just started: not a suspect yet
-	if v := longest([]*Slot{a, b, c}); v != b {
+	if v, _ := longest([]*Slot{a, b, c}); v != b {
 		t.Errorf("longest = %v, want b", v.name)
 	}
 	a.since.Store(0)
 	b.since.Store(0)
-	if v := longest([]*Slot{a, b, c}); v != nil {
+	if v, _ := longest([]*Slot{a, b, c}); v != nil {
 		t.Errorf("longest of calls younger than a tick = %v", v.name)
 	}
 	a.made.Store(5 << 20)
@@ -236,3 +237,51 @@ func TestHookBudget(t *testing.T) {
 // slack is how late a budget may be enforced in a test: a tick, and the
 // scheduling delays of a machine shared with other jobs.
 const slack = 750 * time.Millisecond
+
+// The watchdog found a call late, but the call left before the cancel: the
+// cancel must not land on the next call of the same slot (another
+// connection's hook, a pooled framer's next Decode).
+func TestLateCancelSparesTheNextCall(t *testing.T) {
+	withLimits(t, Limits{}) // no budget: the real watchdog stays out of it
+	s := NewSlot(context.Background(), "t.lua")
+	defer s.Close()
+	cause := &LimitError{Script: "t.lua", Budget: 50 * time.Millisecond}
+	s.Enter()
+	s.since.Store(time.Now().Add(-time.Second).UnixNano()) // went over budget
+	seq, late := s.late(time.Now(), 50*time.Millisecond)
+	if !late {
+		t.Fatal("a call a second into a 50ms budget is not late")
+	}
+	if err := s.Leave(); err != nil { // it ended just before the cancel
+		t.Fatalf("Leave: %v", err)
+	}
+	s.Enter() // the next, innocent call
+	s.stopCall(seq, cause)
+	if err := s.Leave(); err != nil {
+		t.Fatalf("the next call was cancelled: %v", err)
+	}
+	// The call still running is cancelled.
+	s.Enter()
+	s.since.Store(time.Now().Add(-time.Second).UnixNano())
+	seq, _ = s.late(time.Now(), 50*time.Millisecond)
+	s.stopCall(seq, cause)
+	var le *LimitError
+	if err := s.Leave(); !errors.As(err, &le) {
+		t.Fatalf("the late call: %v, want its budget", err)
+	}
+}
+
+// Over the cap with no Lua to blame, a collection is forced once in a
+// while, not at every check.
+func TestForcedGCRateLimited(t *testing.T) {
+	lastForcedGC = time.Time{}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 5 {
+		memoryCheck(nil, 1) // the heap is always over one byte
+	}
+	runtime.ReadMemStats(&after)
+	if n := after.NumForcedGC - before.NumForcedGC; n != 1 {
+		t.Fatalf("%d forced collections in 5 checks, want 1", n)
+	}
+}
