@@ -12,7 +12,7 @@ const reserve = 16
 // under `ulimit -n 32` a scan is slower, not a failure.
 func fitLimit(parallel int) int {
 	var rl unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur > uint64(parallel+reserve) {
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || uint64(rl.Cur) > uint64(parallel+reserve) {
 		return parallel
 	}
 	return max(1, int(rl.Cur)-reserve)
