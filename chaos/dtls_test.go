@@ -150,8 +150,22 @@ func TestDTLSHelloFlood(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	floodTime := time.Since(begin)
-	for _, i := range served {
-		wc.WaitOutput(fmt.Sprintf("real %d\n", i), 10*time.Second)
+	// UDP under a flood may lose all three copies of a message: nine in ten
+	// of the served clients' messages must arrive.
+	delivered := func() int {
+		n, out := 0, wc.Stdout.String()
+		for _, i := range served {
+			if strings.Contains(out, fmt.Sprintf("real %d\n", i)) {
+				n++
+			}
+		}
+		return n
+	}
+	for deadline := time.Now().Add(10 * time.Second); delivered() < len(served) && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := delivered(); got*10 < len(served)*9 {
+		t.Fatalf("%d of %d served clients' messages arrived", got, len(served))
 	}
 	peak := e2e.PeakRSS(wc.Pid())
 	figure(t, "dtls-hello-flood", "%d spoofed ClientHellos (%.0f/s), %d/%d real clients served (%d retries), their handshake p50 %v, RSS %d → peak %d MiB",

@@ -444,6 +444,7 @@ func listenDTLS(a Addr, o *Options) (net.Listener, error) {
 		return nil, &OpError{Op: "listen", Addr: a, Err: err}
 	}
 	l := &DTLSListener{
+		maxLive:     maxDTLSAssociations,
 		Fingerprint: fp,
 		inner:       inner,
 		logs:        logs,
@@ -510,6 +511,7 @@ type DTLSListener struct {
 	acceptErr   error // set before closed is closed by run
 
 	live     atomic.Int64 // associations accepted and not closed
+	maxLive  int64        // maxDTLSAssociations when the listener was made
 	fullNote time.Time    // when refuseFull last said so
 
 	mu       sync.Mutex
@@ -670,7 +672,7 @@ func (l *DTLSListener) handshake(ctx context.Context, dc *dtls.Conn, lg *pionLog
 	err := dc.HandshakeContext(ctx)
 	tracked := l.untrack(dc)
 	if err == nil && tracked {
-		if n := l.live.Add(1); n > maxDTLSAssociations {
+		if n := l.live.Add(1); n > l.maxLive {
 			l.live.Add(-1)
 			l.refuseFull(dc.RemoteAddr())
 		} else {
@@ -714,7 +716,7 @@ func (l *DTLSListener) refuseFull(peer net.Addr) {
 		return
 	}
 	l.fullNote = time.Now()
-	l.o.logf("refused %s: %d DTLS associations open, the most a listener keeps (--idle ends silent ones)", peer, maxDTLSAssociations)
+	l.o.logf("refused %s: %d DTLS associations open, the most a listener keeps (--idle ends silent ones)", peer, l.maxLive)
 }
 
 // note reports, at most once per dtlsNoteEvery, the handshakes that
