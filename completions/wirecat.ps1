@@ -12,14 +12,14 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
     # Every flag each command understands.
     $flags = @{
         '' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
-        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--broker', '--chat', '--send', '--until', '--replies', '--wait', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
-        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
-        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
-        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt', '--down', '--hold', '--at', '--control', '--control-token', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
-        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity')
+        'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--broker', '--chat', '--send', '--until', '--replies', '--wait', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
+        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
+        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
+        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt', '--down', '--hold', '--at', '--control', '--control-token', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
+        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
-        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--baud')
+        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
         'import' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--host', '--port', '--frame')
         'fault' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--token', '--clear', '--conns', '--kill', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt')
         'ports' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o')
@@ -59,6 +59,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'listen --psk' = ''
         'listen --psk-file' = 'p5'
         'listen --psk-identity' = ''
+        'listen --header' = ''
+        'listen --subprotocol' = ''
+        'listen --origin' = ''
+        'listen --ws-ping' = ''
         'listen --baud' = ''
         'connect --color' = 'p0'
         'connect --interface' = ''
@@ -87,6 +91,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'connect --psk' = ''
         'connect --psk-file' = 'p5'
         'connect --psk-identity' = ''
+        'connect --header' = ''
+        'connect --subprotocol' = ''
+        'connect --origin' = ''
+        'connect --ws-ping' = ''
         'connect --baud' = ''
         'send --color' = 'p0'
         'send --file' = 'p5'
@@ -120,6 +128,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'send --psk' = ''
         'send --psk-file' = 'p5'
         'send --psk-identity' = ''
+        'send --header' = ''
+        'send --subprotocol' = ''
+        'send --origin' = ''
+        'send --ws-ping' = ''
         'send --baud' = ''
         'relay --color' = 'p0'
         'relay --script' = 'p7'
@@ -162,6 +174,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay --psk' = ''
         'relay --psk-file' = 'p5'
         'relay --psk-identity' = ''
+        'relay --header' = ''
+        'relay --subprotocol' = ''
+        'relay --origin' = ''
+        'relay --ws-ping' = ''
         'relay --baud' = ''
         'simulate --color' = 'p0'
         'simulate --count' = ''
@@ -193,6 +209,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'simulate --psk' = ''
         'simulate --psk-file' = 'p5'
         'simulate --psk-identity' = ''
+        'simulate --header' = ''
+        'simulate --subprotocol' = ''
+        'simulate --origin' = ''
+        'simulate --ws-ping' = ''
         'completion --color' = 'p0'
         'show --color' = 'p0'
         'show --output' = 'p9'
@@ -226,6 +246,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay --psk' = ''
         'replay --psk-file' = 'p5'
         'replay --psk-identity' = ''
+        'replay --header' = ''
+        'replay --subprotocol' = ''
+        'replay --origin' = ''
+        'replay --ws-ping' = ''
         'replay --baud' = ''
         'import --color' = 'p0'
         'import --host' = ''

@@ -44,22 +44,22 @@ func (e *AddrError) Unwrap() error { return ErrBadAddr }
 // Addr is a parsed address. Host and Port are set for the IP schemes (Host may
 // be empty: every interface), Path for unix, unixgram, serial and pty.
 type Addr struct {
-	Scheme string // tcp tcp4 tcp6 udp udp4 udp6 tls dtls unix unixgram serial pty
+	Scheme string // tcp tcp4 tcp6 udp udp4 udp6 tls dtls unix unixgram serial pty ws wss
 	Host   string // without brackets; may carry an IPv6 zone
 	Port   string // decimal, 0..65535
-	Path   string // unix socket path (`@name`: abstract), device, or pty symlink
+	Path   string // unix socket path (`@name`: abstract), device, or pty symlink; ws/wss: the URL path and query, `/` at least
 	Query  string // serial options in canonical order (`baud=9600&parity=even`)
 }
 
 // maxUnixPath is sun_path on Linux less its terminating NUL.
 const maxUnixPath = 107
 
-const schemeList = "tcp, tcp4, tcp6, udp, udp4, udp6, tls, dtls, unix, unixgram, serial, pty"
+const schemeList = "tcp, tcp4, tcp6, udp, udp4, udp6, tls, dtls, unix, unixgram, serial, pty, ws, wss"
 
-// Network is the Go network name (tls dials "tcp", dtls "udp").
+// Network is the Go network name (tls, ws and wss dial "tcp", dtls "udp").
 func (a Addr) Network() string {
 	switch a.Scheme {
-	case "tls":
+	case "tls", "ws", "wss":
 		return "tcp"
 	case "dtls":
 		return "udp"
@@ -67,12 +67,13 @@ func (a Addr) Network() string {
 	return a.Scheme
 }
 
-// Transport is the family without the IP version: tcp, udp, tls, dtls, unix, unixgram.
+// Transport is the family without the IP version: tcp, udp, tls, dtls, unix, unixgram, ws, wss.
 func (a Addr) Transport() string {
 	return strings.TrimRight(a.Scheme, "46")
 }
 
-// Stream reports a byte-stream transport (tcp*, tls, unix).
+// Stream reports a byte-stream transport (tcp*, tls, unix). WebSocket is
+// neither a stream nor a datagram transport: see IsWebSocket.
 func (a Addr) Stream() bool {
 	switch a.Scheme {
 	case "tcp", "tcp4", "tcp6", "tls", "unix", "serial", "pty":
@@ -101,6 +102,10 @@ func (a Addr) Datagram() bool {
 	return a.Packet() || a.Scheme == "dtls"
 }
 
+// IsWebSocket reports ws and wss: a connection of messages (one Read, one
+// message; one Write, one message) that ends with a close, served by Listen.
+func (a Addr) IsWebSocket() bool { return a.Scheme == "ws" || a.Scheme == "wss" }
+
 // IsUnix reports a Unix-domain socket address.
 func (a Addr) IsUnix() bool { return a.Scheme == "unix" || a.Scheme == "unixgram" }
 
@@ -120,6 +125,9 @@ func (a Addr) String() string {
 		return ""
 	case a.IsTTY():
 		return ttyString(a)
+	}
+	if a.IsWebSocket() {
+		return a.Scheme + "://" + a.HostPort() + a.Path
 	}
 	return a.Scheme + "://" + a.HostPort()
 }
@@ -181,6 +189,28 @@ func Parse(s string, udp bool) (Addr, error) {
 	case "serial", "pty":
 		return parseTTY(s, scheme, rest)
 	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "dtls":
+	case "ws", "wss":
+		// A URL: the path (and query) is the resource; the port may be
+		// left to the scheme's own (80, 443).
+		path := "/"
+		if i := strings.IndexAny(rest, "/?"); i >= 0 {
+			rest, path = rest[:i], rest[i:]
+			if path[0] == '?' {
+				path = "/" + path
+			}
+		}
+		if i := strings.IndexByte(path, '#'); i >= 0 {
+			return bad("unexpected fragment %q (a WebSocket URL has none)", path[i:])
+		}
+		if rest != "" && !strings.HasSuffix(rest, "]") && strings.Count(rest, ":") == 0 {
+			rest += map[string]string{"ws": ":80", "wss": ":443"}[scheme]
+		}
+		a, err := Parse("tcp://"+rest, false)
+		if err != nil {
+			return bad("%s", err.(*AddrError).Reason)
+		}
+		a.Scheme, a.Path = scheme, path
+		return a, nil
 	default:
 		return bad("unknown scheme %q (want %s)", scheme, schemeList)
 	}
@@ -260,7 +290,7 @@ func Parse(s string, udp bool) (Addr, error) {
 
 func knownScheme(s string) bool {
 	switch s {
-	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "dtls", "unix", "unixgram", "serial", "pty":
+	case "tcp", "tcp4", "tcp6", "udp", "udp4", "udp6", "tls", "dtls", "unix", "unixgram", "serial", "pty", "ws", "wss":
 		return true
 	}
 	return false

@@ -41,6 +41,8 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	switch a.Scheme {
 	case "serial", "pty":
 		return dialTTY(ctx, a, o)
+	case "ws", "wss":
+		return dialWS(ctx, a, o)
 	case "unixgram":
 		return dialUnixgram(a)
 	case "dtls":

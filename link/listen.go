@@ -14,7 +14,8 @@ import (
 )
 
 // Listen opens a listener for tcp*, tls, dtls and unix addresses (a dtls
-// listener is a *DTLSListener: see there). A tls
+// listener is a *DTLSListener: see there), and a *WSListener for ws and
+// wss ones. A tls
 // listener is a *TLSListener; its conns handshake lazily (see Handshake). A
 // unix listener replaces a stale socket file nobody listens on, refuses one
 // that is alive, and removes its file on Close. A serial port or a pty is a
@@ -25,6 +26,9 @@ func Listen(ctx context.Context, a Addr, o *Options) (net.Listener, error) {
 	}
 	if err := checkPSK("listen", a, o); err != nil {
 		return nil, err
+	}
+	if a.IsWebSocket() {
+		return listenWS(ctx, a, o)
 	}
 	if !a.Stream() {
 		return nil, &OpError{Op: "listen", Addr: a, Err: fmt.Errorf("%s is a datagram transport (use ListenPacket)", a.Transport())}

@@ -24,6 +24,11 @@ type Options struct {
 	// WaitDevice makes a serial listener whose device is missing or busy
 	// wait for it (listen -k) instead of failing.
 	WaitDevice bool
+	// WS shapes ws:// and wss:// connections.
+	WS WSOptions
+	// Debug, when set, receives what -v shows (a WebSocket's close code and
+	// reason), in the same shape as Log.
+	Debug func(format string, args ...any)
 	// Log receives diagnostics meant for stderr, one line each, without a
 	// trailing newline and without the "wirecat: " prefix (the caller adds it).
 	Log func(format string, args ...any)
@@ -40,4 +45,10 @@ func (o *Options) baud() int {
 		return 0
 	}
 	return o.Baud
+}
+
+func (o *Options) debugf(format string, args ...any) {
+	if o != nil && o.Debug != nil {
+		o.Debug(format, args...)
+	}
 }

@@ -135,6 +135,9 @@ func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func(msg []b
 		}
 		onMessage(msg)
 	}
+	if wc, ok := c.(*link.WSConn); ok {
+		return receiveMessages(wc, m, cfg, t, emit)
+	}
 	if !isStream(c) {
 		buf := make([]byte, 64<<10)
 		for {
@@ -168,6 +171,44 @@ func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func(msg []b
 			return err
 		}
 		emit(msg, cr.at)
+	}
+}
+
+// wsKeep is the largest read buffer a WebSocket connection keeps between
+// messages; a larger message's buffer goes when it has been handled.
+const wsKeep = 256 << 10
+
+// receiveMessages reads whole WebSocket messages (each split further by
+// the framer, as a datagram is) until the peer closes (nil).
+func receiveMessages(c *link.WSConn, m Meta, cfg *Config, t *traffic, emit func([]byte, time.Time)) error {
+	buf := make([]byte, 0, 64<<10)
+	for {
+		if cfg.Flush != nil {
+			if err := cfg.Flush(); err != nil {
+				return err
+			}
+		}
+		msg, err := c.ReadMessage(buf[:0])
+		if err == io.EOF {
+			return nil // the peer closed the WebSocket
+		}
+		if err != nil {
+			return err
+		}
+		at := time.Now()
+		t.last.Store(at.UnixNano())
+		msgs, err := proto.SplitDatagram(cfg.Framer, msg, cfg.MaxFrame)
+		for _, x := range msgs {
+			emit(x, at)
+		}
+		if err != nil {
+			return fmt.Errorf("message from %s: %w", m.Remote, err)
+		}
+		if cap(msg) <= wsKeep {
+			buf = msg
+		} else {
+			buf = make([]byte, 0, 64<<10)
+		}
 	}
 }
 
@@ -303,7 +344,7 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 
 func isStream(c net.Conn) bool {
 	switch c := c.(type) {
-	case *net.UDPConn:
+	case *net.UDPConn, *link.WSConn: // a WebSocket keeps message boundaries
 		return false
 	case link.Datagrammer: // dtls
 		return !c.Datagram()

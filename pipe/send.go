@@ -169,7 +169,7 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 func writeMessage(c net.Conn, wire []byte, datagram bool) error {
 	for len(wire) > 0 {
 		chunk := wire
-		if datagram && len(chunk) > maxDatagram {
+		if _, ws := c.(*link.WSConn); datagram && !ws && len(chunk) > maxDatagram {
 			chunk = chunk[:maxDatagram]
 		}
 		if _, err := c.Write(chunk); err != nil {

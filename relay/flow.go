@@ -65,8 +65,11 @@ func (f flushReader) Read(p []byte) (int, error) {
 	return f.r.Read(p)
 }
 
-// connDatagrams reads the datagrams of a connected datagram socket: each
-// is one message.
+// wsKeep is the largest buffer a WebSocket side keeps between messages.
+const wsKeep = 256 << 10
+
+// connDatagrams reads the datagrams of a connected datagram socket (or the
+// messages of a WebSocket): each is one message.
 type connDatagrams struct {
 	c     net.Conn
 	buf   []byte
@@ -77,6 +80,16 @@ type connDatagrams struct {
 func (s *connDatagrams) next() ([]byte, error) {
 	if s.flush != nil {
 		s.flush()
+	}
+	if wc, ok := s.c.(*link.WSConn); ok {
+		// A WebSocket message whole, in a buffer that grows only as far
+		// as the messages do (its limit is --max-frame).
+		if cap(s.buf) > wsKeep {
+			s.buf = make([]byte, 0, 64<<10)
+		}
+		msg, err := wc.ReadMessage(s.buf[:0])
+		s.buf = msg
+		return msg, err
 	}
 	n, err := s.c.Read(s.buf)
 	if err != nil {
@@ -108,6 +121,10 @@ type connDatagramSink struct{ c net.Conn }
 
 func (s connDatagramSink) encode(_, msg []byte) ([]byte, error) { return msg, nil }
 func (s connDatagramSink) send(wire []byte) error {
+	if _, ws := s.c.(*link.WSConn); ws {
+		_, err := s.c.Write(wire) // a WebSocket message has no size limit of its own
+		return err
+	}
 	return sendDatagrams(wire, func(b []byte) error { _, err := s.c.Write(b); return err })
 }
 func (connDatagramSink) closeWrite()    {}
@@ -175,7 +192,11 @@ func newFlow(p *pair, from, to *side, count *atomic.Int64) *flow {
 			}
 			fl.src = streamSource{r}
 		} else {
-			fl.src = &connDatagrams{c: from.conn, buf: make([]byte, max(cfg.MaxFrame, maxDatagram)+1), max: cfg.MaxFrame, flush: cfg.Flush}
+			size := max(cfg.MaxFrame, maxDatagram) + 1
+			if _, ws := from.conn.(*link.WSConn); ws {
+				size = 64 << 10 // grown by ReadMessage as needed
+			}
+			fl.src = &connDatagrams{c: from.conn, buf: make([]byte, size), max: cfg.MaxFrame, flush: cfg.Flush}
 		}
 	}
 	switch {

@@ -204,7 +204,8 @@ func (r *Relay) serveStream(ctx context.Context, c net.Conn, transport, local st
 		tc.SetKeepAlive(true)
 	}
 	_, datagram := c.(link.Datagrammer) // dtls: one message per record
-	client := &side{from: event.Client, conn: c, addr: c.RemoteAddr().String(), stream: !datagram}
+	_, ws := c.(*link.WSConn)           // a WebSocket client sends messages, not a stream
+	client := &side{from: event.Client, conn: c, addr: c.RemoteAddr().String(), stream: !datagram && !ws}
 	client.close = func() { c.Close() }
 	r.run(ctx, id, transport, local, client)
 }
@@ -380,7 +381,7 @@ func (p *pair) serve(ctx context.Context) {
 		defer t.Stop()
 	}
 	idle := cfg.Idle
-	if idle == 0 && !p.client.stream {
+	if _, ws := p.client.conn.(*link.WSConn); idle == 0 && !p.client.stream && !ws {
 		idle = DefaultIdle
 	}
 	// Without an idle limit, only a datagram side can bring one (linger,

@@ -540,7 +540,7 @@ func netConnect(L *lua.LState) int {
 				nc.Close()
 				return
 			}
-			c := d.newConn(nc, a.Transport(), event.Client, a.Datagram(), o.codec)
+			c := d.newConn(nc, a.Transport(), event.Client, a.Datagram() || a.IsWebSocket(), o.codec)
 			d.wake(t, c.userdata(d.L))
 		})
 		if !posted && nc != nil {
@@ -681,7 +681,7 @@ func (l *listener) accept() {
 				nc.Close()
 				return
 			}
-			c := l.d.newConn(nc, l.addr.Transport(), event.Server, l.addr.Datagram(), l.opts.codec)
+			c := l.d.newConn(nc, l.addr.Transport(), event.Server, l.addr.Datagram() || l.addr.IsWebSocket(), l.opts.codec)
 			t := l.d.spawn(l.handler, l.origin, c.userdata(l.d.L))
 			// A handler that returns is done with its peer, as a datagram
 			// handler is with its sender: hang up rather than hold the

@@ -44,6 +44,13 @@ shut down (TCP half-close) and wirecat prints until the peer closes.
 -o text, hex and json show both directions, tagged; -o raw (the default)
 prints only what arrives.
 
+ws://host:port/path and wss://... speak WebSocket: each message sent
+(a read of stdin, or a line with -i lines) is one WebSocket message,
+binary unless --ws-text, and each message received is printed on a line of
+its own (with an explicit -o raw, as it is). WebSocket has no half-close:
+once stdin ends, replies are awaited for half a second of silence, then
+the connection is closed with code 1000.
+
 Examples:
 
     printf 'GET / HTTP/1.0\r\n\r\n' | wirecat connect example.com 80
@@ -54,7 +61,8 @@ Examples:
     wirecat connect 127.0.0.1:5000 --frame delim:END -o json
     wirecat connect -w 2s -s 127.0.0.2 127.0.0.1 5000  # give up after 2s
     wirecat connect -z 127.0.0.1 1-1024               # which ports accept?
-    wirecat connect serial:/dev/ttyUSB0 --baud 9600   # a board's console`
+    wirecat connect serial:/dev/ttyUSB0 --baud 9600   # a board's console
+    wirecat connect ws://127.0.0.1:8080/echo -i lines  # a message per line`
 }
 
 func (c *ConnectCmd) Run(app *App, g *Globals) error {
@@ -70,8 +78,8 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Datagram() {
-		p.separateDatagrams(&c.DataFlags) // each datagram visibly one message
+	if addr.Datagram() || addr.IsWebSocket() {
+		p.separateDatagrams(&c.DataFlags) // each datagram (WebSocket message) visibly one message
 	}
 	src, err := stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
 	if err != nil {
@@ -79,6 +87,7 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 	}
 	start := time.Now()
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
+	opts.WS.MaxMessage = p.cfg.MaxFrame
 	opts.Interface = c.Interface
 	if err := c.SerialFlags.apply(opts); err != nil {
 		return err

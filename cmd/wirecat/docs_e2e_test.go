@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/internal/luatest"
+	"github.com/wirecat-dev/wirecat/link"
 )
 
 var docsHeavy = flag.Bool("docs.heavy", false, "also run the docs' benchmark examples (10,000 simulated devices)")
@@ -604,6 +605,69 @@ func docRecordLED(e *docEnv, cmd, stdin string) {
 }
 
 var docCases = []docCase{
+	{
+		name: "ws-connect",
+		cmds: []string{"wirecat connect ws://127.0.0.1:8080/echo -i lines"},
+		run: func(e *docEnv, c []string) {
+			// The listener prints each message it receives on a line, as
+			// -o hex shows them one by one.
+			l := start(e.t, "wirecat", "listen", "ws://"+e.addr(8080)+"/echo", "-o", "hex")
+			waitListen(e.t, e.port(8080))
+			e.mustRun(c[0], "one\ntwo\n")
+			if code := l.wait(10 * time.Second); code != 0 {
+				e.t.Fatalf("listener exit %d", code)
+			}
+			if got := l.stdout.String(); !strings.Contains(got, "6f 6e 65 ") || !strings.Contains(got, "74 77 6f ") || strings.Contains(got, "0a") {
+				e.t.Fatalf("the listener got %q, want two messages without newlines", got)
+			}
+		},
+	},
+	{
+		name: "ws-listen",
+		cmds: []string{"wirecat listen -k ws://127.0.0.1:8080/mqtt --subprotocol mqtt -o hex"},
+		run: func(e *docEnv, c []string) {
+			l := e.start(c[0], nil)
+			waitListen(e.t, e.port(8080))
+			_, errOut, code := runWirecat(e.t, "hi", 10*time.Second, "connect", "ws://"+e.addr(8080)+"/mqtt", "--subprotocol", "mqtt")
+			if code != 0 {
+				e.t.Fatalf("connect: exit %d: %s", code, errOut)
+			}
+			l.waitOutput("68 69", 10*time.Second)
+		},
+	},
+	{
+		name: "ws-relay",
+		cmds: []string{"wirecat relay ws://:8080/mqtt tcp://127.0.0.1:1883 --subprotocol mqtt",
+			"wirecat relay tcp://:1884 wss://broker.example/mqtt --ca ca.pem --subprotocol mqtt"},
+		run: func(e *docEnv, c []string) {
+			e.server(e.port(1883), lineServer(func(l string) string { return "ack " + l }))
+			e.start(c[0], nil)
+			waitListen(e.t, e.port(8080))
+			out, errOut, code := runWirecat(e.t, "ping\n", 10*time.Second, "connect", "ws://"+e.addr(8080)+"/mqtt", "--subprotocol", "mqtt", "-o", "raw")
+			if code != 0 || out != "ack ping\n" {
+				e.t.Fatalf("through the ws front: exit %d, %q: %s", code, out, errOut)
+			}
+			// The wss broker: a wirecat listener with a certificate the
+			// docs' ca.pem signed, echoing.
+			cfg := selfSigned(e)
+			if err := link.WritePEM(cfg.Certificates[0], e.file("broker.pem"), e.file("broker.key")); err != nil {
+				e.t.Fatal(err)
+			}
+			wssPort := freePort(e.t)
+			start(e.t, "wirecat", "listen", "-k", fmt.Sprintf("wss://127.0.0.1:%d/mqtt", wssPort), "--cert", e.file("broker.pem"), "--key", e.file("broker.key"),
+				"--subprotocol", "mqtt", "--exec", "cat")
+			waitListen(e.t, wssPort)
+			e.sub("wss://broker.example/mqtt", fmt.Sprintf("wss://127.0.0.1:%d/mqtt", wssPort))
+			e.start(c[1], nil)
+			waitListen(e.t, e.port(1884))
+			conn := e.dial(e.port(1884))
+			defer conn.Close()
+			io.WriteString(conn, "board says hi\n")
+			if got := readLine(e.t, bufio.NewReader(conn)); got != "board says hi" {
+				e.t.Fatalf("through wss: %q", got)
+			}
+		},
+	},
 	{
 		name: "readme-quickstart",
 		cmds: []string{"go run ./cmd/wirecat simulate scripts/thermo.lua --duration 5s"},

@@ -81,6 +81,20 @@ type TLSFlags struct {
 	PSK         string   `name:"psk" group:"TLS" placeholder:"HEX" help:"DTLS: pre-shared key in hex, instead of certificates (CoAP devices)."`
 	PSKFile     string   `name:"psk-file" group:"TLS" placeholder:"FILE" type:"existingfile" help:"DTLS: read the pre-shared key (hex) from FILE, out of ps and shell history."`
 	PSKIdentity string   `name:"psk-identity" group:"TLS" placeholder:"ID" help:"DTLS: the identity the key goes by (client: sent; server: the only one accepted)."`
+	WSFlags
+}
+
+// WSFlags shape ws:// and wss:// connections (the TLS flags apply to wss).
+type WSFlags struct {
+	WSText      bool           `name:"ws-text" group:"WebSocket" help:"WebSocket: send text messages (default binary; both are read)."`
+	Header      []string       `group:"WebSocket" placeholder:"'K: V'" help:"WebSocket client: add this header to the upgrade request (repeatable; 'Host: NAME' replaces the Host)."`
+	Subprotocol string         `group:"WebSocket" placeholder:"NAME" help:"WebSocket: offer this subprotocol (client) or require it (listener), e.g. mqtt."`
+	Origin      string         `group:"WebSocket" placeholder:"URL" help:"WebSocket client: the Origin header to send; listener: the only origin host accepted (default any)."`
+	WSPing      units.Duration `name:"ws-ping" group:"WebSocket" placeholder:"DUR" help:"WebSocket: ping every DUR and drop a peer whose pong does not come within DUR."`
+}
+
+func (w *WSFlags) options() link.WSOptions {
+	return link.WSOptions{Text: w.WSText, Header: w.Header, Subprotocol: w.Subprotocol, Origin: w.Origin, Ping: w.WSPing.D()}
 }
 
 func (t *TLSFlags) options() link.TLSOptions {
@@ -345,7 +359,7 @@ func (s meterSink) Emit(e *event.Event) error {
 
 // linkOptions builds the transport options, with TLS notices on stderr.
 func linkOptions(t *TLSFlags, broadcast bool, log *diag.Log) *link.Options {
-	return &link.Options{TLS: t.options(), Broadcast: broadcast, Log: log.Notef}
+	return &link.Options{TLS: t.options(), WS: t.WSFlags.options(), Broadcast: broadcast, Log: log.Notef, Debug: log.Debugf}
 }
 
 // parseAddr reads an address; a bad one is a usage error.

@@ -51,6 +51,12 @@ every known peer); with --exec, each sender gets its own process, whose
 stdout answers that sender. On port 0 the port the system chose is printed on
 stderr. -o text, hex and json show both directions, tagged.
 
+A ws:// or wss:// listener serves WebSocket upgrades on its URL's path
+(other paths get 404) and each WebSocket message is one message, shown on
+a line of its own with -o raw's default (plain -o raw keeps the bytes
+exact). With --exec, the command's output is a stream: each read of it
+(up to 32 KiB) goes out as one message.
+
 With --send, --until or --replies, listen is the server side of send: it
 waits for one peer, sends, and exits 0 once the answer came, 3 if not.
 
@@ -92,6 +98,7 @@ Examples:
         --until 'STATE ON' --wait 5s
     wirecat listen -u -k :5005 --idle 2m --max-conns 500   # sensors come and go
     wirecat listen pty:/tmp/ttyV0     # a tty at /tmp/ttyV0 for host software
+    wirecat listen -k ws://127.0.0.1:8080/mqtt --subprotocol mqtt -o hex
 
 A pty (pty:/path symlinks /path to /dev/pts/N, removed at exit) serves
 whoever opens it; their close ends the session (with -k, the next opener is
@@ -122,8 +129,8 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Datagram() {
-		p.separateDatagrams(&c.DataFlags) // each datagram visibly one message
+	if addr.Datagram() || addr.IsWebSocket() {
+		p.separateDatagrams(&c.DataFlags) // each datagram (WebSocket message) visibly one message
 	}
 	c.ConnFlags.configure(p, addr)
 	if c.Exec != "" && !link.IsLoopback(addr) {
@@ -139,6 +146,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
+	opts.WS.MaxMessage = p.cfg.MaxFrame
 	opts.Interface = c.Interface
 	opts.WaitDevice = c.KeepOpen
 	if err := c.SerialFlags.apply(opts); err != nil {
@@ -292,6 +300,9 @@ func (x *ExpectFlags) verdict(out pipe.Outcome, e pipe.Expect) error {
 // (port 0), so the user can tell a client where to go; otherwise with -v.
 func (c *ListenCmd) bound(p *plumbing, addr link.Addr, local net.Addr) {
 	where := addr.Scheme + "://" + local.String()
+	if addr.IsWebSocket() {
+		where += addr.Path
+	}
 	if addr.Port == "0" {
 		p.log.Notef("listening on %s", where)
 		return

@@ -101,7 +101,12 @@ Examples:
         --script scripts/hooks-upper.lua
     # a serial port on TCP (ser2net), and a remote board as a local tty:
     wirecat relay 127.0.0.1:2323 serial:/dev/ttyUSB0
-    wirecat relay pty:/tmp/ttyV0 tcp://127.0.0.1:2323`
+    wirecat relay pty:/tmp/ttyV0 tcp://127.0.0.1:2323
+    # a WebSocket front on a TCP broker (as websockify), and a TCP-only
+    # board's way out to an MQTT-over-wss broker:
+    wirecat relay ws://:8080/mqtt tcp://127.0.0.1:1883 --subprotocol mqtt
+    wirecat relay tcp://:1884 wss://broker.example/mqtt --ca ca.pem \
+        --subprotocol mqtt`
 }
 
 func (c *RelayCmd) Run(app *App, g *Globals) error {
@@ -179,7 +184,7 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		}
 		defer hooks.Close()
 	}
-	lopts, dopts := c.sideOptions(listen, target, p.log.Notef)
+	lopts, dopts := c.sideOptions(listen, target, p.log.Notef, p.log.Debugf)
 	if err := c.SerialFlags.apply(lopts); err != nil {
 		return err
 	}
@@ -229,14 +234,16 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 
 // sideOptions splits the TLS flags between the listening side (server
 // certificate, client CAs) and the target (verification, client certificate).
-func (c *RelayCmd) sideOptions(listen, target link.Addr, logf func(string, ...any)) (lopts, dopts *link.Options) {
+func (c *RelayCmd) sideOptions(listen, target link.Addr, logf, debugf func(string, ...any)) (lopts, dopts *link.Options) {
 	t := c.TLSFlags.options()
-	lopts = &link.Options{Log: logf, TLS: link.TLSOptions{Cert: t.Cert, Key: t.Key, ClientCA: t.ClientCA, ALPN: t.ALPN}}
+	ws := c.TLSFlags.WSFlags.options()
+	ws.MaxMessage = int(c.MaxFrame)
+	lopts = &link.Options{Log: logf, Debug: debugf, WS: ws, TLS: link.TLSOptions{Cert: t.Cert, Key: t.Key, ClientCA: t.ClientCA, ALPN: t.ALPN}}
 	d := link.TLSOptions{Insecure: t.Insecure, CA: t.CA, SNI: t.SNI, Pin: t.Pin, ALPN: t.ALPN}
-	if listen.Scheme != "tls" && listen.Scheme != "dtls" {
+	if listen.Scheme != "tls" && listen.Scheme != "dtls" && listen.Scheme != "wss" {
 		d.Cert, d.Key = t.Cert, t.Key
 	}
-	dopts = &link.Options{Log: logf, TLS: d}
+	dopts = &link.Options{Log: logf, Debug: debugf, WS: ws, TLS: d}
 	// A pre-shared key belongs to whichever side speaks DTLS (both may);
 	// with neither, the listening side refuses it.
 	if listen.Scheme == "dtls" || target.Scheme != "dtls" {
@@ -251,11 +258,15 @@ func (c *RelayCmd) sideOptions(listen, target link.Addr, logf func(string, ...an
 // relaying says where the relay listens: always when the system chose the
 // port (port 0), so clients can be told where to go; otherwise with -v.
 func relaying(p *plumbing, listen link.Addr, local net.Addr, target link.Addr) {
+	path := ""
+	if listen.IsWebSocket() {
+		path = listen.Path
+	}
 	if listen.Port == "0" {
-		p.log.Notef("relaying %s://%s to %s", listen.Scheme, local, target)
+		p.log.Notef("relaying %s://%s%s to %s", listen.Scheme, local, path, target)
 		return
 	}
-	p.log.Debugf("relaying %s://%s to %s", listen.Scheme, local, target)
+	p.log.Debugf("relaying %s://%s%s to %s", listen.Scheme, local, path, target)
 }
 
 // dropReportEvery is how often a relay says that its view drops lines, at

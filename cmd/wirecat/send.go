@@ -72,7 +72,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Datagram() {
+	if addr.Datagram() || addr.IsWebSocket() {
 		p.separateDatagrams(&c.DataFlags)
 	}
 	until, err := c.until()
@@ -84,6 +84,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
+	opts.WS.MaxMessage = p.cfg.MaxFrame
 	opts.Interface = c.Interface
 	if err := c.SerialFlags.apply(opts); err != nil {
 		return err
