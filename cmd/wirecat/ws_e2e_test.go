@@ -439,3 +439,23 @@ func TestWSReplay(t *testing.T) {
 		t.Fatalf("the mock: exit %d, %q: %s", code, out, errOut)
 	}
 }
+
+// relay to a WebSocket target: with --frame line each line from the TCP
+// board is one WebSocket message (no newline), as the listener shows.
+func TestWSRelayToWebSocketTarget(t *testing.T) {
+	wsPort, tcpPort := freePort(t), freePort(t)
+	l := start(t, "wirecat", "listen", fmt.Sprintf("ws://127.0.0.1:%d/in", wsPort), "-o", "json")
+	waitListen(t, wsPort)
+	start(t, "wirecat", "relay", fmt.Sprintf("tcp://127.0.0.1:%d", tcpPort), fmt.Sprintf("ws://127.0.0.1:%d/in", wsPort), "--frame", "line")
+	waitListen(t, tcpPort)
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", tcpPort))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprint(c, "temp 21.5\nhum 40\n")
+	l.waitOutput(`"text":"hum 40"`, 10*time.Second)
+	if got := l.stdout.String(); !strings.Contains(got, `"text":"temp 21.5"}`) || strings.Contains(got, `\n`) {
+		t.Fatalf("listener got %s", got)
+	}
+}
