@@ -180,20 +180,31 @@ func TestRelayFaultDropDropsAboutHalf(t *testing.T) {
 func TestRelayFaultRateHoldsWithinTenPercent(t *testing.T) {
 	target := goEcho(t)
 	_, addr := startRelay(t, "tcp", "tcp://"+target, "--rate", "down:256KiB/s")
-	c := dialTest(t, "tcp", addr)
-	payload := make([]byte, 384<<10) // 1.5 s at 256 KiB/s
-	rand.Read(payload)
-	go func() { c.Write(payload); c.(*net.TCPConn).CloseWrite() }()
-	t0 := time.Now()
-	got, err := io.ReadAll(c)
-	took := time.Since(t0)
-	if err != nil || !bytes.Equal(got, payload) {
-		t.Fatalf("got %d bytes back (%v), want the %d sent", len(got), err, len(payload))
+	// Faster than the rate is a defect at once; slower may be a loaded
+	// machine's stall, so the best of three runs counts for the floor.
+	var rates []float64
+	for range 3 {
+		c := dialTest(t, "tcp", addr)
+		payload := make([]byte, 384<<10) // 1.5 s at 256 KiB/s
+		rand.Read(payload)
+		go func() { c.Write(payload); c.(*net.TCPConn).CloseWrite() }()
+		t0 := time.Now()
+		got, err := io.ReadAll(c)
+		took := time.Since(t0)
+		c.Close()
+		if err != nil || !bytes.Equal(got, payload) {
+			t.Fatalf("got %d bytes back (%v), want the %d sent", len(got), err, len(payload))
+		}
+		rate := float64(len(got)) / took.Seconds()
+		if rate > 1.1*256*1024 {
+			t.Fatalf("measured %.0f B/s through --rate 256KiB/s (took %v)", rate, took)
+		}
+		if rate >= 0.9*256*1024 {
+			return
+		}
+		rates = append(rates, rate)
 	}
-	rate := float64(len(got)) / took.Seconds()
-	if rate < 0.9*256*1024 || rate > 1.1*256*1024 {
-		t.Fatalf("measured %.0f B/s through --rate 256KiB/s (took %v)", rate, took)
-	}
+	t.Fatalf("measured %.0f B/s through --rate 256KiB/s, three times under 90%%", rates)
 }
 
 func TestRelayFaultCutAfter(t *testing.T) {
