@@ -19,7 +19,7 @@ import (
 // the device's own proxy.
 
 // libNames are the shared library tables a device sees as globals.
-var libNames = []string{"string", "table", "math", "coroutine", "os", "net", "log", "bit", "json"}
+var libNames = []string{"string", "table", "math", "coroutine", "os", "net", "log", "bit", "json", "mqtt"}
 
 type sharedLibs struct {
 	base  *lua.LTable            // base functions and wirecat's global functions
@@ -29,6 +29,7 @@ type sharedLibs struct {
 	conn  *lua.LTable            // metatables of wirecat's userdata
 	lst   *lua.LTable
 	timer *lua.LTable
+	mqtt  *lua.LTable           // an mqtt client
 	reg   map[string]lua.LValue // the modules' registry entries (json.null...)
 }
 
@@ -71,6 +72,7 @@ func buildLibs() *sharedLibs {
 	math.RawSetString("randomseed", L.NewFunction(mathRandomSeed))
 
 	g.RawSetString("net", newTable(L, map[string]lua.LGFunction{"connect": netConnect, "listen": netListen}))
+	g.RawSetString("mqtt", newTable(L, map[string]lua.LGFunction{"connect": mqttConnect}))
 	g.RawSetString("log", newTable(L, map[string]lua.LGFunction{
 		"debug": logAt("debug"), "info": logAt("info"), "warn": logAt("warn"), "error": logAt("error"),
 	}))
@@ -116,6 +118,7 @@ func buildLibs() *sharedLibs {
 	s.conn = methods(L, "conn", connMethods)
 	s.lst = methods(L, "listener", listenerMethods)
 	s.timer = methods(L, "timer", timerMethods)
+	s.mqtt = methods(L, "mqtt client", mqttMethods)
 	return s
 }
 

@@ -85,7 +85,7 @@ func Decode(b []byte, version byte) (*Packet, error) {
 	}
 	pk := &Packet{ProtocolVersion: version}
 	if err := pk.FixedHeader.Decode(b[0]); err != nil {
-		return nil, fmt.Errorf("mqtt: %s packet: %w", typeName(b[0]>>4), err)
+		return nil, fmt.Errorf("mqtt: %s packet: %w", TypeName(b[0]>>4), err)
 	}
 	hdr := 2
 	for b[hdr-1]&0x80 != 0 {
@@ -124,7 +124,7 @@ func Decode(b []byte, version byte) (*Packet, error) {
 		derr = errors.New("reserved packet type 0")
 	}
 	if derr != nil {
-		return nil, fmt.Errorf("mqtt: malformed %s packet: %w", typeName(pk.FixedHeader.Type), derr)
+		return nil, fmt.Errorf("mqtt: malformed %s packet: %w", TypeName(pk.FixedHeader.Type), derr)
 	}
 	return pk, nil
 }
@@ -171,7 +171,7 @@ func Encode(pk *Packet) ([]byte, error) {
 		err = fmt.Errorf("unknown packet type %d", pk.FixedHeader.Type)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mqtt: encode %s: %w", typeName(pk.FixedHeader.Type), err)
+		return nil, fmt.Errorf("mqtt: encode %s: %w", TypeName(pk.FixedHeader.Type), err)
 	}
 	return buf.Bytes(), nil
 }
@@ -282,3 +282,9 @@ func cut(s string) (string, string, bool) {
 	}
 	return s, "", false
 }
+
+// FixedHeader is a packet's first byte and length.
+type FixedHeader = packets.FixedHeader
+
+// Subscription is one filter of a SUBSCRIBE or UNSUBSCRIBE.
+type Subscription = packets.Subscription
