@@ -4,9 +4,11 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 	"github.com/wirecat-dev/wirecat/internal/luatest"
 )
 
@@ -42,8 +44,18 @@ func TestDocExamples(t *testing.T) {
 		t.Fatalf("found only %d examples", len(exs))
 	}
 	target := echoServer(t)
+	var broker string // the mqtt examples' mosquitto, started for the first
+	top := t
 	for _, ex := range exs {
 		t.Run("line"+strconv.Itoa(ex.Line), func(t *testing.T) {
+			target := target
+			if strings.Contains(strings.SplitN(ex.Code, "\n", 2)[0], "127.0.0.1:1883") {
+				e2e.Need(t, "mosquitto")
+				if broker == "" {
+					broker = mosquitto(top)
+				}
+				target = broker
+			}
 			p, err := Compile("example.lua", []byte(ex.Code))
 			if err != nil {
 				t.Fatal(err)

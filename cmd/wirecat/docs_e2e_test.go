@@ -1763,6 +1763,46 @@ end
 		},
 	},
 	{
+		name: "lua-mqtt-broker",
+		cmds: []string{"mosquitto -p 1883 &"},
+		run: func(e *docEnv, c []string) {
+			need(e.t, "mosquitto")
+			e.sub("-p 1883", fmt.Sprintf("-p %d", e.port(1883)))
+			e.start(c[0], nil)
+			waitListen(e.t, e.port(1883)) // the examples themselves run in TestDocsLuaExamples
+		},
+	},
+	{
+		name: "script-mqtt-sensor",
+		cmds: []string{"mosquitto -p 1883 & mosquitto_sub -p 1883 -t 'sensors/#' -v &",
+			"wirecat simulate scripts/mqtt-sensor.lua --connect 127.0.0.1:1883 --count 3 --duration 5s",
+			"mosquitto_pub -p 1883 -t sensors/2/cmd -m 'interval 0.2'"},
+		run: func(e *docEnv, c []string) {
+			need(e.t, "mosquitto", "mosquitto_sub", "mosquitto_pub")
+			port := e.port(1883)
+			e.sub("-p 1883", fmt.Sprintf("-p %d", port))
+			broker, sub, _ := strings.Cut(c[0], " & ")
+			e.start(broker, nil)
+			waitListen(e.t, port)
+			subscriber := e.start(sub, nil)
+			time.Sleep(300 * time.Millisecond) // the subscription is in
+			sim := e.start(c[1], nil)
+			waitFor(e.t, 5*time.Second, "three sensors online", func() bool {
+				return strings.Count(subscriber.stdout.String(), "/status online") == 3
+			})
+			e.mustRun(c[2], "")
+			sim.wait(10 * time.Second)
+			out := subscriber.stdout.String()
+			// sensor 2 reads every 0.2 s from then on, the others every second
+			if n1, n2 := strings.Count(out, "sensors/1/temp "), strings.Count(out, "sensors/2/temp "); n2 < 2*n1 || n1 < 3 {
+				e.t.Fatalf("sensor 1 sent %d readings, sensor 2 %d: the command did not take\n%s", n1, n2, out)
+			}
+			waitFor(e.t, 5*time.Second, "the wills (stopped at --duration)", func() bool {
+				return strings.Count(subscriber.stdout.String(), "/status offline") == 3
+			})
+		},
+	},
+	{
 		name: "script-particle-web",
 		cmds: []string{"wirecat simulate scripts/particle-web.lua --listen 127.0.0.1:8080", "curl http://127.0.0.1:8080/ ; curl http://127.0.0.1:8080/status"},
 		run: func(e *docEnv, c []string) {
@@ -1975,6 +2015,14 @@ func TestDocsLuaExamples(t *testing.T) {
 			continue
 		}
 		t.Run(fmt.Sprintf("line%d", ex.Line), func(t *testing.T) {
+			if strings.Contains(cmd, "127.0.0.1:1883") { // an mqtt example: the doc's mosquitto
+				need(t, "mosquitto")
+				mqttBroker.Do(func() {
+					e.sub("-p 1883", fmt.Sprintf("-p %d", e.port(1883)))
+					e.start("mosquitto -p 1883 &", nil)
+					waitListen(t, e.port(1883))
+				})
+			}
 			dir := t.TempDir()
 			if err := os.WriteFile(filepath.Join(dir, "example.lua"), []byte(ex.Code), 0o644); err != nil {
 				t.Fatal(err)
@@ -1992,6 +2040,9 @@ func TestDocsLuaExamples(t *testing.T) {
 		})
 	}
 }
+
+// mqttBroker starts the mqtt examples' mosquitto once.
+var mqttBroker sync.Once
 
 // runWithin runs cmd, killing it after d.
 func runWithin(cmd *exec.Cmd, d time.Duration) error {
