@@ -130,6 +130,10 @@ type Device struct {
 	rng    *rand.Rand
 	pcg    *rand.PCG
 	start  time.Time
+
+	http       httpPool // the http client's idle connections
+	httpListen bool     // http.serve's net.listen: requests are its framing
+	onClose    []func() // modules' cleanups when the device ends
 }
 
 type task struct {
@@ -220,6 +224,9 @@ func (d *Device) close() {
 	}
 	for l := range d.lsts {
 		l.close()
+	}
+	for _, f := range d.onClose {
+		f()
 	}
 	if d.clock != nil {
 		d.clock.Stop()

@@ -278,11 +278,17 @@ func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 // read runs on its own goroutine: it cuts the stream into packets, decodes
 // them, and hands each read's packets to the device at once.
 func (cl *mqttClient) read() {
+	// A device's packets are mostly a few bytes (acknowledgements) and it
+	// may be one of thousands: the read buffer starts small and grows when
+	// reads fill it.
 	var buf []byte
-	b := make([]byte, 16<<10)
+	b := make([]byte, 256)
 	for {
 		n, err := cl.c.nc.Read(b)
 		buf = append(buf, b[:n]...)
+		if n == len(b) && len(b) < 16<<10 {
+			b = make([]byte, 2*len(b))
+		}
 		var pks []*mqtt.Packet
 		var raw [][]byte
 		var derr error

@@ -635,6 +635,9 @@ func netListen(L *lua.LState) int {
 			d.env.write(d.env.Stderr, fmt.Sprintf("wirecat: device %d: "+format+"\n", append([]any{d.ID}, args...)...))
 		}
 	}
+	if d.httpListen {
+		o.codec = goCodec{httpFramer{d.maxFrame()}}
+	}
 	l := &listener{d: d, addr: a, handler: handler, opts: o, origin: "in net.listen handler started at " + where(L)}
 	if a.Packet() {
 		pc, err := link.ListenPacket(d.ctx, a, &o.link)

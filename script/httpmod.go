@@ -1,0 +1,394 @@
+package script
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+
+	"github.com/wirecat-dev/wirecat/link"
+	whttp "github.com/wirecat-dev/wirecat/luamod/http"
+)
+
+// The Lua http module: a client (http.request, http.get) whose request runs
+// on a goroutine of its own and wakes the calling coroutine with the
+// response, keeping idle connections per device for reuse; and a server
+// (http.serve) that is net.listen with an HTTP request framing and a small
+// Lua loop calling the script's routes.
+
+// httpIdleMax is how many idle connections a device keeps per server.
+const httpIdleMax = 4
+
+type httpConn struct {
+	nc    net.Conn
+	br    *bufio.Reader
+	reuse bool // it carried a request before
+}
+
+// httpPool is a device's idle client connections, by dial address.
+type httpPool map[string][]*httpConn
+
+func (d *Device) httpIdle() httpPool {
+	if d.http == nil {
+		d.http = httpPool{}
+		d.onClose = append(d.onClose, func() {
+			for _, cs := range d.http {
+				for _, c := range cs {
+					c.nc.Close()
+				}
+			}
+		})
+	}
+	return d.http
+}
+
+// http.get(url[, headers]) is http.request{url = url, headers = headers}.
+func httpGet(L *lua.LState) int {
+	t := L.CreateTable(0, 2)
+	t.RawSetString("url", lua.LString(L.CheckString(1)))
+	if h := L.OptTable(2, nil); h != nil {
+		t.RawSetString("headers", h)
+	}
+	L.SetTop(0)
+	L.Push(t)
+	return httpRequest(L)
+}
+
+// http.request{method=, url=, headers=, body=, timeout=} -> response, or
+// nil, err. The response is {status=, reason=, headers=, body=, version=}.
+func httpRequest(L *lua.LState) int {
+	d := devOf(L)
+	var opts *lua.LTable
+	switch v := L.Get(1).(type) {
+	case lua.LString:
+		opts = L.CreateTable(0, 1)
+		opts.RawSetString("url", v)
+	case *lua.LTable:
+		opts = v
+	default:
+		L.ArgError(1, "a url or a table {url=, method=, headers=, body=} expected")
+	}
+	raw, _ := optString(opts, "url")
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return pushErr(L, fmt.Sprintf("http.request: %q is not an http:// or https:// url", raw))
+	}
+	body, _ := optString(opts, "body")
+	method, ok := optString(opts, "method")
+	if !ok {
+		method = "GET"
+		if body != "" {
+			method = "POST"
+		}
+	}
+	method = strings.ToUpper(method)
+	if method == "" || strings.ContainsAny(method, " \r\n") {
+		L.ArgError(1, "method: not a method")
+	}
+	headers := map[string]string{}
+	if h, ok := opts.RawGetString("headers").(*lua.LTable); ok {
+		h.ForEach(func(k, v lua.LValue) { headers[k.String()] = v.String() })
+	}
+	if bad := whttp.BadField(headers); bad != "" {
+		L.ArgError(1, fmt.Sprintf("headers: %q would break the request", bad))
+	}
+	o := d.parseOpts(L, withoutFrame(L, opts))
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
+	}
+	spec := host
+	if d.env.Connect != "" {
+		spec = d.env.Connect
+	}
+	if u.Scheme == "https" && !strings.Contains(spec, "://") {
+		spec = "tls://" + spec
+		if o.link.TLS.SNI == "" {
+			o.link.TLS.SNI = u.Hostname()
+		}
+	}
+	a, err := link.Parse(spec, false)
+	if err != nil {
+		return pushErr(L, err.Error())
+	}
+	if a.Packet() {
+		return pushErr(L, "http needs a stream transport, not "+a.Transport())
+	}
+	wire := whttp.WriteRequest(method, u.RequestURI(), u.Host, headers, []byte(body))
+	max := d.maxFrame()
+	pool := d.httpIdle()
+	var hc *httpConn
+	if idle := pool[spec]; len(idle) > 0 {
+		hc = idle[len(idle)-1]
+		pool[spec] = idle[:len(idle)-1]
+	}
+	t := d.block(L, "http.request")
+	ctx, cancel := context.WithTimeout(d.ctx, o.timeout)
+	slots := d.env.dialSlots()
+	st := d.env.stats()
+	go func() {
+		defer cancel()
+		roundTrip := func(hc *httpConn) (*whttp.Response, error) {
+			deadline, _ := ctx.Deadline()
+			hc.nc.SetDeadline(deadline)
+			if _, err := hc.nc.Write(wire); err != nil {
+				return nil, err
+			}
+			st.MsgsSent.Add(1)
+			st.BytesSent.Add(int64(len(wire)))
+			return whttp.ReadResponse(hc.br, method, max)
+		}
+		var resp *whttp.Response
+		var err error
+		if hc != nil {
+			resp, err = roundTrip(hc)
+			if err != nil && staleConn(err) { // the server closed it while idle: once more on a new one
+				hc.nc.Close()
+				hc = nil
+			}
+		}
+		if hc == nil {
+			var nc net.Conn
+			select {
+			case slots <- struct{}{}:
+				nc, err = link.Dial(ctx, a, &o.link)
+				<-slots
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			if err == nil {
+				st.Conns.Add(1)
+				hc = &httpConn{nc: nc, br: bufio.NewReader(nc)}
+				resp, err = roundTrip(hc)
+			}
+		}
+		if err != nil && ctx.Err() != nil && d.ctx.Err() == nil {
+			err = fmt.Errorf("no response within %v", o.timeout)
+		}
+		if err == nil {
+			st.MsgsRecv.Add(1)
+			st.BytesRecv.Add(int64(len(resp.Body)))
+		} else {
+			st.ConnErrors.Add(1)
+		}
+		posted := d.post(func() {
+			if err != nil {
+				if hc != nil {
+					hc.nc.Close()
+				}
+				msg := link.Cause(err)
+				if errors.Is(err, io.EOF) {
+					msg = "the server closed the connection without a response"
+				}
+				d.wake(t, lua.LNil, lua.LString(msg))
+				return
+			}
+			if resp.KeepAlive && d.ctx.Err() == nil && len(pool[spec]) < httpIdleMax {
+				hc.nc.SetDeadline(time.Time{})
+				hc.reuse = true
+				pool[spec] = append(pool[spec], hc)
+			} else {
+				hc.nc.Close()
+			}
+			d.wake(t, responseTable(d.L, resp))
+		})
+		if !posted && hc != nil {
+			hc.nc.Close()
+		}
+	}()
+	return L.Yield()
+}
+
+// staleConn: a reused connection failed before any answer, as one the
+// server closed while it was idle does.
+func staleConn(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+func headerTable(L *lua.LState, h whttp.Header) *lua.LTable {
+	t := L.CreateTable(0, len(h))
+	for k, v := range h {
+		t.RawSetString(k, lua.LString(v))
+	}
+	return t
+}
+
+func responseTable(L *lua.LState, r *whttp.Response) *lua.LTable {
+	t := L.CreateTable(0, 5)
+	t.RawSetString("status", lua.LNumber(r.Status))
+	t.RawSetString("reason", lua.LString(r.Reason))
+	t.RawSetString("version", lua.LString(r.Version))
+	t.RawSetString("headers", headerTable(L, r.Header))
+	t.RawSetString("body", lua.LString(r.Body))
+	return t
+}
+
+// httpFramer cuts a stream into whole requests (head and body).
+type httpFramer struct{ max int }
+
+func (f httpFramer) Decode(buf []byte) ([]byte, int, error) {
+	n, err := whttp.FrameRequest(buf, f.max)
+	if err != nil || n == 0 {
+		return nil, 0, err
+	}
+	return buf[:n], n, nil
+}
+
+func (f httpFramer) Encode(dst, msg []byte) ([]byte, error) { return append(dst, msg...), nil }
+
+// serveSrc is the connection loop of http.serve, compiled once and made a
+// function of each device's own state (so its globals are the device's).
+const serveSrc = `local routes, parse, respond, open, st, idle = ...
+return function(conn)
+  while true do
+    -- wait for the next request, hanging up on a connection idle for idle
+    -- seconds or once the listener is closed
+    local raw, err, waited = nil, nil, 0
+    repeat
+      raw, err = conn:recv(0.5)
+      if not raw and err ~= "timeout" then return end
+      waited = waited + 0.5
+    until raw or waited >= idle or not open(st.listener)
+    if not raw then return end
+    local req, err = parse(raw)
+    if not req then
+      conn:send(respond(400, err .. "\n", nil, false))
+      return
+    end
+    local h = routes[req.method .. " " .. req.path] or routes[req.path] or routes["*"]
+    local status, body, headers
+    if type(h) == "function" then
+      status, body, headers = h(req)
+      if type(status) ~= "number" then
+        status, body, headers = 200, status, body
+      end
+    elseif type(h) == "string" then
+      status, body = 200, h
+    else
+      status, body = 404, "no route for " .. req.method .. " " .. req.path .. "\n"
+    end
+    local ok = conn:send(respond(status, body, headers, req.keep_alive))
+    if not ok or not req.keep_alive then return end
+  end
+end`
+
+var (
+	serveOnce  sync.Once
+	serveProto *lua.FunctionProto
+)
+
+func serveFunc(L *lua.LState) *lua.LFunction {
+	serveOnce.Do(func() {
+		chunk, err := parse.Parse(strings.NewReader(serveSrc), "http.serve")
+		if err != nil {
+			panic(err)
+		}
+		serveProto, err = lua.Compile(chunk, "http.serve")
+		if err != nil {
+			panic(err)
+		}
+	})
+	return L.NewFunctionFromProto(serveProto)
+}
+
+// parse(raw) -> the request table, or nil, err.
+func httpParse(L *lua.LState) int {
+	r, err := whttp.ParseRequest([]byte(L.CheckString(1)), devOf(L).maxFrame())
+	if err != nil {
+		return pushErr(L, err.Error())
+	}
+	t := L.CreateTable(0, 8)
+	for k, v := range map[string]string{"method": r.Method, "target": r.Target, "path": r.Path,
+		"query": r.Query, "version": r.Version, "body": string(r.Body)} {
+		t.RawSetString(k, lua.LString(v))
+	}
+	t.RawSetString("headers", headerTable(L, r.Header))
+	t.RawSetString("keep_alive", lua.LBool(r.KeepAlive))
+	L.Push(t)
+	return 1
+}
+
+// respond(status, body, headers, keep) -> the response's bytes.
+func httpRespond(L *lua.LState) int {
+	status := L.CheckInt(1)
+	if status < 100 || status > 999 {
+		L.RaiseError("http.serve: a route returned status %d", status)
+	}
+	body := ""
+	if v := L.Get(2); v != lua.LNil {
+		body = L.CheckString(2)
+	}
+	h := map[string]string{}
+	if t, ok := L.Get(3).(*lua.LTable); ok {
+		t.ForEach(func(k, v lua.LValue) { h[k.String()] = v.String() })
+	}
+	if bad := whttp.BadField(h); bad != "" {
+		L.RaiseError("http.serve: header %q would break the response", bad)
+	}
+	L.Push(lua.LString(whttp.WriteResponse(status, h, []byte(body), lua.LVAsBool(L.Get(4)))))
+	return 1
+}
+
+// http.serve(addr[, opts], routes) -> listener, or nil, err. routes maps
+// "METHOD /path" or "/path" (any method) or "*" (anything else) to a
+// function(req) returning status, body, headers (or just a body), or to a
+// string served as is.
+func httpServe(L *lua.LState) int {
+	var opts, routes *lua.LTable
+	if L.GetTop() >= 3 {
+		opts, routes = L.OptTable(2, nil), L.CheckTable(3)
+	} else {
+		routes = L.CheckTable(2)
+	}
+	addr := L.CheckString(1)
+	d := devOf(L)
+	o := lua.LValue(lua.LNil)
+	if opts != nil {
+		o = withoutFrame(L, opts)
+	}
+	idle := optNumber(opts, "idle", 5)
+	if idle <= 0 {
+		L.ArgError(2, "idle must be positive")
+	}
+	st := L.CreateTable(0, 1)
+	handler := serveFunc(d.L)
+	if err := L.CallByParam(lua.P{Fn: handler, NRet: 1, Protect: true}, routes,
+		L.NewFunction(httpParse), L.NewFunction(httpRespond), L.NewFunction(httpOpen), st, lua.LNumber(idle)); err != nil {
+		L.RaiseError("%s", luaErrMsg(err))
+	}
+	loop := L.Get(-1)
+	L.Pop(1)
+	L.SetTop(0)
+	L.Push(lua.LString(addr))
+	L.Push(o)
+	L.Push(loop)
+	d.httpListen = true
+	n := netListen(L)
+	d.httpListen = false
+	if u, ok := L.Get(-n).(*lua.LUserData); ok {
+		st.RawSetString("listener", u)
+	}
+	return n
+}
+
+// open(listener) reports whether an http.serve listener is still open.
+func httpOpen(L *lua.LState) int {
+	u, ok := L.Get(1).(*lua.LUserData)
+	if !ok {
+		L.Push(lua.LTrue) // not set yet: the listener is being made
+		return 1
+	}
+	l, _ := u.Value.(*listener)
+	L.Push(lua.LBool(l != nil && !l.closed))
+	return 1
+}
