@@ -59,10 +59,21 @@ type mqttSub struct {
 // mqttOp is a PUBLISH, SUBSCRIBE or UNSUBSCRIBE waiting for its answer.
 type mqttOp struct {
 	t     *task
-	pk    *mqtt.Packet // resent (with DUP) when the answer is late
+	typ   byte   // the packet's type: Publish, Pubrel, Subscribe, Unsubscribe
+	qos   byte   // a PUBLISH's QoS
+	wire  []byte // resent (a PUBLISH with DUP) when the answer is late
 	sent  int
 	timer *timer
 	rel   bool // QoS 2: PUBREC came, PUBREL sent, PUBCOMP awaited
+}
+
+// mqttIn is a packet from the broker: a bare acknowledgement (typ and id,
+// pk nil: most of the traffic, decoded without a Packet) or a decoded one.
+type mqttIn struct {
+	typ byte
+	id  uint16
+	pk  *mqtt.Packet
+	raw []byte
 }
 
 func checkMQTT(L *lua.LState) *mqttClient { return checkSelf[*mqttClient](L, "mqtt client") }
@@ -289,8 +300,7 @@ func (cl *mqttClient) read() {
 		if n == len(b) && len(b) < 16<<10 {
 			b = make([]byte, 2*len(b))
 		}
-		var pks []*mqtt.Packet
-		var raw [][]byte
+		var pks []mqttIn
 		var derr error
 		for derr == nil {
 			size, ferr := mqtt.Frame(buf, cl.maxPkt)
@@ -303,12 +313,16 @@ func (cl *mqttClient) read() {
 			}
 			p := buf[:size:size] // decoded strings alias it: never reused
 			buf = buf[size:]
+			if typ, id, ok := mqtt.QuickAck(p); ok {
+				pks = append(pks, mqttIn{typ: typ, id: id, raw: p})
+				continue
+			}
 			pk, perr := mqtt.Decode(p, cl.version)
 			if perr != nil {
 				derr = perr
 				break
 			}
-			pks, raw = append(pks, pk), append(raw, p)
+			pks = append(pks, mqttIn{typ: pk.FixedHeader.Type, id: pk.PacketID, pk: pk, raw: p})
 		}
 		if len(buf) == 0 {
 			buf = nil
@@ -316,7 +330,7 @@ func (cl *mqttClient) read() {
 		if err != nil && derr == nil {
 			derr = err
 		}
-		if !cl.d.post(func() { cl.received(pks, raw, derr) }) || derr != nil {
+		if !cl.d.post(func() { cl.received(pks, derr) }) || derr != nil {
 			return
 		}
 	}
@@ -336,8 +350,10 @@ func (cl *mqttClient) write(wire []byte) bool {
 	st := cl.d.env.stats()
 	st.MsgsSent.Add(1)
 	st.BytesSent.Add(int64(len(wire)))
-	cl.d.env.emit(&event.Event{Kind: event.Data, Time: cl.lastOut, Conn: c.id, Transport: c.tr, Local: c.local,
-		Remote: c.remote, Role: c.role, From: c.role, Data: wire})
+	if cl.d.env.Sink != nil {
+		cl.d.env.emit(&event.Event{Kind: event.Data, Time: cl.lastOut, Conn: c.id, Transport: c.tr, Local: c.local,
+			Remote: c.remote, Role: c.role, From: c.role, Data: wire})
+	}
 	return true
 }
 
@@ -394,7 +410,7 @@ func (cl *mqttClient) shut() {
 	}
 }
 
-func (cl *mqttClient) received(pks []*mqtt.Packet, raw [][]byte, err error) {
+func (cl *mqttClient) received(pks []mqttIn, err error) {
 	if cl.err != "" {
 		return
 	}
@@ -402,13 +418,19 @@ func (cl *mqttClient) received(pks []*mqtt.Packet, raw [][]byte, err error) {
 	if len(pks) > 0 {
 		cl.lastIn = time.Now()
 	}
-	for i, pk := range pks {
+	for _, in := range pks {
 		st := cl.d.env.stats()
 		st.MsgsRecv.Add(1)
-		st.BytesRecv.Add(int64(len(raw[i])))
-		cl.d.env.emit(&event.Event{Kind: event.Data, Time: cl.lastIn, Conn: c.id, Transport: c.tr, Local: c.local,
-			Remote: c.remote, Role: c.role, From: c.role.Other(), Data: raw[i]})
-		cl.handle(pk)
+		st.BytesRecv.Add(int64(len(in.raw)))
+		if cl.d.env.Sink != nil {
+			cl.d.env.emit(&event.Event{Kind: event.Data, Time: cl.lastIn, Conn: c.id, Transport: c.tr, Local: c.local,
+				Remote: c.remote, Role: c.role, From: c.role.Other(), Data: in.raw})
+		}
+		if in.pk == nil {
+			cl.ack(in.typ, in.id, nil)
+		} else {
+			cl.handle(in.pk)
+		}
 		if cl.err != "" {
 			return
 		}
@@ -447,23 +469,22 @@ func (cl *mqttClient) handle(pk *mqtt.Packet) {
 		}
 		d.wake(t, cl.ud)
 	case mqtt.Puback, mqtt.Pubcomp, mqtt.Pubrec, mqtt.Suback, mqtt.Unsuback:
-		cl.ack(pk)
+		cl.ack(h.Type, pk.PacketID, pk)
 	case mqtt.Publish:
 		switch h.Qos {
 		case 1:
-			cl.send(&mqtt.Packet{FixedHeader: mqttHeader(mqtt.Puback), PacketID: pk.PacketID})
+			cl.write(mqtt.AppendAck(nil, mqtt.Puback, pk.PacketID))
 		case 2:
 			dup := cl.qos2In[pk.PacketID]
 			cl.qos2In[pk.PacketID] = true
-			cl.send(&mqtt.Packet{FixedHeader: mqttHeader(mqtt.Pubrec), PacketID: pk.PacketID})
+			cl.write(mqtt.AppendAck(nil, mqtt.Pubrec, pk.PacketID))
 			if dup { // delivered already: exactly once
 				return
 			}
 		}
 		cl.deliver(pk)
 	case mqtt.Pubrel:
-		delete(cl.qos2In, pk.PacketID)
-		cl.send(&mqtt.Packet{FixedHeader: mqttHeader(mqtt.Pubcomp), PacketID: pk.PacketID})
+		cl.pubrel(pk.PacketID)
 	case mqtt.Pingresp:
 	case mqtt.Disconnect: // MQTT 5: the broker says why it hangs up
 		msg := "the broker disconnected: " + mqtt.Reason(cl.version, mqtt.Disconnect, pk.ReasonCode)
@@ -476,41 +497,46 @@ func (cl *mqttClient) handle(pk *mqtt.Packet) {
 	}
 }
 
-// ack answers the coroutine waiting for pk's packet identifier.
-func (cl *mqttClient) ack(pk *mqtt.Packet) {
+// ack answers the coroutine waiting for packet id. pk is the decoded
+// packet, nil for a bare acknowledgement (reason code 0).
+func (cl *mqttClient) ack(typ byte, id uint16, pk *mqtt.Packet) {
 	d := cl.d
-	typ := pk.FixedHeader.Type
-	op := cl.ops[pk.PacketID]
+	if typ == mqtt.Pubrel {
+		cl.pubrel(id)
+		return
+	}
+	op := cl.ops[id]
 	if op == nil {
 		if typ == mqtt.Pubrec { // a late duplicate: go on with the release
-			cl.send(&mqtt.Packet{FixedHeader: mqttHeader(mqtt.Pubrel), PacketID: pk.PacketID})
+			cl.write(mqtt.AppendAck(nil, mqtt.Pubrel, id))
 		}
 		return
 	}
-	want := op.pk.FixedHeader.Type
-	code := pk.ReasonCode
+	var code byte
+	reason := ""
+	if pk != nil {
+		code, reason = pk.ReasonCode, pk.Properties.ReasonString
+	}
 	switch {
-	case typ == mqtt.Suback && want == mqtt.Subscribe, typ == mqtt.Unsuback && want == mqtt.Unsubscribe:
-		if len(pk.ReasonCodes) > 0 {
+	case typ == mqtt.Suback && op.typ == mqtt.Subscribe, typ == mqtt.Unsuback && op.typ == mqtt.Unsubscribe:
+		if pk != nil && len(pk.ReasonCodes) > 0 {
 			code = pk.ReasonCodes[0]
 		}
-	case want == mqtt.Publish && op.pk.FixedHeader.Qos == 1 && typ == mqtt.Puback:
-	case want == mqtt.Publish && op.pk.FixedHeader.Qos == 2 && typ == mqtt.Pubrec && !op.rel:
+	case op.typ == mqtt.Publish && op.qos == 1 && typ == mqtt.Puback:
+	case op.typ == mqtt.Publish && op.qos == 2 && typ == mqtt.Pubrec:
 		if !mqtt.Failed(cl.version, typ, code) {
-			op.rel = true
-			op.sent = 0
-			op.pk = &mqtt.Packet{FixedHeader: mqttHeader(mqtt.Pubrel), PacketID: pk.PacketID}
-			cl.sendOp(pk.PacketID, op)
+			op.typ, op.sent, op.wire = mqtt.Pubrel, 0, mqtt.AppendAck(nil, mqtt.Pubrel, id)
+			cl.sendOp(id, op)
 			return
 		}
-	case want == mqtt.Pubrel && typ == mqtt.Pubcomp:
-	case want == mqtt.Pubrel && typ == mqtt.Pubrec: // our PUBREL crossed a resent PUBREC
+	case op.typ == mqtt.Pubrel && typ == mqtt.Pubcomp:
+	case op.typ == mqtt.Pubrel && typ == mqtt.Pubrec: // our PUBREL crossed a resent PUBREC
 		return
 	default:
-		cl.fail(fmt.Sprintf("protocol error: %s for packet %d, which waits for another answer", mqtt.TypeName(typ), pk.PacketID))
+		cl.fail(fmt.Sprintf("protocol error: %s for packet %d, which waits for another answer", mqtt.TypeName(typ), id))
 		return
 	}
-	delete(cl.ops, pk.PacketID)
+	delete(cl.ops, id)
 	if op.timer != nil {
 		d.stopTimer(op.timer)
 	}
@@ -519,8 +545,8 @@ func (cl *mqttClient) ack(pk *mqtt.Packet) {
 	}
 	if mqtt.Failed(cl.version, typ, code) {
 		msg := mqtt.TypeName(typ) + ": " + mqtt.Reason(cl.version, typ, code)
-		if pk.Properties.ReasonString != "" {
-			msg += ": " + pk.Properties.ReasonString
+		if reason != "" {
+			msg += ": " + reason
 		}
 		d.wake(op.t, lua.LNil, lua.LString(msg))
 		return
@@ -530,6 +556,12 @@ func (cl *mqttClient) ack(pk *mqtt.Packet) {
 		return
 	}
 	d.wake(op.t, lua.LTrue)
+}
+
+// pubrel completes a QoS 2 message from the broker.
+func (cl *mqttClient) pubrel(id uint16) {
+	delete(cl.qos2In, id)
+	cl.write(mqtt.AppendAck(nil, mqtt.Pubcomp, id))
 }
 
 // newID is a packet identifier not in use.
@@ -551,11 +583,11 @@ func (cl *mqttClient) sendOp(id uint16, op *mqttOp) {
 		d.stopTimer(op.timer)
 		op.timer = nil
 	}
-	if op.sent > 0 && op.pk.FixedHeader.Type == mqtt.Publish {
-		op.pk.FixedHeader.Dup = true
+	if op.sent > 0 && op.typ == mqtt.Publish {
+		op.wire[0] |= 0x08 // DUP
 	}
 	op.sent++
-	if !cl.send(op.pk) {
+	if !cl.write(op.wire) {
 		return // fail woke it
 	}
 	op.timer = d.addTimer(cl.retry.Seconds(), func() {
@@ -569,7 +601,7 @@ func (cl *mqttClient) sendOp(id uint16, op *mqttOp) {
 		}
 		delete(cl.ops, id)
 		d.wake(op.t, lua.LNil, lua.LString(fmt.Sprintf("no answer to %s %d after %d tries, %v apart",
-			mqtt.TypeName(op.pk.FixedHeader.Type), id, op.sent, cl.retry)))
+			mqtt.TypeName(op.typ), id, op.sent, cl.retry)))
 	})
 }
 
@@ -639,17 +671,24 @@ func mqttPublish(L *lua.LState) int {
 	if cl.err != "" {
 		return pushErr(L, cl.err)
 	}
-	pk := &mqtt.Packet{FixedHeader: mqttHeader(mqtt.Publish), TopicName: topic, Payload: []byte(payload)}
-	pk.FixedHeader.Qos = byte(qos)
-	pk.FixedHeader.Retain = opts != nil && lua.LVAsBool(opts.RawGetString("retain"))
+	if len(topic) > 65535 {
+		L.ArgError(2, "a topic is at most 65535 bytes")
+	}
+	retain := opts != nil && lua.LVAsBool(opts.RawGetString("retain"))
 	if qos == 0 {
-		if !cl.send(pk) {
+		if !cl.write(mqtt.AppendPublish(nil, cl.version, 0, retain, 0, topic, []byte(payload))) {
 			return pushErr(L, cl.err)
 		}
 		L.Push(lua.LTrue)
 		return 1
 	}
-	return cl.request(L, pk, "publish")
+	t := cl.d.block(L, "mqtt publish")
+	id := cl.newID()
+	op := &mqttOp{t: t, typ: mqtt.Publish, qos: byte(qos),
+		wire: mqtt.AppendPublish(nil, cl.version, byte(qos), retain, id, topic, []byte(payload))}
+	cl.ops[id] = op
+	cl.sendOp(id, op)
+	return L.Yield()
 }
 
 // request sends pk with a fresh packet identifier and waits for its answer.
@@ -657,7 +696,13 @@ func (cl *mqttClient) request(L *lua.LState, pk *mqtt.Packet, what string) int {
 	t := cl.d.block(L, "mqtt "+what)
 	id := cl.newID()
 	pk.PacketID = id
-	op := &mqttOp{t: t, pk: pk}
+	pk.ProtocolVersion = cl.version
+	wire, err := mqtt.Encode(pk)
+	if err != nil {
+		cl.d.wake(t, lua.LNil, lua.LString(err.Error()))
+		return L.Yield()
+	}
+	op := &mqttOp{t: t, typ: pk.FixedHeader.Type, wire: wire}
 	cl.ops[id] = op
 	cl.sendOp(id, op)
 	return L.Yield()

@@ -288,3 +288,69 @@ type FixedHeader = packets.FixedHeader
 
 // Subscription is one filter of a SUBSCRIBE or UNSUBSCRIBE.
 type Subscription = packets.Subscription
+
+// AppendPublish appends a PUBLISH packet to dst without building a Packet:
+// the hot path of a device that publishes. An MQTT 5 PUBLISH has an empty
+// property list. id is used only when qos > 0.
+func AppendPublish(dst []byte, version, qos byte, retain bool, id uint16, topic string, payload []byte) []byte {
+	n := 2 + len(topic) + len(payload)
+	if qos > 0 {
+		n += 2
+	}
+	if version == 5 {
+		n++
+	}
+	h := byte(Publish<<4) | qos<<1
+	if retain {
+		h |= 1
+	}
+	dst = append(dst, h)
+	for {
+		b := byte(n & 0x7f)
+		n >>= 7
+		if n > 0 {
+			b |= 0x80
+		}
+		dst = append(dst, b)
+		if n == 0 {
+			break
+		}
+	}
+	dst = append(dst, byte(len(topic)>>8), byte(len(topic)))
+	dst = append(dst, topic...)
+	if qos > 0 {
+		dst = append(dst, byte(id>>8), byte(id))
+	}
+	if version == 5 {
+		dst = append(dst, 0)
+	}
+	return append(dst, payload...)
+}
+
+// AppendAck appends a PUBACK, PUBREC, PUBREL or PUBCOMP for packet id with
+// reason code 0 (which MQTT 5 lets a 2-byte body mean).
+func AppendAck(dst []byte, typ byte, id uint16) []byte {
+	h := typ << 4
+	if typ == Pubrel {
+		h |= 2
+	}
+	return append(dst, h, 2, byte(id>>8), byte(id))
+}
+
+// QuickAck reads a whole packet b that is a PUBACK, PUBREC, PUBREL or
+// PUBCOMP with only its identifier (the usual case, success), without
+// decoding a Packet; ok is false for anything else, which goes to Decode.
+func QuickAck(b []byte) (typ byte, id uint16, ok bool) {
+	if len(b) != 4 || b[1] != 2 {
+		return 0, 0, false
+	}
+	typ = b[0] >> 4
+	flags := b[0] & 0x0f
+	switch {
+	case typ == Puback || typ == Pubrec || typ == Pubcomp:
+		ok = flags == 0
+	case typ == Pubrel:
+		ok = flags == 2
+	}
+	return typ, uint16(b[2])<<8 | uint16(b[3]), ok
+}

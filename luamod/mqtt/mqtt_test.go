@@ -146,3 +146,35 @@ func BenchmarkDecodePublish(b *testing.B) {
 		}
 	}
 }
+
+func TestAppendPublishMatchesEncode(t *testing.T) {
+	big := strings.Repeat("x", 300) // a two-byte remaining length
+	for _, v := range []byte{4, 5} {
+		for _, qos := range []byte{0, 1, 2} {
+			for _, payload := range []string{"", "21.5", big} {
+				pk := &Packet{ProtocolVersion: v, TopicName: "a/b", Payload: []byte(payload), PacketID: 9}
+				pk.FixedHeader.Type, pk.FixedHeader.Qos, pk.FixedHeader.Retain = Publish, qos, true
+				want, err := Encode(pk)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := AppendPublish(nil, v, qos, true, 9, "a/b", []byte(payload)); !bytes.Equal(got, want) {
+					t.Errorf("v%d qos %d %d bytes: % x, want % x", v, qos, len(payload), got[:8], want[:8])
+				}
+			}
+		}
+	}
+	for _, typ := range []byte{Puback, Pubrec, Pubrel, Pubcomp} {
+		b := AppendAck(nil, typ, 0x1234)
+		pk, err := Decode(b, 4)
+		if err != nil || pk.PacketID != 0x1234 || pk.FixedHeader.Type != typ {
+			t.Errorf("ack %d: %v %+v", typ, err, pk)
+		}
+		if qt, id, ok := QuickAck(b); !ok || qt != typ || id != 0x1234 {
+			t.Errorf("QuickAck(% x) = %d %d %v", b, qt, id, ok)
+		}
+	}
+	if _, _, ok := QuickAck([]byte{0x41, 2, 0, 1}); ok {
+		t.Error("QuickAck took a PUBACK with flags")
+	}
+}
