@@ -105,7 +105,7 @@ __wirecat_p0() {
 
 __wirecat_p1() {
     if [[ $vcur == 'lua:'* ]]; then __wirecat_files '*.lua' 'lua:'; return; fi
-    __wirecat_words 'raw line crlf delim: len:u8 len:u16be len:u16le len:u32be len:u32le len:varint fixed: slip cobs lua:'
+    __wirecat_words 'raw line crlf delim: len:u8 len:u16be len:u16le len:u32be len:u32le len:varint fixed: slip cobs modbus-tcp modbus-rtu lua:'
     return 0
 }
 

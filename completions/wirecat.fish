@@ -136,7 +136,7 @@ function __wirecat_p1
         __wirecat_files '*.lua' 'lua:'
         return
     end
-    printf '%s\n' 'raw' 'line' 'crlf' 'delim:' 'len:u8' 'len:u16be' 'len:u16le' 'len:u32be' 'len:u32le' 'len:varint' 'fixed:' 'slip' 'cobs' 'lua:'
+    printf '%s\n' 'raw' 'line' 'crlf' 'delim:' 'len:u8' 'len:u16be' 'len:u16le' 'len:u32be' 'len:u32le' 'len:varint' 'fixed:' 'slip' 'cobs' 'modbus-tcp' 'modbus-rtu' 'lua:'
 end
 
 function __wirecat_p2
@@ -240,7 +240,7 @@ complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'recv-only' -d 'Never read
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'send-only' -d 'Ignore what arrives.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'idle' -x -d 'End a connection silent for this long.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'exec' -x -d 'Run CMD per connection with its stdin/stdout wired to the peer; WIRECAT_REMOTE_ADDR, _REMOTE_PORT, _LOCAL_ADDR, _LOCAL_PORT, _PROTO and _CONN_ID describe it.'
-complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
+complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'listen\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
@@ -282,7 +282,7 @@ complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'idle' -x -d 'End a conne
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'exec' -x -d 'Run CMD per connection with its stdin/stdout wired to the peer; WIRECAT_REMOTE_ADDR, _REMOTE_PORT, _LOCAL_ADDR, _LOCAL_PORT, _PROTO and _CONN_ID describe it.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'timeout' -s 'w' -x -d 'Give up connecting after DUR: resolving, the TCP and the TLS handshakes (default: the system\'s, about 2 minutes).'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'source' -s 's' -x -d 'Connect from this local address, and port if given (e.g. 127.0.0.2, [::1]:4000).'
-complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
+complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'connect\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
@@ -328,7 +328,7 @@ complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'broadcast' -d 'Allow sendin
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'interface' -x -d 'Multicast: the network interface datagrams to a group leave by (default: the system\'s choice).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'timeout' -s 'w' -x -d 'Give up connecting after DUR: resolving, the TCP and the TLS handshakes (default: the system\'s, about 2 minutes).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'source' -s 's' -x -d 'Connect from this local address, and port if given (e.g. 127.0.0.2, [::1]:4000).'
-complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
+complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'send\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
@@ -382,7 +382,7 @@ complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'control' -x -d 'Serve the 
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'control-token' -x -d 'The token control requests must carry (required when --control is not on loopback).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'timeout' -s 'w' -x -d 'Give up connecting after DUR: resolving, the TCP and the TLS handshakes (default: the system\'s, about 2 minutes).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'source' -s 's' -x -d 'Connect from this local address, and port if given (e.g. 127.0.0.2, [::1]:4000).'
-complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
+complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'relay\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
@@ -423,7 +423,7 @@ complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'connect' -x -a '(__wire
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'listen' -x -a '(__wirecat_p6)' -d 'Every net.listen binds here, whatever the script says.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'timeout' -s 'w' -x -d 'net.connect gives up after DUR unless the script says (default 10s).'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'source' -s 's' -x -d 'net.connect connects from this local address unless the script says.'
-complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
+complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'simulate\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'
@@ -479,7 +479,7 @@ complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'conn' -x -d 'Replay only 
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'once' -d 'As server: stop after one connection (default: serve until Ctrl-C).'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'connect-timeout' -s 'w' -x -d 'As client: give up connecting after DUR (-w/--timeout elsewhere).'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'source' -s 's' -x -d 'As client: connect from this local address.'
-complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE. Default raw.'
+complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'frame' -x -a '(__wirecat_p1)' -d 'How a byte stream is cut into messages: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE. Default raw.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'output' -s 'o' -x -a '(__wirecat_p2)' -d 'How received messages are written to stdout: raw, lines, text, hex, json. Default raw, or lines with --frame.'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'record' -x -a '(__wirecat_p3)' -d 'Record every event to FILE (JSON Lines session).'
 complete -c 'wirecat' -n '__wirecat_is \'replay\'' -l 'max-frame' -x -d 'Largest message accepted (default 1MiB); a larger one is an error for its connection.'

@@ -289,7 +289,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
     }
     $predictors = @{
         'p0' = @{ Words = @('auto', 'always', 'never'); Files = ''; Prefixes = @() }
-        'p1' = @{ Words = @('raw', 'line', 'crlf', 'delim:', 'len:u8', 'len:u16be', 'len:u16le', 'len:u32be', 'len:u32le', 'len:varint', 'fixed:', 'slip', 'cobs', 'lua:'); Files = ''; Prefixes = @(@('lua:', '*.lua')) }
+        'p1' = @{ Words = @('raw', 'line', 'crlf', 'delim:', 'len:u8', 'len:u16be', 'len:u16le', 'len:u32be', 'len:u32le', 'len:varint', 'fixed:', 'slip', 'cobs', 'modbus-tcp', 'modbus-rtu', 'lua:'); Files = ''; Prefixes = @(@('lua:', '*.lua')) }
         'p2' = @{ Words = @('raw', 'lines', 'text', 'hex', 'json'); Files = ''; Prefixes = @() }
         'p3' = @{ Words = @(); Files = '*.jsonl'; Prefixes = @() }
         'p4' = @{ Words = @('raw', 'lines', 'hex'); Files = ''; Prefixes = @() }

@@ -20,7 +20,7 @@ func ExampleParse() {
 	fmt.Println(err)
 	// Output:
 	// delim:\x03 "T=21.5\x03"
-	// bad framing "len:u24": unknown length prefix "u24"; valid forms: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE
+	// bad framing "len:u24": unknown length prefix "u24"; valid forms: raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE
 }
 
 func ExampleUnescape() {

@@ -12,13 +12,14 @@ import (
 var ErrBadSpec = errors.New("bad framing")
 
 // ValidForms lists every framing spec form, for help text and errors.
-const ValidForms = "raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE"
+const ValidForms = "raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE"
 
 // Raw is the framing that passes bytes through untouched.
 var Raw Framer = rawFramer{}
 
 // simpleFramers are the framings that take no argument.
-var simpleFramers = map[string]Framer{"raw": Raw, "line": lineFramer{}, "crlf": crlfFramer{}, "slip": slipFramer{}, "cobs": cobsFramer{}}
+var simpleFramers = map[string]Framer{"raw": Raw, "line": lineFramer{}, "crlf": crlfFramer{}, "slip": slipFramer{}, "cobs": cobsFramer{},
+	"modbus-tcp": ModbusTCP, "modbus-rtu": ModbusRTU}
 
 // LoadFunc makes a framer that proto does not build itself; Parse hands it
 // the kind and argument of a "lua:FILE" spec.

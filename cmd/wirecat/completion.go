@@ -47,7 +47,7 @@ var completionOptions = completion.Options{Predictors: map[string]completion.Pre
 	// lua:FILE with a Lua script.
 	"frame": {
 		Words: []string{"raw", "line", "crlf", "delim:", "len:u8", "len:u16be", "len:u16le",
-			"len:u32be", "len:u32le", "len:varint", "fixed:", "slip", "cobs", "lua:"},
+			"len:u32be", "len:u32le", "len:varint", "fixed:", "slip", "cobs", "modbus-tcp", "modbus-rtu", "lua:"},
 		Prefixes: []completion.Prefix{{Prefix: "lua:", Files: "*.lua"}},
 	},
 	// ADDR: the schemes, then socket paths for the Unix ones.

@@ -24,7 +24,7 @@ import (
 )
 
 var helpVars = map[string]string{
-	"frames":  "raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, lua:FILE",
+	"frames":  "raw, line, crlf, delim:SEP, len:u8|u16be|u16le|u32be|u32le|varint, fixed:N, slip, cobs, modbus-tcp, modbus-rtu, lua:FILE",
 	"outputs": "raw, lines, text, hex, json",
 	"inputs":  "raw, lines, hex",
 }

@@ -41,7 +41,7 @@ func scriptPath(t *testing.T, name string) string {
 }
 
 var frameForms = []string{"raw", "line", "crlf", "delim:", "len:u8", "len:u16be", "len:u16le",
-	"len:u32be", "len:u32le", "len:varint", "fixed:", "slip", "cobs", "lua:"}
+	"len:u32be", "len:u32le", "len:varint", "fixed:", "slip", "cobs", "modbus-tcp", "modbus-rtu", "lua:"}
 
 func TestBashCompletion(t *testing.T) {
 	script := scriptPath(t, "wirecat.bash")
