@@ -131,9 +131,9 @@ type Device struct {
 	pcg    *rand.PCG
 	start  time.Time
 
-	http       httpPool // the http client's idle connections
-	httpListen bool     // http.serve's net.listen: requests are its framing
-	onClose    []func() // modules' cleanups when the device ends
+	http        httpPool // the http client's idle connections
+	listenCodec codec    // http.serve's and modbus.serve's net.listen: the protocol's framing
+	onClose     []func() // modules' cleanups when the device ends
 }
 
 type task struct {

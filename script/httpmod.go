@@ -282,23 +282,30 @@ return function(conn)
   end
 end`
 
-var (
-	serveOnce  sync.Once
-	serveProto *lua.FunctionProto
-)
+var serveChunk = luaChunk{name: "http.serve", src: serveSrc}
 
-func serveFunc(L *lua.LState) *lua.LFunction {
-	serveOnce.Do(func() {
-		chunk, err := parse.Parse(strings.NewReader(serveSrc), "http.serve")
+func serveFunc(L *lua.LState) *lua.LFunction { return serveChunk.function(L) }
+
+// luaChunk is Lua code of a module, compiled once and made a function of
+// each device's own state when used (so its globals are the device's).
+type luaChunk struct {
+	name, src string
+	once      sync.Once
+	proto     *lua.FunctionProto
+}
+
+func (c *luaChunk) function(L *lua.LState) *lua.LFunction {
+	c.once.Do(func() {
+		chunk, err := parse.Parse(strings.NewReader(c.src), c.name)
 		if err != nil {
 			panic(err)
 		}
-		serveProto, err = lua.Compile(chunk, "http.serve")
+		c.proto, err = lua.Compile(chunk, c.name)
 		if err != nil {
 			panic(err)
 		}
 	})
-	return L.NewFunctionFromProto(serveProto)
+	return L.NewFunctionFromProto(c.proto)
 }
 
 // parse(raw) -> the request table, or nil, err.
@@ -372,9 +379,9 @@ func httpServe(L *lua.LState) int {
 	L.Push(lua.LString(addr))
 	L.Push(o)
 	L.Push(loop)
-	d.httpListen = true
+	d.listenCodec = goCodec{httpFramer{d.maxFrame()}}
 	n := netListen(L)
-	d.httpListen = false
+	d.listenCodec = nil
 	if u, ok := L.Get(-n).(*lua.LUserData); ok {
 		st.RawSetString("listener", u)
 	}

@@ -635,8 +635,8 @@ func netListen(L *lua.LState) int {
 			d.env.write(d.env.Stderr, fmt.Sprintf("wirecat: device %d: "+format+"\n", append([]any{d.ID}, args...)...))
 		}
 	}
-	if d.httpListen {
-		o.codec = goCodec{httpFramer{d.maxFrame()}}
+	if d.listenCodec != nil {
+		o.codec = d.listenCodec
 	}
 	l := &listener{d: d, addr: a, handler: handler, opts: o, origin: "in net.listen handler started at " + where(L)}
 	if a.Packet() {
