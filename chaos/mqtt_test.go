@@ -44,7 +44,7 @@ func startMosquitto(t *testing.T) int {
 // what the measure holds stays small beside the device.
 const fleetScript = `
 local n = tonumber(args.n)
-local c = assert(mqtt.connect(TARGET, { client_id = "fleet-" .. device.id, keepalive = 60 }))
+local c = assert(mqtt.connect(TARGET, { client_id = "fleet-" .. device.id, keepalive = 60, timeout = 30 }))
 sleep(math.random())
 local hist, fails = {}, 0
 local start = now()
@@ -68,14 +68,14 @@ c:disconnect()
 `
 
 func TestMQTTFleet(t *testing.T) {
-	devices, publishes := 200, 5
+	devices, publishes, ramp := 200, 5, "2s"
 	if *soak {
-		devices, publishes = 10000, 60
+		devices, publishes, ramp = 10000, 60, "10s" // connects at 1,000/s: the target is the publishing
 	}
 	port := startMosquitto(t)
 	script := writeFile(t, "fleet.lua", fleetScript)
 	p := e2e.Start(t, "wirecat", "simulate", script, "--connect", fmt.Sprintf("127.0.0.1:%d", port),
-		"-n", itoa(devices), "--ramp", "5s", "--arg", "n="+itoa(publishes))
+		"-n", itoa(devices), "--ramp", ramp, "--arg", "n="+itoa(publishes))
 	var peak int64
 	limit := time.Duration(publishes+30) * time.Second
 	deadline := time.Now().Add(limit)
