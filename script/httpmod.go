@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -172,7 +173,7 @@ func httpRequest(L *lua.LState) int {
 				resp, err = roundTrip(hc)
 			}
 		}
-		if err != nil && ctx.Err() != nil && d.ctx.Err() == nil {
+		if err != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) && d.ctx.Err() == nil {
 			err = fmt.Errorf("no response within %v", o.timeout)
 		}
 		if err == nil {
