@@ -12,6 +12,7 @@ require (
 	github.com/mochi-mqtt/server/v2 v2.7.9
 	github.com/pion/dtls/v3 v3.1.15
 	github.com/pion/logging v0.2.4
+	github.com/plgd-dev/go-coap/v3 v3.8.0
 	github.com/yuin/gopher-lua v1.1.2
 	go.bug.st/serial v1.8.0
 	golang.org/x/sys v0.49.0
@@ -22,4 +23,6 @@ require (
 	github.com/pion/transport/v5 v5.0.0 // indirect
 	golang.org/x/crypto v0.51.0 // indirect
 	golang.org/x/net v0.55.0 // indirect
+	golang.org/x/exp v0.0.0-20261014143641-f0251eb4aa3e // indirect
+	golang.org/x/net v0.62.0 // indirect
 )

@@ -19,7 +19,7 @@ import (
 // the device's own proxy.
 
 // libNames are the shared library tables a device sees as globals.
-var libNames = []string{"string", "table", "math", "coroutine", "os", "net", "log", "bit", "json", "mqtt", "http", "modbus"}
+var libNames = []string{"string", "table", "math", "coroutine", "os", "net", "log", "bit", "json", "mqtt", "http", "modbus", "coap"}
 
 type sharedLibs struct {
 	base  *lua.LTable            // base functions and wirecat's global functions
@@ -73,6 +73,7 @@ func buildLibs() *sharedLibs {
 
 	g.RawSetString("net", newTable(L, map[string]lua.LGFunction{"connect": netConnect, "listen": netListen}))
 	g.RawSetString("http", newTable(L, map[string]lua.LGFunction{"request": httpRequest, "get": httpGet, "serve": httpServe}))
+	g.RawSetString("coap", newTable(L, map[string]lua.LGFunction{"request": coapRequest, "serve": coapServe}))
 	g.RawSetString("modbus", newTable(L, map[string]lua.LGFunction{"connect": modbusConnect, "serve": modbusServe}))
 	g.RawSetString("mqtt", newTable(L, map[string]lua.LGFunction{"connect": mqttConnect}))
 	g.RawSetString("log", newTable(L, map[string]lua.LGFunction{

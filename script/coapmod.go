@@ -1,0 +1,433 @@
+package script
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/luamod/coap"
+	"github.com/wirecat-dev/wirecat/proto"
+)
+
+// The Lua coap module: coap.request, an exchange run on a goroutine of its
+// own (retransmitting a confirmable request, waiting out a separate
+// response, fetching the blocks of a block-wise one) that wakes the calling
+// coroutine with the response; and coap.serve, net.listen on UDP calling
+// the script's routes once per request.
+
+// coapBlockSzx is the block size a server sends and a client asks for:
+// 2^(4+6) = 1024 bytes, which fits a datagram on any link.
+const coapBlockSzx = 6
+
+func randUint(max int64) uint64 {
+	n, err := rand.Int(rand.Reader, big.NewInt(max))
+	if err != nil {
+		return uint64(time.Now().UnixNano() % max)
+	}
+	return n.Uint64()
+}
+
+// coap.request{url=, method=, payload=, confirmable=, content_format=,
+// timeout=, retry=} -> {code=, payload=, content_format=} | nil, err.
+func coapRequest(L *lua.LState) int {
+	d := devOf(L)
+	var opts *lua.LTable
+	switch v := L.Get(1).(type) {
+	case lua.LString:
+		opts = L.CreateTable(0, 1)
+		opts.RawSetString("url", v)
+	case *lua.LTable:
+		opts = v
+	default:
+		L.ArgError(1, "a url or a table {url=, method=, payload=} expected")
+	}
+	raw, _ := optString(opts, "url")
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "coap" || u.Host == "" {
+		return pushErr(L, fmt.Sprintf("coap.request: %q is not a coap:// url", raw))
+	}
+	method, ok := optString(opts, "method")
+	if !ok {
+		method = "GET"
+	}
+	code, ok := coap.Methods[strings.ToUpper(method)]
+	if !ok {
+		L.ArgError(1, "method: GET, POST, PUT or DELETE")
+	}
+	payload, _ := optString(opts, "payload")
+	con := true
+	if v := opts.RawGetString("confirmable"); v != lua.LNil {
+		con = lua.LVAsBool(v)
+	}
+	cf := -1
+	if v, ok := opts.RawGetString("content_format").(lua.LNumber); ok {
+		cf = int(v)
+	}
+	timeout := dur(optNumber(opts, "timeout", 10))
+	retry := dur(optNumber(opts, "retry", 2)) // RFC 7252's ACK_TIMEOUT
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "5683")
+	}
+	spec := "udp://" + host
+	if d.env.Connect != "" {
+		spec = d.env.Connect
+		if !strings.Contains(spec, "://") {
+			spec = "udp://" + spec
+		}
+	}
+	a, err := link.Parse(spec, false)
+	if err != nil {
+		return pushErr(L, err.Error())
+	}
+	o := d.parseOpts(L, withoutFrame(L, opts))
+	token := make([]byte, 4)
+	rand.Read(token)
+	base := &coap.Message{Token: token, Code: code, Options: message.Options{}}
+	buf := make([]byte, 256)
+	if base.Options, _, err = base.Options.SetPath(buf, u.Path); err != nil {
+		return pushErr(L, "coap.request: path: "+err.Error())
+	}
+	for _, q := range strings.Split(u.RawQuery, "&") {
+		if q != "" {
+			base.Options = base.Options.Add(message.Option{ID: coap.URIQuery, Value: []byte(q)})
+		}
+	}
+	if cf >= 0 {
+		b := make([]byte, 4)
+		base.Options, _, _ = base.Options.SetContentFormat(b, message.MediaType(cf))
+	}
+	base.Payload = []byte(payload)
+	typ := coap.NON
+	if con {
+		typ = coap.CON
+	}
+	max := d.maxFrame()
+	t := d.block(L, "coap.request")
+	go func() {
+		resp, body, err := coapExchange(d, a, &o, base, typ, timeout, retry, max)
+		d.post(func() {
+			if err != nil {
+				d.env.stats().ConnErrors.Add(1)
+				d.wake(t, lua.LNil, lua.LString(err.Error()))
+				return
+			}
+			r := d.L.CreateTable(0, 3)
+			r.RawSetString("code", lua.LString(coap.CodeString(resp.Code)))
+			r.RawSetString("payload", lua.LString(body))
+			if f, err := resp.Options.ContentFormat(); err == nil {
+				r.RawSetString("content_format", lua.LNumber(f))
+			}
+			d.wake(t, r)
+		})
+	}()
+	return L.Yield()
+}
+
+// coapExchange sends req (and, for a block-wise answer, a request per
+// further block) and returns the response with the whole payload.
+func coapExchange(d *Device, a link.Addr, o *connOpts, req *coap.Message, typ message.Type, timeout, retry time.Duration, max int) (*coap.Message, []byte, error) {
+	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithDeadline(d.ctx, deadline)
+	defer cancel()
+	nc, err := link.Dial(ctx, a, &o.link)
+	if err != nil {
+		return nil, nil, errors.New(link.Cause(err))
+	}
+	defer nc.Close()
+	st := d.env.stats()
+	st.Conns.Add(1)
+	var body []byte
+	for num := uint32(0); ; num++ {
+		m := *req
+		m.Type = typ
+		m.MessageID = int32(randUint(1 << 16))
+		if num > 0 {
+			b := make([]byte, 4)
+			m.Options, _ = m.Options.Clone()
+			m.Options, _, _ = m.Options.SetUint32(b, coap.Block2, coap.Block(num, false, coapBlockSzx))
+			m.Payload = nil
+		}
+		resp, err := coapOne(nc, &m, deadline, retry)
+		if err != nil {
+			return nil, nil, err
+		}
+		st.MsgsRecv.Add(1)
+		body = append(body, resp.Payload...)
+		if len(body) > max {
+			return nil, nil, fmt.Errorf("a block-wise payload over the maximum of %d bytes", max)
+		}
+		v, err := resp.Options.GetUint32(coap.Block2)
+		if err != nil {
+			return resp, body, nil
+		}
+		bnum, more, _ := coap.BlockOf(v)
+		if bnum != num {
+			return nil, nil, fmt.Errorf("asked for block %d, got block %d", num, bnum)
+		}
+		if !more {
+			return resp, body, nil
+		}
+	}
+}
+
+// coapOne sends m and waits for its response: retransmitted (confirmable)
+// every retry, doubling, until deadline; an empty ACK means a separate
+// response will follow, which is acknowledged when it is confirmable.
+func coapOne(nc net.Conn, m *coap.Message, deadline time.Time, retry time.Duration) (*coap.Message, error) {
+	wire, err := coap.Encode(m)
+	if err != nil {
+		return nil, err
+	}
+	con := m.Type == coap.CON
+	acked := false // an empty ACK came: stop sending, a separate response follows
+	sends, next, interval := 0, time.Time{}, retry
+	b := make([]byte, 64<<10)
+	for {
+		now := time.Now()
+		if now.After(deadline) {
+			return nil, errors.New("no response within the timeout")
+		}
+		// RFC 7252 4.2: a CON goes again after ACK_TIMEOUT, doubling, at
+		// most MAX_RETRANSMIT (4) times; a NON goes once.
+		if sends == 0 || (con && !acked && sends <= 4 && !now.Before(next)) {
+			if _, err := nc.Write(wire); err != nil {
+				return nil, errors.New(link.Cause(err))
+			}
+			sends++
+			next, interval = now.Add(interval), interval*2
+		}
+		wait := deadline
+		if con && !acked && sends <= 4 && next.Before(wait) {
+			wait = next
+		}
+		nc.SetReadDeadline(wait)
+		n, err := nc.Read(b)
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			continue
+		}
+		if err != nil {
+			return nil, errors.New(link.Cause(err))
+		}
+		r, err := coap.Decode(append([]byte{}, b[:n]...))
+		if err != nil {
+			continue // not ours to read: a stray datagram
+		}
+		switch {
+		case r.Type == coap.RST && r.MessageID == m.MessageID:
+			return nil, errors.New("the server reset the exchange (RST)")
+		case r.Type == coap.ACK && r.Code == codes.Empty && r.MessageID == m.MessageID:
+			acked = true // a separate response follows
+			continue
+		case string(r.Token) != string(m.Token):
+			continue
+		}
+		if r.Type == coap.CON { // a separate response: acknowledge it
+			ack, _ := coap.Encode(&coap.Message{Type: coap.ACK, Code: codes.Empty, MessageID: r.MessageID})
+			if id, bad := coap.UnknownCritical(r); bad {
+				rst, _ := coap.Encode(&coap.Message{Type: coap.RST, Code: codes.Empty, MessageID: r.MessageID})
+				nc.Write(rst)
+				return nil, fmt.Errorf("the response has an unknown critical option %d", id)
+			}
+			nc.Write(ack)
+		}
+		if id, bad := coap.UnknownCritical(r); bad {
+			return nil, fmt.Errorf("the response has an unknown critical option %d", id)
+		}
+		return r, nil
+	}
+}
+
+// coapServeSrc is coap.serve's handler: one request per run (a sender's
+// next datagram starts it again).
+const coapServeSrc = `local parse, respond, routes = ...
+local function answer(h, req)
+  if type(h) == "string" then return "2.05", h end
+  if type(h) ~= "function" then return "4.04", "" end
+  local function pick(n, a, b, c)
+    if n >= 2 then return a, b, c end
+    return "2.05", a
+  end
+  return pick(select("#", h(req)), h(req))
+end
+return function(conn)
+  local d = conn:recv(0)
+  if not d then return end
+  local req, reply = parse(d)
+  if reply then conn:send(reply) end
+  if not req then return end
+  local h = routes[req.method .. " " .. req.path] or routes[req.path] or routes["*"]
+  local code, payload, cf = answer(h, req)
+  conn:send(respond(req, code, payload, cf))
+end`
+
+var coapServeChunk = luaChunk{name: "coap.serve", src: coapServeSrc}
+
+// parse(datagram) -> request table, or nil and maybe the bytes to answer
+// with (RST to a ping or a malformed CON, 4.02 to an unknown critical
+// option).
+func coapParse(L *lua.LState) int {
+	b := []byte(L.CheckString(1))
+	m, err := coap.Decode(b)
+	if err != nil {
+		if len(b) >= 4 && b[0]>>6 == 1 && (b[0]>>4)&3 == 0 {
+			rst, _ := coap.Encode(&coap.Message{Type: coap.RST, Code: codes.Empty, MessageID: int32(b[2])<<8 | int32(b[3])})
+			L.Push(lua.LNil)
+			L.Push(lua.LString(rst))
+			return 2
+		}
+		return 0
+	}
+	if m.Type == coap.ACK || m.Type == coap.RST {
+		return 0
+	}
+	method := coap.MethodName(m.Code)
+	if m.Code == codes.Empty || method == "" {
+		if m.Type == coap.CON { // a ping, or a request we cannot serve
+			rst, _ := coap.Encode(&coap.Message{Type: coap.RST, Code: codes.Empty, MessageID: m.MessageID})
+			L.Push(lua.LNil)
+			L.Push(lua.LString(rst))
+			return 2
+		}
+		return 0
+	}
+	if id, bad := coap.UnknownCritical(m); bad {
+		resp := coapReply(m, codes.BadOption, []byte(fmt.Sprintf("unknown critical option %d", id)), -1)
+		L.Push(lua.LNil)
+		L.Push(lua.LString(resp))
+		return 2
+	}
+	t := L.CreateTable(0, 8)
+	t.RawSetString("method", lua.LString(method))
+	path, _ := m.Options.Path()
+	if path == "" {
+		path = "/"
+	} else if path[0] != '/' {
+		path = "/" + path
+	}
+	t.RawSetString("path", lua.LString(path))
+	qs := make([]string, 8)
+	if n, err := m.Options.GetStrings(coap.URIQuery, qs); err == nil {
+		q := L.CreateTable(n, 0)
+		for _, s := range qs[:n] {
+			q.Append(lua.LString(s))
+		}
+		t.RawSetString("query", q)
+	} else {
+		t.RawSetString("query", L.CreateTable(0, 0))
+	}
+	t.RawSetString("payload", lua.LString(m.Payload))
+	t.RawSetString("confirmable", lua.LBool(m.Type == coap.CON))
+	if f, err := m.Options.ContentFormat(); err == nil {
+		t.RawSetString("content_format", lua.LNumber(f))
+	}
+	ud := L.NewUserData()
+	ud.Value = m
+	t.RawSetString("_msg", ud)
+	L.Push(t)
+	return 1
+}
+
+// coapReply answers req: piggybacked on the ACK of a CON, else a NON; a
+// payload over one block goes block-wise (the block asked for, else the
+// first).
+func coapReply(req *coap.Message, code codes.Code, payload []byte, cf int) []byte {
+	r := &coap.Message{Token: req.Token, Code: code, Type: coap.NON, MessageID: int32(randUint(1 << 16)), Options: message.Options{}}
+	if req.Type == coap.CON {
+		r.Type, r.MessageID = coap.ACK, req.MessageID
+	}
+	num, szx := uint32(0), uint32(coapBlockSzx)
+	if v, err := req.Options.GetUint32(coap.Block2); err == nil {
+		num, szx = v>>4, min(v&7, coapBlockSzx)
+	}
+	size := 1 << (4 + szx)
+	if len(payload) > size || num > 0 {
+		start := int(num) * size
+		if start > len(payload) {
+			r.Code, payload = codes.BadOption, []byte("no such block")
+		} else {
+			end := min(start+size, len(payload))
+			b := make([]byte, 4)
+			r.Options, _, _ = r.Options.SetUint32(b, coap.Block2, coap.Block(num, end < len(payload), szx))
+			payload = payload[start:end]
+		}
+	}
+	if cf >= 0 {
+		b := make([]byte, 4)
+		r.Options, _, _ = r.Options.SetContentFormat(b, message.MediaType(cf))
+	}
+	r.Payload = payload
+	wire, _ := coap.Encode(r)
+	return wire
+}
+
+// respond(req, code, payload[, content_format]) -> the response's bytes.
+func coapRespond(L *lua.LState) int {
+	t := L.CheckTable(1)
+	ud, ok := t.RawGetString("_msg").(*lua.LUserData)
+	m, ok2 := ud.Value.(*coap.Message)
+	if !ok || !ok2 {
+		L.ArgError(1, "a request expected")
+	}
+	code, err := coap.ParseCode(L.CheckAny(2).String())
+	if err != nil {
+		L.RaiseError("coap.serve: a route returned %s", err)
+	}
+	payload := ""
+	if v := L.Get(3); v != lua.LNil {
+		payload = v.String()
+	}
+	cf := -1
+	if v, ok := L.Get(4).(lua.LNumber); ok {
+		cf = int(v)
+	}
+	L.Push(lua.LString(coapReply(m, code, []byte(payload), cf)))
+	return 1
+}
+
+// coap.serve(addr[, opts], routes) -> listener | nil, err. routes maps
+// "METHOD /path", "/path" or "*" to a payload string or a function(req)
+// returning a payload (2.05 Content) or code, payload[, content_format].
+func coapServe(L *lua.LState) int {
+	var opts, routes *lua.LTable
+	if L.GetTop() >= 3 {
+		opts, routes = L.OptTable(2, nil), L.CheckTable(3)
+	} else {
+		routes = L.CheckTable(2)
+	}
+	addr := L.CheckString(1)
+	if !strings.Contains(addr, "://") {
+		addr = "udp://" + addr
+	}
+	d := devOf(L)
+	if err := L.CallByParam(lua.P{Fn: coapServeChunk.function(d.L), NRet: 1, Protect: true},
+		L.NewFunction(coapParse), L.NewFunction(coapRespond), routes); err != nil {
+		L.RaiseError("%s", luaErrMsg(err))
+	}
+	loop := L.Get(-1)
+	L.Pop(1)
+	o := lua.LValue(lua.LNil)
+	if opts != nil {
+		o = withoutFrame(L, opts)
+	}
+	L.SetTop(0)
+	L.Push(lua.LString(addr))
+	L.Push(o)
+	L.Push(loop)
+	d.listenCodec = goCodec{proto.Raw}
+	n := netListen(L)
+	d.listenCodec = nil
+	return n
+}
