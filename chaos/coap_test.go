@@ -1,0 +1,94 @@
+package chaos
+
+// Issue 13, CoAP: a device serving CoAP answers a load generator on
+// loopback (requests a second), and garbage datagrams do not stop it.
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
+	"github.com/wirecat-dev/wirecat/luamod/coap"
+
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+)
+
+func TestCoAPServerRate(t *testing.T) {
+	senders, run, min := 16, 2*time.Second, 1000.0 // short: a shared CI machine
+	if *soak {
+		senders, run, min = 64, 10*time.Second, 20000
+	}
+	port := e2e.FreeUDPPort(t)
+	script := writeFile(t, "coap.lua", fmt.Sprintf(`
+local n = 0
+assert(coap.serve("127.0.0.1:%d", {
+  ["/temp"] = function(req) n = n + 1; return "21.5" end,
+}))
+`, port))
+	p := e2e.Start(t, "wirecat", "simulate", script)
+	e2e.WaitUDP(t, port)
+	// each sender: a socket, CON GETs one after another; garbage in between
+	var done atomic.Int64
+	var bad atomic.Int64
+	stop := time.Now().Add(run)
+	var wg sync.WaitGroup
+	for i := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", port))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			b := make([]byte, 1500)
+			opts := message.Options{}
+			buf := make([]byte, 32)
+			opts, _, _ = opts.SetPath(buf, "/temp")
+			for k := 0; time.Now().Before(stop); k++ {
+				if k%100 == 0 {
+					c.Write([]byte{0x40, 0x01}) // truncated: the server must go on
+				}
+				mid := int32((i*7919 + k) & 0xffff)
+				w, _ := coap.Encode(&coap.Message{Type: coap.CON, Code: codes.GET, MessageID: mid, Token: []byte{byte(i), byte(k), byte(k >> 8)}, Options: opts})
+				c.Write(w)
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				for {
+					n, err := c.Read(b)
+					if err != nil {
+						bad.Add(1) // lost: counted, and on to the next
+						break
+					}
+					r, err := coap.Decode(b[:n])
+					if err == nil && r.MessageID == mid {
+						if string(r.Payload) == "21.5" && r.Code == codes.Content {
+							done.Add(1)
+						} else {
+							bad.Add(1)
+						}
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	rate := float64(done.Load()) / run.Seconds()
+	figure(t, "coap-server", "a device serving CoAP: %.0f requests/s answered (%d senders, CON GET, %v), %d lost or wrong", rate, senders, run, bad.Load())
+	if rate < min && !raceEnabled {
+		t.Errorf("%.0f requests/s, under %.0f", rate, min)
+	}
+	if bad.Load() > done.Load()/100 {
+		t.Errorf("%d requests lost or answered wrong", bad.Load())
+	}
+	if took := p.Signal(syscall.SIGINT, 2*time.Second); took > time.Second {
+		t.Errorf("SIGINT took %v to end the server", took)
+	}
+}
