@@ -7,13 +7,7 @@ import (
 )
 
 func publish(t testing.TB, v byte, qos byte, id uint16, topic, payload string) []byte {
-	pk := &Packet{ProtocolVersion: v, TopicName: topic, Payload: []byte(payload), PacketID: id}
-	pk.FixedHeader.Type, pk.FixedHeader.Qos, pk.FixedHeader.Retain = Publish, qos, true
-	b, err := Encode(pk)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return AppendPublish(nil, v, qos, true, id, topic, []byte(payload))
 }
 
 func TestPublishRoundTrip(t *testing.T) {
@@ -147,19 +141,30 @@ func BenchmarkDecodePublish(b *testing.B) {
 	}
 }
 
-func TestAppendPublishMatchesEncode(t *testing.T) {
+func TestPublishLayouts(t *testing.T) {
 	big := strings.Repeat("x", 300) // a two-byte remaining length
 	for _, v := range []byte{4, 5} {
 		for _, qos := range []byte{0, 1, 2} {
 			for _, payload := range []string{"", "21.5", big} {
-				pk := &Packet{ProtocolVersion: v, TopicName: "a/b", Payload: []byte(payload), PacketID: 9}
-				pk.FixedHeader.Type, pk.FixedHeader.Qos, pk.FixedHeader.Retain = Publish, qos, true
-				want, err := Encode(pk)
-				if err != nil {
-					t.Fatal(err)
+				// the layout of MQTT 3.3: header, remaining length, topic,
+				// [id], [v5: empty properties], payload
+				body := []byte{0, 3, 'a', '/', 'b'}
+				if qos > 0 {
+					body = append(body, 0, 9)
 				}
-				if got := AppendPublish(nil, v, qos, true, 9, "a/b", []byte(payload)); !bytes.Equal(got, want) {
+				if v == 5 {
+					body = append(body, 0)
+				}
+				body = append(body, payload...)
+				want := appendVarint([]byte{0x31 | qos<<1}, len(body))
+				want = append(want, body...)
+				got := AppendPublish(nil, v, qos, true, 9, "a/b", []byte(payload))
+				if !bytes.Equal(got, want) {
 					t.Errorf("v%d qos %d %d bytes: % x, want % x", v, qos, len(payload), got[:8], want[:8])
+				}
+				pk, err := Decode(got, v)
+				if err != nil || pk.TopicName != "a/b" || string(pk.Payload) != payload || (qos > 0 && pk.PacketID != 9) {
+					t.Errorf("v%d qos %d: decoded %+v, %v", v, qos, pk, err)
 				}
 			}
 		}
@@ -176,5 +181,50 @@ func TestAppendPublishMatchesEncode(t *testing.T) {
 	}
 	if _, _, ok := QuickAck([]byte{0x41, 2, 0, 1}); ok {
 		t.Error("QuickAck took a PUBACK with flags")
+	}
+}
+
+func TestEncodeClientPackets(t *testing.T) {
+	c := &Packet{FixedHeader: FixedHeader{Type: Connect}, ProtocolVersion: 4}
+	c.Connect = ConnectParams{ClientIdentifier: "d1", Keepalive: 60, Clean: true, WillFlag: true, WillQos: 1,
+		WillRetain: true, WillTopic: "w", WillPayload: []byte("x"), UsernameFlag: true, Username: []byte("u"),
+		PasswordFlag: true, Password: []byte("p")}
+	got, _ := Encode(c)
+	want := []byte{0x10, 26, 0, 4, 'M', 'Q', 'T', 'T', 4, 0xEE, 0, 60, 0, 2, 'd', '1', 0, 1, 'w', 0, 1, 'x', 0, 1, 'u', 0, 1, 'p'}
+	if !bytes.Equal(got, want) {
+		t.Errorf("CONNECT % x\nwant    % x", got, want)
+	}
+	c.ProtocolVersion = 5 // empty CONNECT and will property lists
+	got, _ = Encode(c)
+	if len(got) != len(want)+2 || got[1] != 28 || got[12] != 0 {
+		t.Errorf("v5 CONNECT % x", got)
+	}
+	s := &Packet{FixedHeader: FixedHeader{Type: Subscribe}, ProtocolVersion: 4, PacketID: 1, Filters: []Subscription{{Filter: "a/#", Qos: 2}}}
+	if got, _ := Encode(s); !bytes.Equal(got, []byte{0x82, 8, 0, 1, 0, 3, 'a', '/', '#', 2}) {
+		t.Errorf("SUBSCRIBE % x", got)
+	}
+	u := &Packet{FixedHeader: FixedHeader{Type: Unsubscribe}, ProtocolVersion: 5, PacketID: 2, Filters: []Subscription{{Filter: "a"}}}
+	if got, _ := Encode(u); !bytes.Equal(got, []byte{0xA2, 6, 0, 2, 0, 0, 1, 'a'}) {
+		t.Errorf("UNSUBSCRIBE % x", got)
+	}
+	d := &Packet{FixedHeader: FixedHeader{Type: Disconnect}, ProtocolVersion: 5, ReasonCode: 4}
+	if got, _ := Encode(d); !bytes.Equal(got, []byte{0xE0, 1, 4}) {
+		t.Errorf("DISCONNECT % x", got)
+	}
+	// MQTT 5 answers with reason codes and a reason string
+	ack, err := Decode([]byte{0x40, 0x0A, 0, 7, 0x87, 6, 31, 0, 3, 'n', 'o', '!'}, 5)
+	if err != nil || ack.PacketID != 7 || ack.ReasonCode != 0x87 || ack.Properties.ReasonString != "no!" {
+		t.Errorf("v5 PUBACK: %+v %v", ack, err)
+	}
+	sub, err := Decode([]byte{0x90, 5, 0, 1, 0, 1, 0x80}, 5)
+	if err != nil || len(sub.ReasonCodes) != 2 || sub.ReasonCodes[1] != 0x80 {
+		t.Errorf("v5 SUBACK: %+v %v", sub, err)
+	}
+	ca, err := Decode([]byte{0x20, 3, 1, 0x86, 0}, 5)
+	if err != nil || !ca.SessionPresent || ca.ReasonCode != 0x86 {
+		t.Errorf("v5 CONNACK: %+v %v", ca, err)
+	}
+	if _, err := Decode([]byte{0x20, 5, 0, 0, 2, 99, 0}, 5); err == nil || !strings.Contains(err.Error(), "unknown property 99") {
+		t.Errorf("an unknown property: %v", err)
 	}
 }
