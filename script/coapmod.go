@@ -55,9 +55,10 @@ func coapRequest(L *lua.LState) int {
 	}
 	raw, _ := optString(opts, "url")
 	u, err := url.Parse(raw)
-	if err != nil || u.Scheme != "coap" || u.Host == "" {
-		return pushErr(L, fmt.Sprintf("coap.request: %q is not a coap:// url", raw))
+	if err != nil || (u.Scheme != "coap" && u.Scheme != "coaps") || u.Host == "" {
+		return pushErr(L, fmt.Sprintf("coap.request: %q is not a coap:// or coaps:// url", raw))
 	}
+	secure := u.Scheme == "coaps" // CoAP over DTLS
 	method, ok := optString(opts, "method")
 	if !ok {
 		method = "GET"
@@ -77,15 +78,18 @@ func coapRequest(L *lua.LState) int {
 	}
 	timeout := dur(optNumber(opts, "timeout", 10))
 	retry := dur(optNumber(opts, "retry", 2)) // RFC 7252's ACK_TIMEOUT
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "5683")
+	host, scheme := u.Host, "udp://"
+	if secure {
+		scheme = "dtls://"
 	}
-	spec := "udp://" + host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), map[bool]string{false: "5683", true: "5684"}[secure])
+	}
+	spec := scheme + host
 	if d.env.Connect != "" {
 		spec = d.env.Connect
 		if !strings.Contains(spec, "://") {
-			spec = "udp://" + spec
+			spec = scheme + spec
 		}
 	}
 	a, err := link.Parse(spec, false)
@@ -93,6 +97,12 @@ func coapRequest(L *lua.LState) int {
 		return pushErr(L, err.Error())
 	}
 	o := d.parseOpts(L, withoutFrame(L, opts))
+	if v, ok := optString(opts, "psk"); ok { // DTLS pre-shared key, in hex
+		o.link.TLS.PSK = v
+	}
+	if v, ok := optString(opts, "psk_identity"); ok {
+		o.link.TLS.PSKIdentity = v
+	}
 	token := make([]byte, 4)
 	rand.Read(token)
 	base := &coap.Message{Token: token, Code: code, Options: message.Options{}}

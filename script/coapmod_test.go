@@ -164,3 +164,19 @@ nil	no response within the timeout
 		t.Fatalf("%v\n%s\nwant\n%s%s", r.err, r.out, want, r.errOut)
 	}
 }
+
+// TestCoAPSecure: coaps:// (DTLS with a pre-shared key) to libcoap's
+// coap-server-openssl.
+func TestCoAPSecure(t *testing.T) {
+	e2e.Need(t, "coap-server-openssl")
+	port := e2e.FreeUDPPort(t)
+	e2e.Start(t, "coap-server-openssl", "-A", "127.0.0.1", "-p", fmt.Sprint(port-1), "-k", "secretkey")
+	e2e.WaitUDP(t, port)
+	r := run(t, fmt.Sprintf(`
+local r = assert(coap.request({ url = "coaps://127.0.0.1:%d/", psk = "7365637265746b6579", psk_identity = "dev1" }))
+print(r.code, r.payload:find("libcoap", 1, true) ~= nil)
+`, port), 10*time.Second, nil)
+	if r.err != nil || r.out != "2.05\ttrue\n" {
+		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
+	}
+}
