@@ -39,10 +39,56 @@ func randUint(max int64) uint64 {
 	return n.Uint64()
 }
 
+// coapReq is a request ready to go.
+type coapReq struct {
+	a              link.Addr
+	o              connOpts
+	msg            *coap.Message
+	typ            message.Type
+	timeout, retry time.Duration
+	max            int
+	path           string
+}
+
 // coap.request{url=, method=, payload=, confirmable=, content_format=,
 // timeout=, retry=} -> {code=, payload=, content_format=} | nil, err.
 func coapRequest(L *lua.LState) int {
 	d := devOf(L)
+	rq, errMsg := coapPrepare(L, d, false)
+	if rq == nil {
+		return pushErr(L, errMsg)
+	}
+	t := d.block(L, "coap.request")
+	go func() {
+		resp, body, err := coapExchange(d, rq.a, &rq.o, rq.msg, rq.typ, rq.timeout, rq.retry, rq.max)
+		d.post(func() {
+			if err != nil {
+				d.env.stats().ConnErrors.Add(1)
+				d.wake(t, lua.LNil, lua.LString(err.Error()))
+				return
+			}
+			d.wake(t, coapResponse(d.L, resp, body))
+		})
+	}()
+	return L.Yield()
+}
+
+func coapResponse(L *lua.LState, resp *coap.Message, body []byte) *lua.LTable {
+	r := L.CreateTable(0, 3)
+	r.RawSetString("code", lua.LString(coap.CodeString(resp.Code)))
+	r.RawSetString("payload", lua.LString(body))
+	if f, err := resp.Options.ContentFormat(); err == nil {
+		r.RawSetString("content_format", lua.LNumber(f))
+	}
+	if v, err := resp.Options.Observe(); err == nil {
+		r.RawSetString("observe", lua.LNumber(v))
+	}
+	return r
+}
+
+// coapPrepare reads a request's url or options (argument 1); nil and why
+// for a url it cannot use.
+func coapPrepare(L *lua.LState, d *Device, observe bool) (*coapReq, string) {
 	var opts *lua.LTable
 	switch v := L.Get(1).(type) {
 	case lua.LString:
@@ -56,7 +102,7 @@ func coapRequest(L *lua.LState) int {
 	raw, _ := optString(opts, "url")
 	u, err := url.Parse(raw)
 	if err != nil || (u.Scheme != "coap" && u.Scheme != "coaps") || u.Host == "" {
-		return pushErr(L, fmt.Sprintf("coap.request: %q is not a coap:// or coaps:// url", raw))
+		return nil, fmt.Sprintf("%q is not a coap:// or coaps:// url", raw)
 	}
 	secure := u.Scheme == "coaps" // CoAP over DTLS
 	method, ok := optString(opts, "method")
@@ -94,7 +140,7 @@ func coapRequest(L *lua.LState) int {
 	}
 	a, err := link.Parse(spec, false)
 	if err != nil {
-		return pushErr(L, err.Error())
+		return nil, err.Error()
 	}
 	o := d.parseOpts(L, withoutFrame(L, opts))
 	if v, ok := optString(opts, "psk"); ok { // DTLS pre-shared key, in hex
@@ -108,7 +154,11 @@ func coapRequest(L *lua.LState) int {
 	base := &coap.Message{Token: token, Code: code, Options: message.Options{}}
 	buf := make([]byte, 256)
 	if base.Options, _, err = base.Options.SetPath(buf, u.Path); err != nil {
-		return pushErr(L, "coap.request: path: "+err.Error())
+		return nil, "path: " + err.Error()
+	}
+	if observe {
+		b := make([]byte, 4)
+		base.Options, _, _ = base.Options.SetObserve(b, 0) // register
 	}
 	for _, q := range strings.Split(u.RawQuery, "&") {
 		if q != "" {
@@ -124,26 +174,7 @@ func coapRequest(L *lua.LState) int {
 	if con {
 		typ = coap.CON
 	}
-	max := d.maxFrame()
-	t := d.block(L, "coap.request")
-	go func() {
-		resp, body, err := coapExchange(d, a, &o, base, typ, timeout, retry, max)
-		d.post(func() {
-			if err != nil {
-				d.env.stats().ConnErrors.Add(1)
-				d.wake(t, lua.LNil, lua.LString(err.Error()))
-				return
-			}
-			r := d.L.CreateTable(0, 3)
-			r.RawSetString("code", lua.LString(coap.CodeString(resp.Code)))
-			r.RawSetString("payload", lua.LString(body))
-			if f, err := resp.Options.ContentFormat(); err == nil {
-				r.RawSetString("content_format", lua.LNumber(f))
-			}
-			d.wake(t, r)
-		})
-	}()
-	return L.Yield()
+	return &coapReq{a: a, o: o, msg: base, typ: typ, timeout: timeout, retry: retry, max: d.maxFrame(), path: u.Path}, ""
 }
 
 // coapExchange sends req (and, for a block-wise answer, a request per
@@ -440,4 +471,94 @@ func coapServe(L *lua.LState) int {
 	n := netListen(L)
 	d.listenCodec = nil
 	return n
+}
+
+// coap.observe(url | opts, handler) -> handle | nil, err. It registers
+// (GET with Observe 0), calls handler(response) with the first answer and
+// each notification after it, each call its own coroutine, until
+// handle:stop(), the server's last notification, or the device's end. The
+// handle keeps the device alive meanwhile.
+func coapObserve(L *lua.LState) int {
+	d := devOf(L)
+	fn := L.CheckFunction(2)
+	rq, errMsg := coapPrepare(L, d, true)
+	if rq == nil {
+		return pushErr(L, errMsg)
+	}
+	rq.typ = coap.CON
+	origin := "in coap.observe handler started at " + where(L)
+	t := d.block(L, "coap.observe")
+	go func() {
+		fail := func(err error) {
+			d.post(func() {
+				d.env.stats().ConnErrors.Add(1)
+				d.wake(t, lua.LNil, lua.LString(err.Error()))
+			})
+		}
+		deadline := time.Now().Add(rq.timeout)
+		ctx, cancel := context.WithDeadline(d.ctx, deadline)
+		nc, err := link.Dial(ctx, rq.a, &rq.o.link)
+		cancel()
+		if err != nil {
+			fail(errors.New(link.Cause(err)))
+			return
+		}
+		m := *rq.msg
+		m.Type, m.MessageID = coap.CON, int32(randUint(1<<16))
+		first, err := coapOne(nc, &m, deadline, rq.retry)
+		if err == nil {
+			if _, oerr := first.Options.Observe(); oerr != nil {
+				err = fmt.Errorf("the server does not offer %s to observe (%s, no Observe option)", rq.path, coap.CodeString(first.Code))
+			}
+		}
+		if err != nil {
+			nc.Close()
+			fail(err)
+			return
+		}
+		var h *handle
+		if !d.post(func() {
+			h = &handle{d: d, onStop: func() { nc.Close() }}
+			u := d.newHandle(d.L, h)
+			d.spawn(fn, origin, coapResponse(d.L, first, first.Payload))
+			d.wake(t, u)
+		}) {
+			nc.Close()
+			return
+		}
+		// notifications until the socket is closed (stop, the device's end)
+		nc.SetReadDeadline(time.Time{})
+		b := make([]byte, 64<<10)
+		for {
+			n, err := nc.Read(b)
+			if err != nil {
+				d.post(func() { h.stop() })
+				return
+			}
+			r, err := coap.Decode(append([]byte{}, b[:n]...))
+			if err != nil || string(r.Token) != string(m.Token) {
+				continue
+			}
+			if r.Type == coap.CON {
+				ack, _ := coap.Encode(&coap.Message{Type: coap.ACK, Code: codes.Empty, MessageID: r.MessageID})
+				nc.Write(ack)
+			}
+			_, oerr := r.Options.Observe()
+			last := oerr != nil // a response without Observe ends the observation
+			if !d.post(func() {
+				if !h.stopped {
+					d.spawn(fn, origin, coapResponse(d.L, r, r.Payload))
+					if last {
+						h.stop()
+					}
+				}
+			}) || last {
+				if last {
+					nc.Close()
+				}
+				return
+			}
+		}
+	}()
+	return L.Yield()
 }

@@ -180,3 +180,25 @@ print(r.code, r.payload:find("libcoap", 1, true) ~= nil)
 		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
 	}
 }
+
+// TestCoAPObserve: coap.observe of libcoap's /time, which notifies every
+// second, until the handler stops it; a resource without observe says so.
+func TestCoAPObserve(t *testing.T) {
+	e2e.Need(t, "coap-server-notls")
+	port := e2e.FreeUDPPort(t)
+	e2e.Start(t, "coap-server-notls", "-A", "127.0.0.1", "-p", fmt.Sprint(port))
+	e2e.WaitUDP(t, port)
+	r := run(t, fmt.Sprintf(`
+print(coap.observe("coap://127.0.0.1:%d/", function() end))
+local n, h = 0, nil
+h = assert(coap.observe("coap://127.0.0.1:%d/time", function(r)
+  n = n + 1
+  print(n, r.code, r.observe ~= nil)
+  if n == 3 then h:stop() end
+end))
+`, port, port), 10*time.Second, nil)
+	want := "nil\tthe server does not offer / to observe (2.05, no Observe option)\n1\t2.05\ttrue\n2\t2.05\ttrue\n3\t2.05\ttrue\n"
+	if r.err != nil || r.out != want {
+		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
+	}
+}

@@ -29,7 +29,8 @@ type handle struct {
 	d       *Device
 	t       *timer
 	stopped bool
-	running *task // every: the callback still running, if any
+	running *task  // every: the callback still running, if any
+	onStop  func() // what else stopping ends (coap.observe's socket)
 }
 
 func (h *handle) stop() {
@@ -38,6 +39,9 @@ func (h *handle) stop() {
 	}
 	h.stopped = true
 	h.d.keep--
+	if h.onStop != nil {
+		h.onStop()
+	}
 	if h.t != nil {
 		h.d.stopTimer(h.t)
 		h.t = nil
