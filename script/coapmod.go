@@ -306,7 +306,7 @@ end
 return function(conn)
   local d = conn:recv(0)
   if not d then return end
-  local req, reply = parse(d)
+  local req, reply = parse(d, conn)
   if reply then conn:send(reply) end
   if not req then return end
   local h = routes[req.method .. " " .. req.path] or routes[req.path] or routes["*"]
@@ -331,7 +331,13 @@ func coapParse(L *lua.LState) int {
 		}
 		return 0
 	}
-	if m.Type == coap.ACK || m.Type == coap.RST {
+	if m.Type == coap.RST { // a client that no longer wants our notifications
+		if pc, ok := peerOf(L.Get(2)); ok {
+			devOf(L).coapForget(pc.to.String())
+		}
+		return 0
+	}
+	if m.Type == coap.ACK {
 		return 0
 	}
 	method := coap.MethodName(m.Code)
@@ -371,6 +377,12 @@ func coapParse(L *lua.LState) int {
 	}
 	t.RawSetString("payload", lua.LString(m.Payload))
 	t.RawSetString("confirmable", lua.LBool(m.Type == coap.CON))
+	if v, err := m.Options.Observe(); err == nil && method == "GET" {
+		if pc, ok := peerOf(L.Get(2)); ok {
+			devOf(L).coapObserve(path, pc, m.Token, v == 0)
+			t.RawSetString("observe", lua.LBool(v == 0))
+		}
+	}
 	if f, err := m.Options.ContentFormat(); err == nil {
 		t.RawSetString("content_format", lua.LNumber(f))
 	}
@@ -385,6 +397,11 @@ func coapParse(L *lua.LState) int {
 // payload over one block goes block-wise (the block asked for, else the
 // first).
 func coapReply(req *coap.Message, code codes.Code, payload []byte, cf int) []byte {
+	return coapReplyObs(req, code, payload, cf, false, 0)
+}
+
+// coapReplyObs is coapReply with an Observe option of seq when obs.
+func coapReplyObs(req *coap.Message, code codes.Code, payload []byte, cf int, obs bool, seq uint32) []byte {
 	r := &coap.Message{Token: req.Token, Code: code, Type: coap.NON, MessageID: int32(randUint(1 << 16)), Options: message.Options{}}
 	if req.Type == coap.CON {
 		r.Type, r.MessageID = coap.ACK, req.MessageID
@@ -409,9 +426,104 @@ func coapReply(req *coap.Message, code codes.Code, payload []byte, cf int) []byt
 		b := make([]byte, 4)
 		r.Options, _, _ = r.Options.SetContentFormat(b, message.MediaType(cf))
 	}
+	if obs {
+		b := make([]byte, 4)
+		r.Options, _, _ = r.Options.SetObserve(b, seq)
+	}
 	r.Payload = payload
 	wire, _ := coap.Encode(r)
 	return wire
+}
+
+// coapObserver is a client observing a path of the device's coap.serve.
+type coapObserver struct {
+	pc    *peerConn
+	token []byte
+	seq   uint32
+}
+
+// coapMaxObservers bounds a device's observers.
+const coapMaxObservers = 1024
+
+func peerOf(v lua.LValue) (*peerConn, bool) {
+	u, ok := v.(*lua.LUserData)
+	if !ok {
+		return nil, false
+	}
+	c, ok := u.Value.(*conn)
+	if !ok {
+		return nil, false
+	}
+	pc, ok := c.nc.(*peerConn)
+	return pc, ok
+}
+
+// coapObserve registers (or, with add false, removes) an observer of path.
+func (d *Device) coapObserve(path string, pc *peerConn, token []byte, add bool) {
+	if d.coapObs == nil {
+		d.coapObs = map[string][]*coapObserver{}
+	}
+	var obs []*coapObserver
+	for _, o := range d.coapObs[path] {
+		if o.pc.to.String() != pc.to.String() || string(o.token) != string(token) {
+			obs = append(obs, o)
+		}
+	}
+	total := 0
+	for _, l := range d.coapObs {
+		total += len(l)
+	}
+	if add && total < coapMaxObservers {
+		obs = append(obs, &coapObserver{pc: &peerConn{pc: pc.pc, to: pc.to}, token: append([]byte{}, token...), seq: 1})
+	}
+	d.coapObs[path] = obs
+}
+
+// coapForget removes every observer at addr.
+func (d *Device) coapForget(addr string) {
+	for path, l := range d.coapObs {
+		var keep []*coapObserver
+		for _, o := range l {
+			if o.pc.to.String() != addr {
+				keep = append(keep, o)
+			}
+		}
+		d.coapObs[path] = keep
+	}
+}
+
+// coap.notify(path, payload[, code[, content_format]]) -> how many
+// observers were sent the notification (a NON).
+func coapNotify(L *lua.LState) int {
+	d := devOf(L)
+	path := L.CheckString(1)
+	if !strings.HasPrefix(path, "/") {
+		path = "/" + path
+	}
+	payload := []byte(L.CheckString(2))
+	code := codes.Content
+	if v := L.Get(3); v != lua.LNil {
+		c, err := coap.ParseCode(v.String())
+		if err != nil {
+			L.ArgError(3, err.Error())
+		}
+		code = c
+	}
+	cf := -1
+	if v, ok := L.Get(4).(lua.LNumber); ok {
+		cf = int(v)
+	}
+	sent := 0
+	for _, o := range d.coapObs[path] {
+		o.seq++
+		req := &coap.Message{Type: coap.NON, Token: o.token}
+		wire := coapReplyObs(req, code, payload, cf, true, o.seq&0xffffff)
+		if _, err := o.pc.Write(wire); err == nil {
+			sent++
+		}
+	}
+	L.Push(lua.LNumber(sent))
+	return 1
 }
 
 // respond(req, code, payload[, content_format]) -> the response's bytes.
@@ -434,7 +546,8 @@ func coapRespond(L *lua.LState) int {
 	if v, ok := L.Get(4).(lua.LNumber); ok {
 		cf = int(v)
 	}
-	L.Push(lua.LString(coapReply(m, code, []byte(payload), cf)))
+	obs := lua.LVAsBool(t.RawGetString("observe")) && code>>5 == 2
+	L.Push(lua.LString(coapReplyObs(m, code, []byte(payload), cf, obs, 1)))
 	return 1
 }
 
@@ -518,7 +631,18 @@ func coapObserve(L *lua.LState) int {
 		}
 		var h *handle
 		if !d.post(func() {
-			h = &handle{d: d, onStop: func() { nc.Close() }}
+			h = &handle{d: d, onStop: func() {
+				// deregister (a GET with Observe 1), so the server stops now
+				dm := m
+				dm.Type, dm.MessageID = coap.NON, int32(randUint(1<<16))
+				dm.Options, _ = m.Options.Clone()
+				b := make([]byte, 4)
+				dm.Options, _, _ = dm.Options.SetObserve(b, 1)
+				if w, err := coap.Encode(&dm); err == nil {
+					nc.Write(w)
+				}
+				nc.Close()
+			}}
 			u := d.newHandle(d.L, h)
 			d.spawn(fn, origin, coapResponse(d.L, first, first.Payload))
 			d.wake(t, u)

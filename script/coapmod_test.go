@@ -202,3 +202,55 @@ end))
 		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
 	}
 }
+
+// TestCoAPServerObserve: a sensor device pushes readings with coap.notify
+// to its own coap.observe client, which deregisters on stop, and to
+// libcoap's coap-client -s.
+func TestCoAPServerObserve(t *testing.T) {
+	port := e2e.FreeUDPPort(t)
+	src := fmt.Sprintf(`
+local temp = 20
+local srv = assert(coap.serve("127.0.0.1:%d", { ["/temp"] = function() return string.format("%%.1f", temp) end }))
+local tick = every(0.1, function()
+  temp = temp + 0.5
+  coap.notify("/temp", string.format("%%.1f", temp))
+end)
+local n, h = 0, nil
+h = assert(coap.observe("coap://127.0.0.1:%d/temp", function(r)
+  n = n + 1
+  print(n, r.code, r.observe, r.payload)
+  if n == 3 then h:stop() end
+end))
+sleep(tonumber(args.wait))
+print("observers left", coap.notify("/temp", "x"))
+tick:stop()
+srv:close()
+`, port, port)
+	r := run(t, src, 10*time.Second, &Env{Args: map[string]string{"wait": "0.6"}})
+	want := "1\t2.05\t1\t20.0\n2\t2.05\t2\t20.5\n3\t2.05\t3\t21.0\nobservers left\t0\n"
+	if r.err != nil || r.out != want {
+		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
+	}
+	e2e.Need(t, "coap-client-notls")
+	p, err := Compile("sensor.lua", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextTimeout(10 * time.Second)
+		defer cancel()
+		done <- p.Run(ctx, 1, &Env{Count: 1, Args: map[string]string{"wait": "2.5"}})
+	}()
+	e2e.WaitUDP(t, port)
+	b, err := exec.Command("coap-client-notls", "-B", "3", "-m", "get", "-s", "1", fmt.Sprintf("coap://127.0.0.1:%d/temp", port)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("coap-client -s: %v %s", err, b)
+	}
+	if got := strings.Count(string(b), "."); got < 5 {
+		t.Errorf("coap-client -s 1 saw %d readings in a second, want about 10: %q", got, b)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

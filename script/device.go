@@ -131,9 +131,10 @@ type Device struct {
 	pcg    *rand.PCG
 	start  time.Time
 
-	http        httpPool // the http client's idle connections
-	listenCodec codec    // http.serve's and modbus.serve's net.listen: the protocol's framing
-	onClose     []func() // modules' cleanups when the device ends
+	http        httpPool                   // the http client's idle connections
+	listenCodec codec                      // http.serve's and modbus.serve's net.listen: the protocol's framing
+	onClose     []func()                   // modules' cleanups when the device ends
+	coapObs     map[string][]*coapObserver // coap.serve's observers, by path
 }
 
 type task struct {

@@ -73,7 +73,7 @@ func buildLibs() *sharedLibs {
 
 	g.RawSetString("net", newTable(L, map[string]lua.LGFunction{"connect": netConnect, "listen": netListen}))
 	g.RawSetString("http", newTable(L, map[string]lua.LGFunction{"request": httpRequest, "get": httpGet, "serve": httpServe}))
-	g.RawSetString("coap", newTable(L, map[string]lua.LGFunction{"request": coapRequest, "serve": coapServe, "observe": coapObserve}))
+	g.RawSetString("coap", newTable(L, map[string]lua.LGFunction{"request": coapRequest, "serve": coapServe, "observe": coapObserve, "notify": coapNotify}))
 	g.RawSetString("modbus", newTable(L, map[string]lua.LGFunction{"connect": modbusConnect, "serve": modbusServe}))
 	g.RawSetString("mqtt", newTable(L, map[string]lua.LGFunction{"connect": mqttConnect}))
 	g.RawSetString("log", newTable(L, map[string]lua.LGFunction{
