@@ -3,6 +3,7 @@ package script
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -146,5 +147,42 @@ srv:close()
 	}
 	if !found {
 		t.Fatal("no error event naming the bad protocol id")
+	}
+}
+
+// TestModbusRTUPty: mbpoll in RTU mode on a pty a device serves.
+func TestModbusRTUPty(t *testing.T) {
+	e2e.Need(t, "mbpoll")
+	path := t.TempDir() + "/ttyPLC"
+	p, err := Compile("plc.lua", []byte(modbusRegs+fmt.Sprintf(`
+local srv = assert(modbus.serve("pty:%s", { rtu = true }, regs))
+sleep(3)
+print(regs.holding[1])
+srv:close()
+`, path)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var out syncBuf
+	go func() {
+		ctx, cancel := contextTimeout(10 * time.Second)
+		defer cancel()
+		done <- p.Run(ctx, 1, &Env{Count: 1, Stdout: &out})
+	}()
+	e2e.WaitFor(t, 3*time.Second, "the pty", func() bool { _, err := os.Stat(path); return err == nil })
+	mbpoll := func(args ...string) (string, error) {
+		args = append([]string{"-m", "rtu", "-a", "1", "-b", "9600", "-P", "none", "-0", "-1"}, args...)
+		b, err := exec.Command("mbpoll", args...).CombinedOutput()
+		return string(b), err
+	}
+	if got, err := mbpoll("-r", "0", "-c", "2", "-t", "4", path); err != nil || !strings.Contains(got, "[0]: \t215\n[1]: \t400\n") {
+		t.Fatalf("mbpoll rtu read: %v\n%s", err, got)
+	}
+	if got, err := mbpoll("-r", "1", "-t", "4", path, "555"); err != nil || !strings.Contains(got, "Written 1 references") {
+		t.Fatalf("mbpoll rtu write: %v\n%s", err, got)
+	}
+	if err := <-done; err != nil || out.String() != "555\n" {
+		t.Fatalf("%v %q", err, out.String())
 	}
 }
