@@ -207,7 +207,10 @@ func mqttConnect(L *lua.LState) int {
 		return pushErr(L, err.Error())
 	}
 	if a.Packet() {
-		return pushErr(L, "mqtt needs a stream transport (tcp, tls, unix), not "+a.Transport())
+		return pushErr(L, "mqtt needs a stream transport (tcp, tls, unix, ws, wss), not "+a.Transport())
+	}
+	if (a.Scheme == "ws" || a.Scheme == "wss") && o.link.WS.Subprotocol == "" {
+		o.link.WS.Subprotocol = "mqtt" // MQTT over WebSocket: binary messages, subprotocol mqtt
 	}
 	t := d.block(L, "mqtt.connect")
 	d.dialThen(a, o, func(nc net.Conn, err error) {

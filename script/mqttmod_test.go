@@ -2,6 +2,7 @@ package script
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/internal/e2e"
+	"github.com/wirecat-dev/wirecat/link"
 )
 
 // mosquitto starts a broker on a free loopback port with the extra config
@@ -228,5 +230,49 @@ print(c:receive(1))`, "nil\tmqtt: PUBLISH packet: protocol violation: qos out of
 				t.Fatalf("got %v\n%s\nwant\n%s", r.err, r.out, c.want)
 			}
 		})
+	}
+}
+
+// TestMQTTWebSocket: mqtt.connect("ws://...") offers the mqtt subprotocol
+// and speaks MQTT in binary messages, here through a ws listener (which
+// requires the subprotocol) bridged to mosquitto.
+func TestMQTTWebSocket(t *testing.T) {
+	broker := mosquitto(t)
+	a, err := link.Parse("ws://127.0.0.1:0", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := contextTimeout(10 * time.Second)
+	defer cancel()
+	ln, err := link.Listen(ctx, a, &link.Options{WS: link.WSOptions{Subprotocol: "mqtt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b, err := net.Dial("tcp", broker)
+			if err != nil {
+				c.Close()
+				return
+			}
+			go func() { io.Copy(b, c); b.Close() }()
+			go func() { io.Copy(c, b); c.Close() }()
+		}
+	}()
+	r := run(t, fmt.Sprintf(`
+local c = assert(mqtt.connect("ws://%s"))
+print(c:subscribe("ws/#", 1))
+print(c:publish("ws/a", "over websocket", { qos = 1 }))
+local m = assert(c:receive(2))
+print(m.topic, m.payload)
+c:disconnect()
+`, ln.Addr().String()), 10*time.Second, nil)
+	if r.err != nil || r.out != "1\ntrue\nws/a\tover websocket\n" {
+		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
 	}
 }
