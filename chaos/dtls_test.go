@@ -177,7 +177,7 @@ func TestDTLSHelloFlood(t *testing.T) {
 	if failed*10 > real {
 		t.Fatalf("%d of %d real clients failed during the flood", failed, real)
 	}
-	if peak-before > 150<<20 {
+	if !raceEnabled && peak-before > 150<<20 { // the race detector's own memory swamps it
 		t.Errorf("RSS grew by %d MiB during the flood", (peak-before)>>20)
 	}
 	// One notice, rate-limited, not one line per hello.
