@@ -30,6 +30,9 @@ import (
 // attempt cannot mend (a bad option, a certificate that does not match, a
 // proxy that wants credentials) end it at once.
 func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
+	if o != nil && o.Proxy != nil && a.OverTCP() {
+		o.tracef("connect %s through proxy %s (%s)", a, o.Proxy, o.Proxy.From)
+	}
 	if o == nil || o.Retry == 0 {
 		return dialOnce(ctx, a, o)
 	}

@@ -189,7 +189,8 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	c.SerialFlags.apply(dopts)
-	if err := c.DialFlags.apply(dopts, target); err != nil {
+	dopts.Trace = p.log.Debugf
+	if err := c.DialFlags.apply(app, dopts, target); err != nil {
 		return err
 	}
 	r := relay.New(relay.Config{
