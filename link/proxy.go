@@ -48,7 +48,7 @@ func (e *ProxyError) Is(target error) bool { return e.Auth && target == ErrProxy
 // (1080 for SOCKS5, 8080 for HTTP).
 func ParseProxy(s string) (*Proxy, error) {
 	bad := func(why string) (*Proxy, error) {
-		return nil, fmt.Errorf("%w: proxy %q: %s", ErrBadOption, redact(s), why)
+		return nil, &badProxy{fmt.Sprintf("proxy %q: %s", redact(s), why)}
 	}
 	if !strings.Contains(s, "://") {
 		return bad("want socks5://[user:pass@]host:port or http://host:port")
@@ -91,6 +91,12 @@ func ParseProxy(s string) (*Proxy, error) {
 	}
 	return p, nil
 }
+
+// badProxy is a proxy URL that cannot be used: a usage error.
+type badProxy struct{ msg string }
+
+func (e *badProxy) Error() string        { return e.msg }
+func (e *badProxy) Is(target error) bool { return target == ErrBadOption }
 
 // redact hides a password in a proxy URL given by the user.
 func redact(s string) string {

@@ -2,7 +2,7 @@ package pipe
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -49,7 +49,7 @@ func Redial(ctx context.Context, dial DialFunc, cfg *Config, src Source, backoff
 		var conn net.Conn = c
 		var l *legSource
 		if h != nil {
-			l = &legSource{h: h, done: make(chan struct{}), quit: make(chan struct{})}
+			l = &legSource{h: h, done: make(chan struct{}), quit: make(chan struct{}), peerGone: make(chan struct{})}
 			leg, conn = l, &legConn{Conn: c, leg: l}
 		}
 		err = Serve(ctx, conn, m, cfg, leg)
@@ -176,7 +176,7 @@ func (h *handoff) ended() error {
 }
 
 // errLegDone ends the pump of a connection that is over.
-var errLegDone = errors.New("connection over")
+var errLegDone = fmt.Errorf("connection over: %w", net.ErrClosed)
 
 // legSource is one connection's share of the handoff.
 type legSource struct {
@@ -184,8 +184,18 @@ type legSource struct {
 	done chan struct{} // the connection is over
 	quit chan struct{} // its pump is gone: ended by Next or by a failed write
 	once sync.Once
-	mu   sync.Mutex
-	last *Message // handed out, its write not yet known to have succeeded
+	// peerGone is closed when a read fails or meets the peer's close.
+	peerGone chan struct{}
+	peerOnce sync.Once
+	mu       sync.Mutex
+	last     *Message // handed out, its write not yet known to have succeeded
+}
+
+// written is told that the message handed out went to the kernel.
+func (l *legSource) written() {
+	l.mu.Lock()
+	l.last = nil
+	l.mu.Unlock()
 }
 
 func (l *legSource) gone() { l.once.Do(func() { close(l.quit) }) }
@@ -196,6 +206,12 @@ func (l *legSource) Next() (Message, error) {
 	l.mu.Lock()
 	l.last = nil
 	l.mu.Unlock()
+	select {
+	case <-l.peerGone:
+		l.gone()
+		return Message{}, errLegDone
+	default:
+	}
 	h := l.h
 	h.mu.Lock()
 	if m := h.held; m != nil {
@@ -218,12 +234,21 @@ func (l *legSource) Next() (Message, error) {
 			h.mu.Unlock()
 			l.gone()
 			return Message{}, errLegDone
+		case <-l.peerGone: // likewise
+			h.mu.Lock()
+			h.held = &r.msg
+			h.mu.Unlock()
+			l.gone()
+			return Message{}, errLegDone
 		default:
 		}
 		return l.take(&r.msg), nil
 	case <-h.finished:
 		l.gone()
 		return Message{}, h.ended()
+	case <-l.peerGone:
+		l.gone()
+		return Message{}, errLegDone
 	case <-l.done:
 		l.gone()
 		return Message{}, errLegDone
@@ -272,6 +297,18 @@ func (c *legConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	if err != nil {
 		c.leg.failed()
+	} else {
+		c.leg.written() // a stream message goes out in one write
+	}
+	return n, err
+}
+
+// Read notes the peer's close (or a failure): from then on the connection
+// takes no new message, they wait for the next one.
+func (c *legConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.leg.peerOnce.Do(func() { close(c.leg.peerGone) })
 	}
 	return n, err
 }

@@ -3,8 +3,8 @@ package script
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
