@@ -371,3 +371,25 @@ func TestReconnectCarriesOn(t *testing.T) {
 		t.Errorf("udp: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestReplayThroughProxy: replay --as client --to goes through --proxy
+// (microsocks) and checks the answers as usual.
+func TestReplayThroughProxy(t *testing.T) {
+	need(t, "microsocks")
+	port := startLED(t, false)
+	file := recordLED(t, port, "connect")
+	socks := startProxy(t, "microsocks", func(p string) []string { return []string{"-i", "127.0.0.1", "-p", p} })
+	out, errOut, code := runWirecat(t, "", 20*time.Second, "replay", file, "--check", "-v", "--to", fmt.Sprintf("127.0.0.1:%d", port),
+		"--proxy", "socks5://127.0.0.1:"+socks, "--retry", "2")
+	if code != 0 || out != "LED is ON\nLED is OFF\n" || !strings.Contains(errOut, "through proxy socks5://127.0.0.1:"+socks) {
+		t.Fatalf("exit %d, stdout %q\n%s", code, out, errOut)
+	}
+	_, errOut, code = runWirecat(t, "", 20*time.Second, "replay", file, "--as", "server", "--proxy", "socks5://127.0.0.1:1")
+	if code != 2 || !strings.Contains(errOut, "--retry and --proxy are for --as client") {
+		t.Errorf("--as server --proxy: exit %d\n%s", code, errOut)
+	}
+	_, errOut, code = runWirecat(t, "", 10*time.Second, "connect", "-z", "--proxy", "socks5://127.0.0.1:1", "127.0.0.1", "1-3")
+	if code != 2 || !strings.Contains(errOut, "-z tries each port once, directly") {
+		t.Errorf("-z --proxy: exit %d\n%s", code, errOut)
+	}
+}
