@@ -248,8 +248,27 @@ func dialProxy(ctx context.Context, d *net.Dialer, a Addr, p *Proxy) (net.Conn, 
 		c.Close()
 		return nil, err
 	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &tunnelConn{TCPConn: tc, remote: tunnelAddr(a.HostPort())}, nil
+	}
 	return c, nil
 }
+
+// tunnelConn is a connection through a proxy: its remote address is the
+// target (as given: the proxy may have resolved its name), not the proxy,
+// so output, recordings and replays name the peer.
+type tunnelConn struct {
+	*net.TCPConn
+	remote net.Addr
+}
+
+func (c *tunnelConn) RemoteAddr() net.Addr { return c.remote }
+
+// tunnelAddr is a target's host:port.
+type tunnelAddr string
+
+func (tunnelAddr) Network() string  { return "tcp" }
+func (a tunnelAddr) String() string { return string(a) }
 
 // dialUnixgram binds the client to an abstract name on Linux (nothing to clean
 // up) and to a temporary file elsewhere.

@@ -81,6 +81,9 @@ func viaProxy(t *testing.T, proxy, target string) error {
 		return err
 	}
 	defer c.Close()
+	if got := c.RemoteAddr().String(); got != a.HostPort() {
+		t.Errorf("through %s: remote address %s, want the target %s", proxy, got, a.HostPort())
+	}
 	io.WriteString(c, "hi\n")
 	got, _ := bufio.NewReader(c).ReadString('\n')
 	if got != "echo hi\n" {
