@@ -60,8 +60,8 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
-			return nil, &RetryError{Attempts: attempt, Err: err}
+			t.Stop() // stopped while waiting (a signal): that, not the last failure, is the news
+			return nil, &OpError{Op: "connect", Addr: a, Err: ctx.Err()}
 		case <-t.C:
 		}
 	}

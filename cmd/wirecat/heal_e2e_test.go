@@ -268,9 +268,9 @@ func TestRetryWaitsForTheServer(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	w.cmd.Process.Signal(syscall.SIGTERM)
 	t0 := time.Now()
-	w.wait(5 * time.Second)
-	if d := time.Since(t0); d > time.Second {
-		t.Errorf("SIGTERM took %v", d)
+	code = w.wait(5 * time.Second)
+	if d := time.Since(t0); d > time.Second || code != 143 || w.stderr.String() != "" {
+		t.Errorf("SIGTERM took %v, exit %d (want 143 and nothing said): %s", d, code, w.stderr)
 	}
 
 	// The relay's target.
