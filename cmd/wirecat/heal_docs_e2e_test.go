@@ -65,8 +65,14 @@ var healDocCases = []docCase{
 			board := freePort(t)
 			e.sub("10.0.0.7 502", fmt.Sprintf("127.0.0.1 %d", board))
 			e.server(board, func(c net.Conn) { io.WriteString(c, "modbus says hi\n") })
-			if out, _, _ := e.run(c[0], "", 10*time.Second); out != "modbus says hi\n" {
-				t.Fatalf("through the proxy: %q", out)
+			// stdin stays open until the answer is in: microsocks ends both
+			// sides when one half-closes.
+			in := &pipeIn{}
+			p := e.start(c[0], in)
+			p.waitOutput("modbus says hi\n", 10*time.Second)
+			in.w.Close()
+			if code := p.wait(10 * time.Second); code != 0 || p.stdout.String() != "modbus says hi\n" {
+				t.Fatalf("through the proxy: exit %d, %q", code, p.stdout)
 			}
 		},
 	},
