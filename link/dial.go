@@ -26,21 +26,22 @@ import (
 // answer; it is removed on Close.
 //
 // With o.Retry, a failed attempt is tried again after a backoff (see
-// Options.Backoff), each failure reported on o.Trace; errors that another
+// Options.Backoff), each failure reported on o.Debug; errors that another
 // attempt cannot mend (a bad option, a certificate that does not match, a
 // proxy that wants credentials) end it at once.
 func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
-	if o != nil && o.Proxy != nil && a.OverTCP() {
-		o.tracef("connect %s through proxy %s (%s)", a, o.Proxy, o.Proxy.From)
-	}
 	if o == nil || o.Retry == 0 {
 		return dialOnce(ctx, a, o)
 	}
+	// Each attempt dials without retries, so a transport that dials another
+	// underneath (ws:// over tcp://) does not retry twice over.
+	once := *o
+	once.Retry = 0
 	for attempt := 1; ; attempt++ {
-		c, err := dialOnce(ctx, a, o)
+		c, err := dialOnce(ctx, a, &once)
 		if err == nil {
 			if attempt > 1 {
-				o.tracef("connect %s: attempt %d succeeded", a, attempt)
+				o.debugf("connect %s: attempt %d succeeded", a, attempt)
 			}
 			return c, nil
 		}
@@ -56,7 +57,7 @@ func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		if o.Retry != RetryForever {
 			of = fmt.Sprintf(" of %d", o.Retry+1)
 		}
-		o.tracef("connect %s: attempt %d%s failed: %s; trying again in %v", a, attempt, of, Cause(opCause(err)), wait.Round(time.Millisecond))
+		o.debugf("connect %s: attempt %d%s failed: %s; trying again in %v", a, attempt, of, Cause(opCause(err)), wait.Round(time.Millisecond))
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -210,6 +211,7 @@ func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	var c net.Conn
 	var err error
 	if o != nil && o.Proxy != nil && a.OverTCP() {
+		o.debugf("connect %s through proxy %s (%s)", a, o.Proxy, o.Proxy.From)
 		c, err = dialProxy(ctx, &d, a, o.Proxy)
 	} else {
 		c, err = d.DialContext(ctx, a.Network(), a.HostPort())

@@ -41,8 +41,6 @@ type Options struct {
 	// upper half, so clients that lost a server together do not come back
 	// together.
 	Backoff, BackoffMax time.Duration
-	// Trace receives the details -v shows (each failed attempt), like Log.
-	Trace func(format string, args ...any)
 	// Log receives diagnostics meant for stderr, one line each, without a
 	// trailing newline and without the "wirecat: " prefix (the caller adds it).
 	Log func(format string, args ...any)
@@ -50,12 +48,6 @@ type Options struct {
 
 // RetryForever is Options.Retry for --retry forever.
 const RetryForever = -1
-
-func (o *Options) tracef(format string, args ...any) {
-	if o != nil && o.Trace != nil {
-		o.Trace(format, args...)
-	}
-}
 
 func (o *Options) logf(format string, args ...any) {
 	if o != nil && o.Log != nil {

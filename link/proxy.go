@@ -303,7 +303,7 @@ func (p *Proxy) readFull(c net.Conn, b []byte, what string) error {
 }
 
 // ProxyFor is the proxy for a dial to a from the environment, as curl reads
-// it: HTTPS_PROXY for tls://, then ALL_PROXY, for every TCP dial (either
+// it: HTTPS_PROXY for tls:// and wss://, then ALL_PROXY, for every TCP dial (either
 // spelling, upper or lower case), unless NO_PROXY names the host. Loopback
 // addresses and "localhost" are never proxied from the environment. nil:
 // no proxy.
@@ -319,7 +319,7 @@ func ProxyFor(a Addr, getenv func(string) string) (*Proxy, error) {
 		return getenv(l), l
 	}
 	v, from := "", ""
-	if a.Scheme == "tls" {
+	if a.Scheme == "tls" || a.Scheme == "wss" {
 		v, from = env("HTTPS_PROXY")
 	}
 	if v == "" {

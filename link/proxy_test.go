@@ -244,7 +244,7 @@ func TestDialRetry(t *testing.T) {
 	port := freePort(t) // nothing listens yet
 	a, _ := Parse("tcp://127.0.0.1:"+port, false)
 	var lines []string
-	o := &Options{Retry: 2, Backoff: 10 * time.Millisecond, Trace: func(f string, args ...any) { lines = append(lines, fmt.Sprintf(f, args...)) }}
+	o := &Options{Retry: 2, Backoff: 10 * time.Millisecond, Debug: func(f string, args ...any) { lines = append(lines, fmt.Sprintf(f, args...)) }}
 	_, err := Dial(context.Background(), a, o)
 	var re *RetryError
 	if !errors.As(err, &re) || re.Attempts != 3 || !strings.Contains(err.Error(), "connection refused (gave up after 3 attempts)") {

@@ -436,7 +436,7 @@ func (d *Device) proxyFor(a link.Addr, o *connOpts) error {
 		return nil
 	case o.proxy != "":
 		if !a.OverTCP() {
-			return fmt.Errorf("proxy carries TCP and TLS connections, not %s", a.Scheme)
+			return fmt.Errorf("proxy carries TCP, TLS and WebSocket connections, not %s", a.Scheme)
 		}
 		p, err := link.ParseProxy(o.proxy)
 		o.link.Proxy = p

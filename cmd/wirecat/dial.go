@@ -18,7 +18,7 @@ type DialFlags struct {
 // HealFlags are the retries and the proxy of every command that connects.
 type HealFlags struct {
 	Retry string `placeholder:"N|forever" help:"Try a failed connect N more times (or forever), waiting 100ms, 200ms, 400ms... up to 5s between attempts, each wait drawn at random from its upper half; -v shows each attempt. E.g. --retry 5."`
-	Proxy string `placeholder:"URL" help:"Connect through a proxy: socks5://[user:pass@]host:port or http://[user:pass@]host:port (HTTP CONNECT); TCP and TLS only. Default: ALL_PROXY (HTTPS_PROXY first for tls://) unless NO_PROXY names the host or it is loopback; none: ignore those. E.g. --proxy socks5://127.0.0.1:1080."`
+	Proxy string `placeholder:"URL" help:"Connect through a proxy: socks5://[user:pass@]host:port or http://[user:pass@]host:port (HTTP CONNECT); TCP, TLS and WebSocket only. Default: ALL_PROXY (HTTPS_PROXY first for tls:// and wss://) unless NO_PROXY names the host or it is loopback; none: ignore those. E.g. --proxy socks5://127.0.0.1:1080."`
 }
 
 // apply checks the flags and sets them on o, for connections to addr.
@@ -55,7 +55,7 @@ func (h *HealFlags) apply(app *App, o *link.Options, addr link.Addr) error {
 		return err
 	}
 	if h.Proxy != "" && h.Proxy != "none" && addr.Scheme != "" && !addr.OverTCP() {
-		return usage(fmt.Errorf("--proxy carries TCP and TLS connections, not %s", addr.Scheme))
+		return usage(fmt.Errorf("--proxy carries TCP, TLS and WebSocket connections, not %s", addr.Scheme))
 	}
 	o.Proxy, err = choose(addr)
 	return err

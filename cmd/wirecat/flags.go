@@ -359,7 +359,7 @@ func (s meterSink) Emit(e *event.Event) error {
 
 // linkOptions builds the transport options, with TLS notices on stderr.
 func linkOptions(t *TLSFlags, broadcast bool, log *diag.Log) *link.Options {
-	return &link.Options{TLS: t.options(), WS: t.WSFlags.options(), Broadcast: broadcast, Log: log.Notef, Debug: log.Debugf, Trace: log.Debugf}
+	return &link.Options{TLS: t.options(), WS: t.WSFlags.options(), Broadcast: broadcast, Log: log.Notef, Debug: log.Debugf}
 }
 
 // parseAddr reads an address; a bad one is a usage error.

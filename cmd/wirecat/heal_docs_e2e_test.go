@@ -35,7 +35,12 @@ var healDocCases = []docCase{
 			})
 			in := &pipeIn{}
 			p := e.start(c[0], in)
-			for _, l := range []string{"one\n", "two\n"} {
+			for i, l := range []string{"one\n", "two\n"} {
+				if i > 0 {
+					// The board hung up: a line written before wirecat saw
+					// it would go to the old connection (TCP's loss).
+					p.waitStderr("connecting again in", 10*time.Second)
+				}
 				io.WriteString(in.w, l)
 				select {
 				case g := <-got:
@@ -46,7 +51,6 @@ var healDocCases = []docCase{
 					t.Fatalf("%q never arrived", l)
 				}
 			}
-			p.waitStderr("connecting again in", 10*time.Second)
 			in.w.Close()
 			if code := p.wait(10 * time.Second); code != 0 || p.stdout.String() != "ok one\nok two\n" {
 				t.Fatalf("exit %d, stdout %q", code, p.stdout)

@@ -393,3 +393,21 @@ func TestReplayThroughProxy(t *testing.T) {
 		t.Errorf("-z --proxy: exit %d\n%s", code, errOut)
 	}
 }
+
+// TestProxyWebSocket: a ws:// connection goes through --proxy too (its TCP
+// connection underneath does).
+func TestProxyWebSocket(t *testing.T) {
+	need(t, "microsocks")
+	socks := startProxy(t, "microsocks", func(p string) []string { return []string{"-i", "127.0.0.1", "-p", p} })
+	port := freePort(t)
+	start(t, "wirecat", "listen", "-k", fmt.Sprintf("ws://127.0.0.1:%d/echo", port), "--exec", "cat")
+	waitListen(t, port)
+	p := start(t, "wirecat", "connect", "-v", "--proxy", "socks5://127.0.0.1:"+socks, fmt.Sprintf("ws://127.0.0.1:%d/echo", port))
+	io.WriteString(p.stdin, "hello ws\n")
+	p.waitOutput("hello ws\n", 10*time.Second)
+	p.stdin.Close()
+	p.wait(10 * time.Second)
+	if !strings.Contains(p.stderr.String(), fmt.Sprintf("connect tcp://127.0.0.1:%d through proxy socks5://127.0.0.1:%s", port, socks)) {
+		t.Errorf("-v does not show the proxy:\n%s", p.stderr)
+	}
+}

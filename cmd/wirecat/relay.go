@@ -189,7 +189,6 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	c.SerialFlags.apply(dopts)
-	dopts.Trace = p.log.Debugf
 	if err := c.DialFlags.apply(app, dopts, target); err != nil {
 		return err
 	}
