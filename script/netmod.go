@@ -390,6 +390,30 @@ func (c *conn) recv(L *lua.LState, until []byte, tpos int) int {
 	return L.Yield()
 }
 
+// connectRetry reads net.connect's opts.retry (other modules give "retry"
+// their own meaning: a resend interval).
+func connectRetry(L *lua.LState, t *lua.LTable, o *connOpts) {
+	if t == nil {
+		return
+	}
+	bad := func() { L.ArgError(2, "retry: want a count of retries (0, 5...) or \"forever\"") }
+	switch v := t.RawGetString("retry").(type) {
+	case *lua.LNilType:
+	case lua.LNumber:
+		if v < 0 || float64(v) != float64(int(v)) {
+			bad()
+		}
+		o.retry = int(v)
+	case lua.LString:
+		if v != "forever" {
+			bad()
+		}
+		o.retry = link.RetryForever
+	default:
+		bad()
+	}
+}
+
 // dialRetry dials a, again after a backoff while opts.retry allows and the
 // failure may mend. A dial slot is held per attempt, not across the waits.
 func (d *Device) dialRetry(ctx context.Context, a link.Addr, o *connOpts, slots chan struct{}) (net.Conn, error) {
@@ -493,21 +517,6 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 				*p = string(v)
 			}
 		}
-		switch v := t.RawGetString("retry").(type) {
-		case *lua.LNilType:
-		case lua.LNumber:
-			if v < 0 || float64(v) != float64(int(v)) {
-				L.ArgError(2, "retry: want a count of retries (0, 5...) or \"forever\"")
-			}
-			o.retry = int(v)
-		case lua.LString:
-			if v != "forever" {
-				L.ArgError(2, "retry: want a count of retries (0, 5...) or \"forever\"")
-			}
-			o.retry = link.RetryForever
-		default:
-			L.ArgError(2, "retry: want a count of retries (0, 5...) or \"forever\"")
-		}
 		if v, ok := t.RawGetString("proxy").(lua.LString); ok { // like --proxy
 			if v != "none" {
 				if _, err := link.ParseProxy(string(v)); err != nil {
@@ -604,7 +613,9 @@ func netConnect(L *lua.LState) int {
 	if err != nil {
 		return pushErr(L, err.Error())
 	}
-	o := d.parseOpts(L, L.OptTable(2, nil))
+	opts := L.OptTable(2, nil)
+	o := d.parseOpts(L, opts)
+	connectRetry(L, opts, &o)
 	if err := d.proxyFor(a, &o); err != nil {
 		return pushErr(L, err.Error())
 	}
