@@ -13,13 +13,13 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
     $flags = @{
         '' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'listen' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--keep-open', '-k', '--max-conns', '--allow', '--deny', '--broker', '--chat', '--send', '--until', '--replies', '--wait', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
-        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
-        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
-        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt', '--down', '--hold', '--at', '--control', '--control-token', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
-        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping')
+        'connect' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--reconnect', '--scan', '-z', '--udp', '-u', '--broadcast', '--interface', '--recv-only', '--send-only', '--idle', '--exec', '--timeout', '-w', '--source', '-s', '--retry', '--proxy', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
+        'send' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--file', '-f', '--literal', '--hex', '--wait', '--replies', '--until', '--interval', '--repeat', '--half-close', '--udp', '-u', '--broadcast', '--interface', '--timeout', '-w', '--source', '-s', '--retry', '--proxy', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--input', '-i', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
+        'relay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--udp', '-u', '--script', '--idle', '--max-conns', '--allow', '--deny', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt', '--down', '--hold', '--at', '--control', '--control-token', '--timeout', '-w', '--source', '-s', '--retry', '--proxy', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
+        'simulate' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--count', '-n', '--ramp', '--duration', '--seed', '--arg', '--connect', '--listen', '--timeout', '-w', '--source', '-s', '--retry', '--proxy', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping')
         'completion' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'show' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--pcap')
-        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
+        'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--retry', '--proxy', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
         'import' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--host', '--port', '--frame')
         'fault' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--token', '--clear', '--conns', '--kill', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt')
         'ports' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o')
@@ -72,6 +72,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'connect -w' = ''
         'connect --source' = ''
         'connect -s' = ''
+        'connect --retry' = ''
+        'connect --proxy' = ''
         'connect --frame' = 'p1'
         'connect --output' = 'p2'
         'connect -o' = 'p2'
@@ -109,6 +111,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'send -w' = ''
         'send --source' = ''
         'send -s' = ''
+        'send --retry' = ''
+        'send --proxy' = ''
         'send --frame' = 'p1'
         'send --output' = 'p2'
         'send -o' = 'p2'
@@ -157,6 +161,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'relay -w' = ''
         'relay --source' = ''
         'relay -s' = ''
+        'relay --retry' = ''
+        'relay --proxy' = ''
         'relay --frame' = 'p1'
         'relay --output' = 'p2'
         'relay -o' = 'p2'
@@ -192,6 +198,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'simulate -w' = ''
         'simulate --source' = ''
         'simulate -s' = ''
+        'simulate --retry' = ''
+        'simulate --proxy' = ''
         'simulate --frame' = 'p1'
         'simulate --output' = 'p2'
         'simulate -o' = 'p2'
@@ -229,6 +237,8 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay -w' = ''
         'replay --source' = ''
         'replay -s' = ''
+        'replay --retry' = ''
+        'replay --proxy' = ''
         'replay --frame' = 'p1'
         'replay --output' = 'p2'
         'replay -o' = 'p2'

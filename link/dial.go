@@ -14,6 +14,9 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+	"time"
+
+	mrand "math/rand/v2"
 )
 
 // Dial connects to a. UDP sockets are connected (Read gets only the peer's
@@ -21,7 +24,106 @@ import (
 // handshakes inside Dial, bounded by ctx, so certificate failures surface here
 // as a *TLSError. A unixgram client binds its own address so the server can
 // answer; it is removed on Close.
+//
+// With o.Retry, a failed attempt is tried again after a backoff (see
+// Options.Backoff), each failure reported on o.Debug; errors that another
+// attempt cannot mend (a bad option, a certificate that does not match, a
+// proxy that wants credentials) end it at once.
 func Dial(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
+	if o == nil || o.Retry == 0 {
+		return dialOnce(ctx, a, o)
+	}
+	// Each attempt dials without retries, so a transport that dials another
+	// underneath (ws:// over tcp://) does not retry twice over.
+	once := *o
+	once.Retry = 0
+	for attempt := 1; ; attempt++ {
+		c, err := dialOnce(ctx, a, &once)
+		if err == nil {
+			if attempt > 1 {
+				o.debugf("connect %s: attempt %d succeeded", a, attempt)
+			}
+			return c, nil
+		}
+		last := o.Retry != RetryForever && attempt > o.Retry
+		if ctx.Err() != nil || !Retryable(err) || last {
+			if attempt > 1 {
+				err = &RetryError{Attempts: attempt, Err: err}
+			}
+			return nil, err
+		}
+		wait := o.NextBackoff(attempt)
+		of := ""
+		if o.Retry != RetryForever {
+			of = fmt.Sprintf(" of %d", o.Retry+1)
+		}
+		o.debugf("connect %s: attempt %d%s failed: %s; trying again in %v", a, attempt, of, Cause(opCause(err)), wait.Round(time.Millisecond))
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop() // stopped while waiting (a signal): that, not the last failure, is the news
+			return nil, &OpError{Op: "connect", Addr: a, Err: ctx.Err()}
+		case <-t.C:
+		}
+	}
+}
+
+// RetryError is the last failure of a Dial that tried more than once.
+type RetryError struct {
+	Attempts int
+	Err      error
+}
+
+func (e *RetryError) Error() string {
+	return fmt.Sprintf("%v (gave up after %d attempts)", e.Err, e.Attempts)
+}
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// opCause is the cause inside an *OpError, for a line that names the
+// address already.
+func opCause(err error) error {
+	var oe *OpError
+	if errors.As(err, &oe) && oe.Hint == "" {
+		return oe.Err
+	}
+	return err
+}
+
+// Retryable reports a dial failure another attempt may not meet: not a bad
+// option or address, not a certificate that fails verification, not a
+// proxy that wants other credentials.
+func Retryable(err error) bool {
+	var te *TLSError
+	var ae *AddrError
+	switch {
+	case errors.Is(err, ErrBadOption), errors.Is(err, ErrProxyAuth), errors.As(err, &ae):
+		return false
+	case errors.As(err, &te):
+		return te.Kind == nil // a handshake cut short may go better next time
+	}
+	return true
+}
+
+// NextBackoff is the wait after failed attempt n (1, 2, ...): Backoff
+// doubled n-1 times, at most BackoffMax, drawn from its upper half
+// ("equal jitter").
+func (o *Options) NextBackoff(n int) time.Duration {
+	base, ceil := 100*time.Millisecond, 5*time.Second
+	if o != nil && o.Backoff > 0 {
+		base = o.Backoff
+	}
+	if o != nil && o.BackoffMax > 0 {
+		ceil = o.BackoffMax
+	}
+	d := base
+	for i := 1; i < n && d < ceil; i++ {
+		d *= 2
+	}
+	d = min(d, ceil)
+	return d/2 + mrand.N(d/2+1)
+}
+
+func dialOnce(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	if a.Scheme == "" {
 		return nil, &OpError{Op: "connect", Addr: a, Err: errors.New("empty address")}
 	}
@@ -106,7 +208,14 @@ func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		}
 		return nil
 	}
-	c, err := d.DialContext(ctx, a.Network(), a.HostPort())
+	var c net.Conn
+	var err error
+	if o != nil && o.Proxy != nil && a.OverTCP() {
+		o.debugf("connect %s through proxy %s (%s)", a, o.Proxy, o.Proxy.From)
+		c, err = dialProxy(ctx, &d, a, o.Proxy)
+	} else {
+		c, err = d.DialContext(ctx, a.Network(), a.HostPort())
+	}
 	gated.release()
 	if err != nil {
 		e := &OpError{Op: "connect", Addr: a, Err: err}
@@ -125,6 +234,43 @@ func dialNet(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 	}
 	return c, nil
 }
+
+// dialProxy connects to the proxy and asks it for a tunnel to a.
+func dialProxy(ctx context.Context, d *net.Dialer, a Addr, p *Proxy) (net.Conn, error) {
+	network := "tcp"
+	c, err := d.DialContext(ctx, network, p.Host)
+	if err != nil {
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			err = oe.Err
+		}
+		return nil, p.fail(false, "cannot be reached: %s", Cause(err))
+	}
+	if err := p.tunnel(ctx, c, a.HostPort()); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &tunnelConn{TCPConn: tc, remote: tunnelAddr(a.HostPort())}, nil
+	}
+	return c, nil
+}
+
+// tunnelConn is a connection through a proxy: its remote address is the
+// target (as given: the proxy may have resolved its name), not the proxy,
+// so output, recordings and replays name the peer.
+type tunnelConn struct {
+	*net.TCPConn
+	remote net.Addr
+}
+
+func (c *tunnelConn) RemoteAddr() net.Addr { return c.remote }
+
+// tunnelAddr is a target's host:port.
+type tunnelAddr string
+
+func (tunnelAddr) Network() string  { return "tcp" }
+func (a tunnelAddr) String() string { return string(a) }
 
 // dialUnixgram binds the client to an abstract name on Linux (nothing to clean
 // up) and to a temporary file elsewhere.

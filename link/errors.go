@@ -85,6 +85,14 @@ func Cause(err error) string {
 	if err == nil {
 		return ""
 	}
+	var re *RetryError
+	var xe *ProxyError
+	if errors.As(err, &re) {
+		return re.Error()
+	}
+	if errors.As(err, &xe) {
+		return xe.Error()
+	}
 	var te *TLSError
 	var oe *OpError
 	var pe *PinError

@@ -29,10 +29,25 @@ type Options struct {
 	// Debug, when set, receives what -v shows (a WebSocket's close code and
 	// reason), in the same shape as Log.
 	Debug func(format string, args ...any)
+	// Proxy is the SOCKS5 or HTTP proxy TCP and TLS dials go through (nil:
+	// direct). The caller picks it: --proxy, or ProxyFor's environment.
+	Proxy *Proxy
+	// Retry is how many more times a failed Dial tries again, with
+	// exponential backoff and jitter (RetryForever: until the context
+	// ends). Timeout then bounds each attempt.
+	Retry int
+	// Backoff is the first wait between attempts (default 100ms); it doubles
+	// up to BackoffMax (default 5s). Each wait is drawn at random from its
+	// upper half, so clients that lost a server together do not come back
+	// together.
+	Backoff, BackoffMax time.Duration
 	// Log receives diagnostics meant for stderr, one line each, without a
 	// trailing newline and without the "wirecat: " prefix (the caller adds it).
 	Log func(format string, args ...any)
 }
+
+// RetryForever is Options.Retry for --retry forever.
+const RetryForever = -1
 
 func (o *Options) logf(format string, args ...any) {
 	if o != nil && o.Log != nil {

@@ -390,11 +390,98 @@ func (c *conn) recv(L *lua.LState, until []byte, tpos int) int {
 	return L.Yield()
 }
 
+// connectRetry reads net.connect's opts.retry (other modules give "retry"
+// their own meaning: a resend interval).
+func connectRetry(L *lua.LState, t *lua.LTable, o *connOpts) {
+	if t == nil {
+		return
+	}
+	bad := func() { L.ArgError(2, "retry: want a count of retries (0, 5...) or \"forever\"") }
+	switch v := t.RawGetString("retry").(type) {
+	case *lua.LNilType:
+	case lua.LNumber:
+		if v < 0 || float64(v) != float64(int(v)) {
+			bad()
+		}
+		o.retry = int(v)
+	case lua.LString:
+		if v != "forever" {
+			bad()
+		}
+		o.retry = link.RetryForever
+	default:
+		bad()
+	}
+}
+
+// dialRetry dials a, again after a backoff while opts.retry allows and the
+// failure may mend. A dial slot is held per attempt, not across the waits.
+func (d *Device) dialRetry(ctx context.Context, a link.Addr, o *connOpts, slots chan struct{}) (net.Conn, error) {
+	for attempt := 1; ; attempt++ {
+		var nc net.Conn
+		var err error
+		select {
+		case slots <- struct{}{}:
+			nc, err = link.Dial(ctx, a, &o.link)
+			<-slots
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		if err == nil || ctx.Err() != nil || o.retry == 0 || !link.Retryable(err) || o.retry > 0 && attempt > o.retry {
+			if err != nil && attempt > 1 {
+				err = &link.RetryError{Attempts: attempt, Err: err}
+			}
+			return nc, err
+		}
+		wait := o.link.NextBackoff(attempt)
+		if d.env.Verbose {
+			cause := err
+			if oe, ok := err.(*link.OpError); ok {
+				cause = oe.Err
+			}
+			d.env.write(d.env.Stderr, fmt.Sprintf("device %d: debug: net.connect %s: attempt %d failed: %s; trying again in %v\n",
+				d.ID, a, attempt, link.Cause(cause), wait.Round(time.Millisecond)))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, &link.RetryError{Attempts: attempt, Err: err}
+		case <-timer.C:
+		}
+	}
+}
+
+// proxyFor sets the proxy of a net.connect to a: opts.proxy, else the
+// run's default.
+func (d *Device) proxyFor(a link.Addr, o *connOpts) error {
+	switch {
+	case o.proxy == "none":
+		return nil
+	case o.proxy != "":
+		if !a.OverTCP() {
+			return fmt.Errorf("proxy carries TCP, TLS and WebSocket connections, not %s", a.Scheme)
+		}
+		p, err := link.ParseProxy(o.proxy)
+		o.link.Proxy = p
+		return err
+	case d.env.Dial.Proxy != nil:
+		p, err := d.env.Dial.Proxy(a)
+		o.link.Proxy = p
+		return err
+	}
+	return nil
+}
+
 // DialDefaults are what `simulate -w/-s` make the default of every
 // net.connect (its opts.timeout and opts.source win).
 type DialDefaults struct {
 	Timeout time.Duration // 0: 10s
 	Source  string        // ADDR[:PORT]; "": the system's choice
+	Retry   int           // opts.retry's default: link.Options.Retry
+	// Proxy picks the proxy of a net.connect (--proxy or the environment);
+	// nil: none. opts.proxy wins.
+	Proxy func(link.Addr) (*link.Proxy, error)
 }
 
 // connOpts are the options of net.connect and net.listen.
@@ -402,6 +489,8 @@ type connOpts struct {
 	codec   codec
 	timeout time.Duration
 	link    link.Options
+	retry   int    // retries of net.connect; link.RetryForever: until it connects
+	proxy   string // opts.proxy: a URL, or "none"; "": the default
 }
 
 func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
@@ -411,6 +500,7 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 	}
 	o.link.Source = d.env.Dial.Source
 	o.link.TLS = d.env.TLS
+	o.retry = d.env.Dial.Retry
 	frame := lua.LValue(lua.LNil)
 	if t != nil {
 		frame = t.RawGetString("frame")
@@ -426,6 +516,14 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 			if v, ok := t.RawGetString(k).(lua.LString); ok {
 				*p = string(v)
 			}
+		}
+		if v, ok := t.RawGetString("proxy").(lua.LString); ok { // like --proxy
+			if v != "none" {
+				if _, err := link.ParseProxy(string(v)); err != nil {
+					L.ArgError(2, "proxy: "+err.Error())
+				}
+			}
+			o.proxy = string(v)
 		}
 		if v, ok := t.RawGetString("broadcast").(lua.LBool); ok {
 			o.link.Broadcast = bool(v)
@@ -515,21 +613,25 @@ func netConnect(L *lua.LState) int {
 	if err != nil {
 		return pushErr(L, err.Error())
 	}
-	o := d.parseOpts(L, L.OptTable(2, nil))
+	opts := L.OptTable(2, nil)
+	o := d.parseOpts(L, opts)
+	connectRetry(L, opts, &o)
+	if err := d.proxyFor(a, &o); err != nil {
+		return pushErr(L, err.Error())
+	}
 	t := d.block(L, "net.connect")
 	ctx, cancel := context.WithTimeout(d.ctx, o.timeout)
+	if o.retry != 0 {
+		// The timeout bounds each attempt; the retries go on until the
+		// device ends.
+		cancel()
+		ctx, cancel = context.WithCancel(d.ctx)
+		o.link.Timeout = o.timeout
+	}
 	slots := d.env.dialSlots()
 	go func() {
 		defer cancel()
-		var nc net.Conn
-		var err error
-		select {
-		case slots <- struct{}{}:
-			nc, err = link.Dial(ctx, a, &o.link)
-			<-slots
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
+		nc, err := d.dialRetry(ctx, a, &o, slots)
 		posted := d.post(func() {
 			if err != nil {
 				d.env.stats().ConnErrors.Add(1)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -27,9 +28,10 @@ type ConnFlags struct {
 
 // ConnectCmd is `wirecat connect`.
 type ConnectCmd struct {
-	Addr string   `arg:"" placeholder:"ADDR|HOST" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, dtls, unix, unixgram...), serial:/dev/ttyUSB0?baud=9600 or pty:[/path], or HOST with PORT after it, as nc takes them."`
-	Port []string `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST; with -z, the ports to try: 22, 1-1024, 22,80,8000-8100 (or several arguments, as nc -z takes them)."`
-	Scan bool     `short:"z" help:"Only find which TCP ports of HOST accept a connection (nc -z): print 'PORT open' for each (-o json: every port and its state), exit 0 if any does. -w is the wait per port (default 2s)."`
+	Addr      string   `arg:"" placeholder:"ADDR|HOST" predictor:"addr" help:"Where to connect: [scheme://]host:port (tcp, udp, tls, dtls, unix, unixgram...), serial:/dev/ttyUSB0?baud=9600 or pty:[/path], or HOST with PORT after it, as nc takes them."`
+	Port      []string `arg:"" optional:"" placeholder:"PORT" help:"The port, when the first argument is a bare HOST; with -z, the ports to try: 22, 1-1024, 22,80,8000-8100 (or several arguments, as nc -z takes them)."`
+	Reconnect bool     `help:"When the peer goes away (closes or resets) before stdin ends, connect again and carry on with stdin (TCP, TLS, unix); implies --retry forever unless --retry is given. -v reports each reconnection."`
+	Scan      bool     `short:"z" help:"Only find which TCP ports of HOST accept a connection (nc -z): print 'PORT open' for each (-o json: every port and its state), exit 0 if any does. -w is the wait per port (default 2s)."`
 	ConnFlags
 	DialFlags
 	DataFlags
@@ -62,7 +64,9 @@ Examples:
     wirecat connect -w 2s -s 127.0.0.2 127.0.0.1 5000  # give up after 2s
     wirecat connect -z 127.0.0.1 1-1024               # which ports accept?
     wirecat connect serial:/dev/ttyUSB0 --baud 9600   # a board's console
-    wirecat connect ws://127.0.0.1:8080/echo -i lines  # a message per line`
+    wirecat connect ws://127.0.0.1:8080/echo -i lines  # a message per line
+    wirecat connect --reconnect -v 127.0.0.1 5000     # survive a board's reboot
+    wirecat connect --proxy socks5://127.0.0.1:1080 10.0.0.7 502`
 }
 
 func (c *ConnectCmd) Run(app *App, g *Globals) error {
@@ -92,8 +96,11 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 	if err := c.SerialFlags.apply(opts); err != nil {
 		return err
 	}
-	if err := c.DialFlags.apply(opts, addr); err != nil {
+	if err := c.DialFlags.apply(app, opts, addr); err != nil {
 		return err
+	}
+	if c.Reconnect {
+		return c.reconnect(app, p, addr, opts, src)
 	}
 	conn, err := link.Dial(app.Ctx, addr, opts)
 	if err != nil {
@@ -107,6 +114,31 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return connError(addr.String(), pipe.ServeExec(app.Ctx, conn, m, p.cfg, c.Exec))
 	}
 	return connError(addr.String(), pipe.Serve(app.Ctx, conn, m, p.cfg, src))
+}
+
+// reconnect serves connection after connection to addr until stdin is done.
+func (c *ConnectCmd) reconnect(app *App, p *plumbing, addr link.Addr, opts *link.Options, src pipe.Source) error {
+	switch {
+	case !addr.Stream():
+		return usage(fmt.Errorf("--reconnect needs a stream (tcp, tls, unix), not %s: a datagram peer never goes away", addr.Scheme))
+	case c.Exec != "":
+		return usage(fmt.Errorf("--reconnect and --exec do not go together: the command's input cannot be replayed"))
+	}
+	if c.Retry == "" {
+		opts.Retry = link.RetryForever
+	}
+	c.ConnFlags.configure(p, addr)
+	dial := func(ctx context.Context) (net.Conn, pipe.Meta, error) {
+		start := time.Now()
+		conn, err := link.Dial(ctx, addr, opts)
+		if err != nil {
+			return nil, pipe.Meta{}, netError(err)
+		}
+		p.log.Debugf("connected to %s from %s in %v", addr, conn.LocalAddr(), time.Since(start).Round(time.Microsecond))
+		return conn, pipe.Meta{ID: pipe.NextID(), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
+			Remote: conn.RemoteAddr().String(), Role: event.Client}, nil
+	}
+	return connError(addr.String(), pipe.Redial(app.Ctx, dial, p.cfg, src, opts.NextBackoff))
 }
 
 // addr reads ADDR, or HOST PORT.

@@ -189,7 +189,7 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	c.SerialFlags.apply(dopts)
-	if err := c.DialFlags.apply(dopts, target); err != nil {
+	if err := c.DialFlags.apply(app, dopts, target); err != nil {
 		return err
 	}
 	r := relay.New(relay.Config{

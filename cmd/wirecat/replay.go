@@ -27,6 +27,7 @@ type ReplayCmd struct {
 	// -w and -s as on every command that connects; --timeout is taken.
 	ConnectTimeout units.Duration `short:"w" placeholder:"DUR" help:"As client: give up connecting after DUR (-w/--timeout elsewhere)."`
 	Source         string         `short:"s" placeholder:"ADDR[:PORT]" help:"As client: connect from this local address."`
+	HealFlags
 	DataFlags
 	TLSFlags
 	SerialFlags
@@ -126,16 +127,16 @@ func (c *ReplayCmd) Run(app *App, g *Globals) error {
 		}
 		cfg.Addr = &addr
 	}
-	if c.ConnectTimeout != 0 || c.Source != "" {
+	if c.ConnectTimeout != 0 || c.Source != "" || c.Retry != "" || c.Proxy != "" || side == event.Client && c.To != "" {
 		if side != event.Client {
-			return usage(errors.New("-w and -s are for --as client: a server does not connect"))
+			return usage(errors.New("-w, -s, --retry and --proxy are for --as client: a server does not connect"))
 		}
-		dial := DialFlags{Timeout: c.ConnectTimeout, Source: c.Source}
+		dial := DialFlags{Timeout: c.ConnectTimeout, Source: c.Source, HealFlags: c.HealFlags}
 		var to link.Addr // unknown until each connection: checked there
 		if cfg.Addr != nil {
 			to = *cfg.Addr
 		}
-		if err := dial.apply(cfg.Link, to); err != nil {
+		if err := dial.apply(app, cfg.Link, to); err != nil {
 			return err
 		}
 	}

@@ -33,6 +33,9 @@ func (c *ConnectCmd) scan(app *App, g *Globals) error {
 	if c.Exec != "" || c.Record != "" {
 		return usage(errors.New("-z only tries ports: --exec and --record need a connection"))
 	}
+	if c.Retry != "" || c.Reconnect || c.Proxy != "" && c.Proxy != "none" {
+		return usage(errors.New("-z tries each port once, directly: --retry, --reconnect and --proxy are for a connection"))
+	}
 	ports, err := scan.ParsePorts(spec)
 	if err != nil {
 		return usage(err)

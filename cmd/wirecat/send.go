@@ -89,7 +89,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	if err := c.SerialFlags.apply(opts); err != nil {
 		return err
 	}
-	if err := c.DialFlags.apply(opts, addr); err != nil {
+	if err := c.DialFlags.apply(app, opts, addr); err != nil {
 		return err
 	}
 	conn, err := link.Dial(app.Ctx, addr, opts)

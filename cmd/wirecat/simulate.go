@@ -30,6 +30,7 @@ type SimulateCmd struct {
 	Listen   string         `placeholder:"ADDR" predictor:"addr" help:"Every net.listen binds here, whatever the script says."`
 	Timeout  units.Duration `short:"w" placeholder:"DUR" help:"net.connect gives up after DUR unless the script says (default 10s)."`
 	Source   string         `short:"s" placeholder:"ADDR[:PORT]" help:"net.connect connects from this local address unless the script says."`
+	HealFlags
 	DataFlags
 	TLSFlags
 }
@@ -69,6 +70,14 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 			return usage(fmt.Errorf("--source: %w", err))
 		}
 	}
+	retry, err := c.retries()
+	if err != nil {
+		return err
+	}
+	proxy, err := c.proxies(app)
+	if err != nil {
+		return err
+	}
 	args := map[string]string{}
 	for _, kv := range c.Arg {
 		k, v, ok := strings.Cut(kv, "=")
@@ -107,7 +116,7 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	sum, err := sim.Run(app.Ctx, sim.Config{
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
 		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
-		Dial: script.DialDefaults{Timeout: c.Timeout.D(), Source: c.Source},
+		Dial: script.DialDefaults{Timeout: c.Timeout.D(), Source: c.Source, Retry: retry, Proxy: proxy},
 		Load: loadFramer, Sink: deviceSink(p, df.outputMode()), SinkEvents: p.cfg.Sink,
 		Stdout: printWriter{p, app.Stdout}, Stderr: app.Stderr, Verbose: g.Verbose,
 		Progress: app.StderrTerminal && !g.Quiet,
