@@ -72,7 +72,7 @@ N=500000
 for tool in wirecat socat ncat nc; do
   p=$(port)
   case $tool in
-    wirecat) "$W" listen -u 127.0.0.1:$p </dev/null >"$tmp/udp" & ;;
+    wirecat) "$W" listen -u 127.0.0.1:$p -o raw </dev/null >"$tmp/udp" & ;; # raw: the datagrams as they came, no line per datagram
     socat) socat -u UDP-RECV:$p,bind=127.0.0.1 STDOUT >"$tmp/udp" & ;;
     ncat) ncat -u -l 127.0.0.1 $p --recv-only >"$tmp/udp" & ;;
     nc) nc -u -l 127.0.0.1 $p </dev/null >"$tmp/udp" & ;;
