@@ -555,12 +555,7 @@ func coapRespond(L *lua.LState) int {
 // "METHOD /path", "/path" or "*" to a payload string or a function(req)
 // returning a payload (2.05 Content) or code, payload[, content_format].
 func coapServe(L *lua.LState) int {
-	var opts, routes *lua.LTable
-	if L.GetTop() >= 3 {
-		opts, routes = L.OptTable(2, nil), L.CheckTable(3)
-	} else {
-		routes = L.CheckTable(2)
-	}
+	opts, routes := serveArgs(L)
 	addr := L.CheckString(1)
 	if !strings.Contains(addr, "://") {
 		addr = "udp://" + addr
@@ -572,10 +567,7 @@ func coapServe(L *lua.LState) int {
 	}
 	loop := L.Get(-1)
 	L.Pop(1)
-	o := lua.LValue(lua.LNil)
-	if opts != nil {
-		o = withoutFrame(L, opts)
-	}
+	o := listenOpts(L, opts)
 	L.SetTop(0)
 	L.Push(lua.LString(addr))
 	L.Push(o)

@@ -352,18 +352,10 @@ func httpRespond(L *lua.LState) int {
 // function(req) returning status, body, headers (or just a body), or to a
 // string served as is.
 func httpServe(L *lua.LState) int {
-	var opts, routes *lua.LTable
-	if L.GetTop() >= 3 {
-		opts, routes = L.OptTable(2, nil), L.CheckTable(3)
-	} else {
-		routes = L.CheckTable(2)
-	}
+	opts, routes := serveArgs(L)
 	addr := L.CheckString(1)
 	d := devOf(L)
-	o := lua.LValue(lua.LNil)
-	if opts != nil {
-		o = withoutFrame(L, opts)
-	}
+	o := listenOpts(L, opts)
 	idle := optNumber(opts, "idle", 5)
 	if idle <= 0 {
 		L.ArgError(2, "idle must be positive")

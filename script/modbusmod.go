@@ -287,12 +287,7 @@ func (m luaRegs) Write(t modbus.Table, addr uint16, v uint16) bool {
 // modbus.serve(addr[, opts], map) -> listener, or nil, err. map.unit, when
 // set, is the only unit answered (others get no reply, as on a bus).
 func modbusServe(L *lua.LState) int {
-	var opts, regs *lua.LTable
-	if L.GetTop() >= 3 {
-		opts, regs = L.OptTable(2, nil), L.CheckTable(3)
-	} else {
-		regs = L.CheckTable(2)
-	}
+	opts, regs := serveArgs(L)
 	addr := L.CheckString(1)
 	d := devOf(L)
 	rtu := opts != nil && lua.LVAsBool(opts.RawGetString("rtu"))
@@ -320,10 +315,7 @@ func modbusServe(L *lua.LState) int {
 	}
 	loop := L.Get(-1)
 	L.Pop(1)
-	o := lua.LValue(lua.LNil)
-	if opts != nil {
-		o = withoutFrame(L, opts)
-	}
+	o := listenOpts(L, opts)
 	L.SetTop(0)
 	L.Push(lua.LString(addr))
 	L.Push(o)

@@ -120,20 +120,7 @@ func optString(t *lua.LTable, k string) (string, bool) {
 // broker's CONNACK; a refusal names its reason code.
 func mqttConnect(L *lua.LState) int {
 	d := devOf(L)
-	spec := ""
-	switch v := L.Get(1).(type) {
-	case lua.LString:
-		spec = string(v)
-	case *lua.LNilType:
-	default:
-		L.ArgError(1, "address expected")
-	}
-	if d.env.Connect != "" {
-		spec = d.env.Connect
-	}
-	if spec == "" {
-		spec = d.env.Target
-	}
+	spec := d.connectSpec(L)
 	opts := L.OptTable(2, nil)
 	o := d.parseOpts(L, nil) // TLS and dial defaults; the framing is MQTT's own
 	if opts != nil {
@@ -238,7 +225,8 @@ func mqttConnect(L *lua.LState) int {
 	return L.Yield()
 }
 
-// withoutFrame is opts minus its frame field: mqtt frames its own packets.
+// withoutFrame is opts minus its frame field: the protocol modules frame
+// their own packets.
 func withoutFrame(L *lua.LState, opts *lua.LTable) *lua.LTable {
 	t := L.CreateTable(0, 8)
 	opts.ForEach(func(k, v lua.LValue) {
@@ -247,6 +235,22 @@ func withoutFrame(L *lua.LState, opts *lua.LTable) *lua.LTable {
 		}
 	})
 	return t
+}
+
+// listenOpts is withoutFrame for net.listen's optional opts: nil stays nil.
+func listenOpts(L *lua.LState, opts *lua.LTable) lua.LValue {
+	if opts == nil {
+		return lua.LNil
+	}
+	return withoutFrame(L, opts)
+}
+
+// serveArgs reads a module's serve(addr[, opts], table) arguments.
+func serveArgs(L *lua.LState) (opts, table *lua.LTable) {
+	if L.GetTop() >= 3 {
+		return L.OptTable(2, nil), L.CheckTable(3)
+	}
+	return nil, L.CheckTable(2)
 }
 
 func mqttHeader(typ byte) mqtt.FixedHeader { return mqtt.FixedHeader{Type: typ} }

@@ -589,9 +589,9 @@ func (e *Env) framing(spec string) (codec, error) {
 	return goCodec{f}, nil
 }
 
-// net.connect(addr[, opts]) -> conn, or nil, err.
-func netConnect(L *lua.LState) int {
-	d := devOf(L)
+// connectSpec is where a connect call dials: --connect over the address
+// in argument 1, over the script's TARGET.
+func (d *Device) connectSpec(L *lua.LState) string {
 	spec := ""
 	switch v := L.Get(1).(type) {
 	case lua.LString:
@@ -606,6 +606,13 @@ func netConnect(L *lua.LState) int {
 	if spec == "" {
 		spec = d.env.Target
 	}
+	return spec
+}
+
+// net.connect(addr[, opts]) -> conn, or nil, err.
+func netConnect(L *lua.LState) int {
+	d := devOf(L)
+	spec := d.connectSpec(L)
 	if spec == "" {
 		return pushErr(L, "no address to connect to")
 	}
