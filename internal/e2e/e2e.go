@@ -43,6 +43,42 @@ func Build(pkg string, race bool) (cleanup func(), err error) {
 	return func() { os.RemoveAll(dir) }, nil
 }
 
+// sourcesNoted makes the first Start note the sources (a TestMain is not
+// yet watched by go test's cache when it builds the binary).
+var sourcesNoted sync.Once
+
+// noteSources stats every Go and Lua file of the module, so that go test's
+// cache, which records the files a test touches, reruns the tests of a
+// binary built in a subprocess when any of its sources changed (the test
+// package itself imports none of them).
+func noteSources() {
+	dir, err := os.Getwd()
+	if err != nil {
+		return
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return
+		}
+		dir = parent
+	}
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return nil
+		case d.IsDir() && (d.Name() == ".git" || d.Name() == "dist"):
+			return filepath.SkipDir
+		case !d.IsDir() && (strings.HasSuffix(path, ".go") || strings.HasSuffix(path, ".lua") || d.Name() == "go.mod"):
+			os.Stat(path)
+		}
+		return nil
+	})
+}
+
 // Need skips a test when a peer program is missing, but fails it in CI,
 // where every peer must be installed.
 func Need(t testing.TB, tools ...string) {
@@ -118,6 +154,7 @@ func Start(t testing.TB, name string, args ...string) *Proc {
 // (nil: a Buffer in p.Stdout).
 func StartWith(t testing.TB, stdin io.Reader, stdout io.Writer, name string, args ...string) *Proc {
 	t.Helper()
+	sourcesNoted.Do(noteSources)
 	if name == "wirecat" {
 		name = Bin
 	}
