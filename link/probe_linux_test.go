@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
 // A stream socket bound without a connection, live or stale, is told apart
@@ -47,9 +49,7 @@ func TestBoundProbe(t *testing.T) {
 // /proc/net/unix, yet its socket file is live: a second listen must refuse
 // it, not delete it, and must not connect to it either.
 func TestListenSparesAnotherNamespacesSocket(t *testing.T) {
-	if _, err := exec.LookPath("python3"); err != nil {
-		t.Skip("no python3")
-	}
+	e2e.Need(t, "python3")
 	if err := exec.Command("unshare", "-rn", "true").Run(); err != nil {
 		t.Skipf("cannot enter a new network namespace: %v", err)
 	}
