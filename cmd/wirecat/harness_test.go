@@ -5,7 +5,6 @@ package main
 // every wait has a deadline.
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -13,87 +12,40 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
 var bin string // the wirecat binary under test
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "wirecat-e2e")
+	cleanup, err := e2e.Build(".", raceEnabled)
 	if err != nil {
-		panic(err)
-	}
-	bin = filepath.Join(dir, "wirecat")
-	args := []string{"build", "-o", bin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, ".")...)
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building wirecat:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	bin = e2e.Bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 
-// need skips a test when a peer program is missing, but fails it in CI,
-// where every peer must be installed.
-func need(t testing.TB, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required in CI but not installed", tool)
-			}
-			t.Skipf("%s not installed", tool)
-		}
-	}
-}
+// The helpers shared with the chaos suite live in internal/e2e.
+func need(t testing.TB, tools ...string) { t.Helper(); e2e.Need(t, tools...) }
+func freePort(t testing.TB) int          { t.Helper(); return e2e.FreePort(t) }
+func freeUDPPort(t testing.TB) int       { t.Helper(); return e2e.FreeUDPPort(t) }
+func waitListen(t testing.TB, port int)  { t.Helper(); e2e.WaitListen(t, port) }
+func waitUDP(t testing.TB, port int)     { t.Helper(); e2e.WaitUDP(t, port) }
 
-// freePort returns a loopback port nobody listens on right now.
-func freePort(t testing.TB) int {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// freeUDPPort returns a loopback UDP port nobody uses right now.
-func freeUDPPort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	e2e.WaitFor(t, timeout, what, cond)
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = e2e.Buffer
 
 // proc is a program running in the background for one test.
 type proc struct {
@@ -160,18 +112,6 @@ func (p *proc) wait(timeout time.Duration) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-// waitFor polls until cond holds or the timeout passes.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // waitOutput waits until the process printed want on stdout.
 func (p *proc) waitOutput(want string, timeout time.Duration) {
 	p.t.Helper()
@@ -197,43 +137,6 @@ func waitTCP(t testing.TB, addr string) {
 			c.Close()
 		}
 		return err == nil
-	})
-}
-
-// waitListen waits until a TCP port is in LISTEN state without connecting
-// to it (a connection would be the one peer of a listen without -k).
-func waitListen(t testing.TB, port int) {
-	t.Helper()
-	hex := fmt.Sprintf(":%04X ", port)
-	waitFor(t, 10*time.Second, fmt.Sprintf("port %d to listen", port), func() bool {
-		for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-			b, _ := os.ReadFile(f)
-			for _, line := range strings.Split(string(b), "\n") {
-				fields := strings.Fields(line)
-				if len(fields) > 3 && strings.HasSuffix(fields[1]+" ", hex) && fields[3] == "0A" {
-					return true
-				}
-			}
-		}
-		return false
-	})
-}
-
-// waitUDP waits until a UDP port is bound.
-func waitUDP(t testing.TB, port int) {
-	t.Helper()
-	hex := fmt.Sprintf(":%04X ", port)
-	waitFor(t, 10*time.Second, fmt.Sprintf("udp port %d to be bound", port), func() bool {
-		for _, f := range []string{"/proc/net/udp", "/proc/net/udp6"} {
-			b, _ := os.ReadFile(f)
-			for _, line := range strings.Split(string(b), "\n") {
-				fields := strings.Fields(line)
-				if len(fields) > 1 && strings.HasSuffix(fields[1]+" ", hex) {
-					return true
-				}
-			}
-		}
-		return false
 	})
 }
 

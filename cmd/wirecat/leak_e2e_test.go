@@ -14,16 +14,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
 // fdCount counts the open descriptors of process pid.
 func fdCount(t *testing.T, pid int) int {
 	t.Helper()
-	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	if err != nil {
-		t.Skipf("no /proc: %v", err)
+	n := e2e.FDs(pid)
+	if n < 0 {
+		t.Skip("no /proc")
 	}
-	return len(ents)
+	return n
 }
 
 // threads reads the Threads line of /proc/pid/status (0 when unreadable);
