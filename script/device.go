@@ -31,6 +31,7 @@ type Env struct {
 	Listen  string            // when set, every net.listen binds here instead
 	Frame   string            // default framing of connections; "" is the script's FRAME, else raw
 	TLS     link.TLSOptions   // defaults for tls:// connections
+	WS      link.WSOptions    // defaults for ws:// connections (--header, --subprotocol...)
 	Dial    DialDefaults      // defaults of net.connect's timeout and source
 	// Load resolves lua:FILE framing specs; nil uses LoadFramer.
 	Load proto.LoadFunc

@@ -500,6 +500,7 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 	}
 	o.link.Source = d.env.Dial.Source
 	o.link.TLS = d.env.TLS
+	o.link.WS = d.env.WS
 	o.retry = d.env.Dial.Retry
 	frame := lua.LValue(lua.LNil)
 	if t != nil {

@@ -115,7 +115,7 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	stopFlush := every(100*time.Millisecond, func() { p.out.Flush() }) // what the sink prints keeps flowing
 	sum, err := sim.Run(app.Ctx, sim.Config{
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
-		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), MaxFrame: int(c.MaxFrame),
+		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), WS: c.TLSFlags.WSFlags.options(), MaxFrame: int(c.MaxFrame),
 		Dial: script.DialDefaults{Timeout: c.Timeout.D(), Source: c.Source, Retry: retry, Proxy: proxy},
 		Load: loadFramer, Sink: deviceSink(p, df.outputMode()), SinkEvents: p.cfg.Sink,
 		Stdout: printWriter{p, app.Stdout}, Stderr: app.Stderr, Verbose: g.Verbose,

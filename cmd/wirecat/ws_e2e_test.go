@@ -459,3 +459,24 @@ func TestWSRelayToWebSocketTarget(t *testing.T) {
 		t.Fatalf("listener got %s", got)
 	}
 }
+
+// simulate's WebSocket flags are the defaults of every net.connect: the
+// Python server sees the device's subprotocol, header and origin.
+func TestWSSimulateFlagsReachDevices(t *testing.T) {
+	needPy(t, "websockets")
+	port := freePort(t)
+	srv := start(t, debPython, pyScript(t, pyWSServer), fmt.Sprint(port), "sub")
+	srv.waitOutput("ready", 10*time.Second)
+	script := filepath.Join(t.TempDir(), "dev.lua")
+	os.WriteFile(script, []byte(`local c = assert(net.connect(TARGET))
+c:send("hi")
+assert(c:recv(5))
+`), 0o644)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/dev", port)
+	_, errOut, code := runWirecat(t, "", 20*time.Second, "simulate", script, "--connect", url,
+		"--subprotocol", "mqtt", "--header", "X-Board: 9", "--origin", "http://fleet.local")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	srv.waitOutput("path /dev sub mqtt hdr 9 origin http://fleet.local\n", 5*time.Second)
+}

@@ -38,6 +38,7 @@ type Config struct {
 	Listen   string
 	Frame    string // default framing of device connections and of the sink; "" takes the script's FRAME
 	TLS      link.TLSOptions
+	WS       link.WSOptions      // --ws-text, --header, --subprotocol, --origin, --ws-ping
 	Dial     script.DialDefaults // -w and -s: net.connect's defaults
 	MaxFrame int
 	Load     proto.LoadFunc // lua:FILE framings; nil uses script.LoadFunc
@@ -130,7 +131,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	stats := &script.Stats{}
 	env := &script.Env{
 		Count: cfg.Count, Seed: cfg.Seed, Args: cfg.Args, Connect: cfg.Connect, Listen: cfg.Listen,
-		Frame: cfg.Frame, TLS: cfg.TLS, Dial: cfg.Dial, Load: cfg.Load, MaxFrame: cfg.MaxFrame, Sink: cfg.Sink,
+		Frame: cfg.Frame, TLS: cfg.TLS, WS: cfg.WS, Dial: cfg.Dial, Load: cfg.Load, MaxFrame: cfg.MaxFrame, Sink: cfg.Sink,
 		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Verbose: cfg.Verbose, Stats: stats, Target: cfg.Connect,
 	}
 	var sum Summary
