@@ -17,11 +17,14 @@ const (
 	subBits    = 7
 	subCount   = 1 << subBits // buckets per power of two
 	linearTop  = 2 * subCount // values below this have a bucket each
-	topExp     = 62           // the largest int64 is below 2^63
+	topExp     = 61           // the last power of two with buckets
 	numBuckets = linearTop + (topExp-subBits)*subCount
 	// Layout names the bucket layout in a summary file; a file with another
 	// one cannot be merged with ours.
 	Layout = "log-linear ns, 128 per power of 2"
+	// maxValue is the longest duration with a bucket, about 146 years:
+	// longer ones count as this, so that no bound overflows an int64.
+	maxValue = 1<<(topExp+1) - 1
 )
 
 // bucketOf returns the bucket index of v ≥ 0 nanoseconds.
@@ -58,10 +61,7 @@ type Histogram struct {
 
 // Observe records one duration; a negative one counts as 0.
 func (h *Histogram) Observe(d time.Duration) {
-	v := max(int64(d), 0)
-	if v == math.MaxInt64 {
-		v-- // so that min+1 fits
-	}
+	v := min(max(int64(d), 0), maxValue)
 	h.buckets[bucketOf(v)].Add(1)
 	h.sum.Add(v)
 	for m := h.minPlus.Load(); m == 0 || v+1 < m; m = h.minPlus.Load() {
@@ -185,7 +185,7 @@ func (d HistogramData) merge(o HistogramData) HistogramData {
 		o.Buckets = append([][2]int64(nil), o.Buckets...)
 		return o
 	}
-	out := HistogramData{Layout: Layout, Count: d.Count + o.Count, Sum: d.Sum + o.Sum,
+	out := HistogramData{Layout: Layout, Count: d.Count + o.Count, Sum: addSat(d.Sum, o.Sum),
 		Min: min(d.Min, o.Min), Max: max(d.Max, o.Max)}
 	a, b := d.Buckets, o.Buckets
 	out.Buckets = make([][2]int64, 0, len(a)+len(b))
@@ -201,4 +201,12 @@ func (d HistogramData) merge(o HistogramData) HistogramData {
 		}
 	}
 	return out
+}
+
+// addSat adds two non-negative durations, stopping at the largest.
+func addSat(a, b time.Duration) time.Duration {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }

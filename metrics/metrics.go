@@ -121,7 +121,7 @@ func (s *Set) Summary() Summary {
 	n := s.names.Load()
 	sum := Summary{
 		Version:  Version,
-		Started:  s.started,
+		Started:  s.started.Round(0).UTC(),
 		Elapsed:  time.Since(s.started).Seconds(),
 		Counters: make(map[string]int64, len(n.counters)),
 		Gauges:   make(map[string]float64, len(n.gauges)),

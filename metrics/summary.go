@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -113,13 +114,21 @@ func (s Summary) end() time.Time {
 	return s.Started.Add(time.Duration(s.Elapsed * float64(time.Second)))
 }
 
-// ParseShard reads "K/N" (0 ≤ K < N).
+// MaxShards bounds N in K/N: a shard is a process of up to ~20,000
+// devices, so 10,000 shards are 200 million devices, more than any
+// backend under test needs; a larger N is a typo.
+const MaxShards = 10000
+
+// ParseShard reads "K/N" (0 ≤ K < N ≤ MaxShards).
 func ParseShard(s string) (k, n int, err error) {
 	a, b, ok := strings.Cut(s, "/")
 	k, err1 := strconv.Atoi(a)
 	n, err2 := strconv.Atoi(b)
 	if !ok || err1 != nil || err2 != nil || n < 1 || k < 0 || k >= n {
 		return 0, 0, fmt.Errorf("shard %q: want K/N with 0 ≤ K < N", s)
+	}
+	if n > MaxShards {
+		return 0, 0, fmt.Errorf("shard %q: more than %d shards", s, MaxShards)
 	}
 	return k, n, nil
 }
@@ -130,9 +139,13 @@ func (s Summary) WriteJSON(w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// A bucket on one line, not three: [999424, 17].
+	b = pairLines.ReplaceAll(b, []byte("[$1, $2]"))
 	_, err = w.Write(append(b, '\n'))
 	return err
 }
+
+var pairLines = regexp.MustCompile(`\[\s+(\d+),\s+(\d+)\s+\]`)
 
 // ReadSummary reads a summary file. A damaged file is an error naming its
 // line; a JSON file that is not a summary, or one whose figures do not add
@@ -154,9 +167,12 @@ func ReadSummary(r io.Reader) (Summary, error) {
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &syn):
+			if strings.Contains(syn.Error(), "unexpected end") {
+				return Summary{}, fmt.Errorf("line %d: the file ends early", lineAt(b, syn.Offset))
+			}
 			return Summary{}, fmt.Errorf("line %d: %v", lineAt(b, syn.Offset), syn)
 		case errors.As(err, &typ):
-			return Summary{}, fmt.Errorf("line %d: %s holds a %s, not a %s", lineAt(b, typ.Offset), typ.Field, typ.Value, typ.Type)
+			return Summary{}, fmt.Errorf("line %d: %s holds a %s, want %s", lineAt(b, typ.Offset), typ.Field, typ.Value, typ.Type)
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return Summary{}, fmt.Errorf("line %d: the file ends early", lineAt(b, int64(len(b))))
@@ -259,8 +275,11 @@ func (s Summary) Text() string {
 	case len(s.Shards) > 0:
 		_, n, _ := ParseShard(s.Shards[0])
 		fmt.Fprintf(&b, ", %d of %d shards", len(s.Shards), n)
-		if len(s.Shards) < n {
+		switch missing := n - len(s.Shards); {
+		case missing > 0 && missing <= 8:
 			fmt.Fprintf(&b, " (missing %s)", strings.Join(missingShards(s.Shards, n), " "))
+		case missing > 8:
+			fmt.Fprintf(&b, " (%d missing)", missing)
 		}
 	}
 	b.WriteString("\n")
@@ -300,8 +319,12 @@ func (s Summary) Text() string {
 // missingShards lists the K/N not in have.
 func missingShards(have []string, n int) []string {
 	var out []string
+	got := make(map[string]bool, len(have))
+	for _, p := range have {
+		got[p] = true
+	}
 	for k := range n {
-		if p := fmt.Sprintf("%d/%d", k, n); !slices.Contains(have, p) {
+		if p := fmt.Sprintf("%d/%d", k, n); !got[p] {
 			out = append(out, p)
 		}
 	}
