@@ -61,6 +61,7 @@ var completionOptions = completion.Options{Predictors: map[string]completion.Pre
 	"input":   {Words: pipe.InputModes},
 	"lua":     {Files: "*.lua"},
 	"session": {Files: "*.jsonl"},
+	"summary": {Files: "*.json"},
 }}
 
 func (*CompletionCmd) wholeModel() {}

@@ -38,6 +38,7 @@ type CLI struct {
 	Replay     ReplayCmd     `cmd:"" help:"Play one side of a recorded session against a live peer, optionally checking the other."`
 	Import     ImportCmd     `cmd:"" help:"Turn a pcap or pcapng capture into a session: TCP reassembled, UDP as messages."`
 	Fault      FaultCmd      `cmd:"" help:"Change a running relay's faults, or list its connections (relay --control)."`
+	Summary    SummaryCmd    `cmd:"" help:"Merge simulate --summary files, print the figures, check --thresholds."`
 	Ports      PortsCmd      `cmd:"" help:"List the serial ports present (path, USB VID:PID, serial number, product)."`
 	Version    VersionCmd    `cmd:"" help:"Print version, commit, build date and Go version (also: wirecat --version)."`
 	Help       HelpCmd       `cmd:"" help:"Print the usage, or a command's flags and examples: wirecat help listen."`
