@@ -16,6 +16,7 @@ __wirecat_sub() {
     '/replay') echo 'replay' ;;
     '/import') echo 'import' ;;
     '/fault') echo 'fault' ;;
+    '/summary') echo 'summary' ;;
     '/ports') echo 'ports' ;;
     '/version') echo 'version' ;;
     '/help') echo 'help' ;;
@@ -26,7 +27,7 @@ __wirecat_sub() {
 # __wirecat_subs PATH: the subcommands of PATH.
 __wirecat_subs() {
     case $1 in
-    '') echo 'listen connect send relay simulate completion show replay import fault ports version help' ;;
+    '') echo 'listen connect send relay simulate completion show replay import fault summary ports version help' ;;
     esac
 }
 
@@ -44,6 +45,7 @@ __wirecat_flags() {
     'replay') echo '--help -h --verbose -v --quiet -q --color --as --to --listen --speed --check --timeout --conn --once --connect-timeout -w --source -s --retry --proxy --frame --output -o --record --max-frame --lua-timeout --lua-memory --lua-unsafe --insecure --ca --cert --key --sni --alpn --pin --client-ca --psk --psk-file --psk-identity --ws-text --header --subprotocol --origin --ws-ping --baud' ;;
     'import') echo '--help -h --verbose -v --quiet -q --color --host --port --frame' ;;
     'fault') echo '--help -h --verbose -v --quiet -q --color --token --clear --conns --kill --delay --jitter --drop --rate --cut-after --reset --blackhole --slice --corrupt' ;;
+    'summary') echo '--help -h --verbose -v --quiet -q --color --output -o --threshold' ;;
     'ports') echo '--help -h --verbose -v --quiet -q --color --output -o' ;;
     'version') echo '--help -h --verbose -v --quiet -q --color' ;;
     'help') echo '--help -h --verbose -v --quiet -q --color' ;;
@@ -53,7 +55,7 @@ __wirecat_flags() {
 # __wirecat_takes PATH FLAG: whether FLAG takes the next word as its value.
 __wirecat_takes() {
     case "$1/$2" in
-    '/--color'|'listen/--color'|'listen/--max-conns'|'listen/--allow'|'listen/--deny'|'listen/--send'|'listen/--until'|'listen/--replies'|'listen/--wait'|'listen/--interface'|'listen/--idle'|'listen/--exec'|'listen/--frame'|'listen/--output'|'listen/-o'|'listen/--record'|'listen/--max-frame'|'listen/--lua-timeout'|'listen/--lua-memory'|'listen/--input'|'listen/-i'|'listen/--ca'|'listen/--cert'|'listen/--key'|'listen/--sni'|'listen/--alpn'|'listen/--pin'|'listen/--client-ca'|'listen/--psk'|'listen/--psk-file'|'listen/--psk-identity'|'listen/--header'|'listen/--subprotocol'|'listen/--origin'|'listen/--ws-ping'|'listen/--baud'|'connect/--color'|'connect/--interface'|'connect/--idle'|'connect/--exec'|'connect/--timeout'|'connect/-w'|'connect/--source'|'connect/-s'|'connect/--retry'|'connect/--proxy'|'connect/--frame'|'connect/--output'|'connect/-o'|'connect/--record'|'connect/--max-frame'|'connect/--lua-timeout'|'connect/--lua-memory'|'connect/--input'|'connect/-i'|'connect/--ca'|'connect/--cert'|'connect/--key'|'connect/--sni'|'connect/--alpn'|'connect/--pin'|'connect/--client-ca'|'connect/--psk'|'connect/--psk-file'|'connect/--psk-identity'|'connect/--header'|'connect/--subprotocol'|'connect/--origin'|'connect/--ws-ping'|'connect/--baud'|'send/--color'|'send/--file'|'send/-f'|'send/--wait'|'send/--replies'|'send/--until'|'send/--interval'|'send/--repeat'|'send/--interface'|'send/--timeout'|'send/-w'|'send/--source'|'send/-s'|'send/--retry'|'send/--proxy'|'send/--frame'|'send/--output'|'send/-o'|'send/--record'|'send/--max-frame'|'send/--lua-timeout'|'send/--lua-memory'|'send/--input'|'send/-i'|'send/--ca'|'send/--cert'|'send/--key'|'send/--sni'|'send/--alpn'|'send/--pin'|'send/--client-ca'|'send/--psk'|'send/--psk-file'|'send/--psk-identity'|'send/--header'|'send/--subprotocol'|'send/--origin'|'send/--ws-ping'|'send/--baud'|'relay/--color'|'relay/--script'|'relay/--idle'|'relay/--max-conns'|'relay/--allow'|'relay/--deny'|'relay/--delay'|'relay/--jitter'|'relay/--drop'|'relay/--rate'|'relay/--cut-after'|'relay/--reset'|'relay/--blackhole'|'relay/--slice'|'relay/--corrupt'|'relay/--down'|'relay/--hold'|'relay/--at'|'relay/--control'|'relay/--control-token'|'relay/--timeout'|'relay/-w'|'relay/--source'|'relay/-s'|'relay/--retry'|'relay/--proxy'|'relay/--frame'|'relay/--output'|'relay/-o'|'relay/--record'|'relay/--max-frame'|'relay/--lua-timeout'|'relay/--lua-memory'|'relay/--ca'|'relay/--cert'|'relay/--key'|'relay/--sni'|'relay/--alpn'|'relay/--pin'|'relay/--client-ca'|'relay/--psk'|'relay/--psk-file'|'relay/--psk-identity'|'relay/--header'|'relay/--subprotocol'|'relay/--origin'|'relay/--ws-ping'|'relay/--baud'|'simulate/--color'|'simulate/--count'|'simulate/-n'|'simulate/--ramp'|'simulate/--duration'|'simulate/--seed'|'simulate/--arg'|'simulate/--connect'|'simulate/--listen'|'simulate/--timeout'|'simulate/-w'|'simulate/--source'|'simulate/-s'|'simulate/--retry'|'simulate/--proxy'|'simulate/--frame'|'simulate/--output'|'simulate/-o'|'simulate/--record'|'simulate/--max-frame'|'simulate/--lua-timeout'|'simulate/--lua-memory'|'simulate/--ca'|'simulate/--cert'|'simulate/--key'|'simulate/--sni'|'simulate/--alpn'|'simulate/--pin'|'simulate/--client-ca'|'simulate/--psk'|'simulate/--psk-file'|'simulate/--psk-identity'|'simulate/--header'|'simulate/--subprotocol'|'simulate/--origin'|'simulate/--ws-ping'|'completion/--color'|'show/--color'|'show/--output'|'show/-o'|'show/--pcap'|'replay/--color'|'replay/--as'|'replay/--to'|'replay/--listen'|'replay/--speed'|'replay/--timeout'|'replay/--conn'|'replay/--connect-timeout'|'replay/-w'|'replay/--source'|'replay/-s'|'replay/--retry'|'replay/--proxy'|'replay/--frame'|'replay/--output'|'replay/-o'|'replay/--record'|'replay/--max-frame'|'replay/--lua-timeout'|'replay/--lua-memory'|'replay/--ca'|'replay/--cert'|'replay/--key'|'replay/--sni'|'replay/--alpn'|'replay/--pin'|'replay/--client-ca'|'replay/--psk'|'replay/--psk-file'|'replay/--psk-identity'|'replay/--header'|'replay/--subprotocol'|'replay/--origin'|'replay/--ws-ping'|'replay/--baud'|'import/--color'|'import/--host'|'import/--port'|'import/--frame'|'fault/--color'|'fault/--token'|'fault/--kill'|'fault/--delay'|'fault/--jitter'|'fault/--drop'|'fault/--rate'|'fault/--cut-after'|'fault/--reset'|'fault/--blackhole'|'fault/--slice'|'fault/--corrupt'|'ports/--color'|'ports/--output'|'ports/-o'|'version/--color'|'help/--color') return 0 ;;
+    '/--color'|'listen/--color'|'listen/--max-conns'|'listen/--allow'|'listen/--deny'|'listen/--send'|'listen/--until'|'listen/--replies'|'listen/--wait'|'listen/--interface'|'listen/--idle'|'listen/--exec'|'listen/--frame'|'listen/--output'|'listen/-o'|'listen/--record'|'listen/--max-frame'|'listen/--lua-timeout'|'listen/--lua-memory'|'listen/--input'|'listen/-i'|'listen/--ca'|'listen/--cert'|'listen/--key'|'listen/--sni'|'listen/--alpn'|'listen/--pin'|'listen/--client-ca'|'listen/--psk'|'listen/--psk-file'|'listen/--psk-identity'|'listen/--header'|'listen/--subprotocol'|'listen/--origin'|'listen/--ws-ping'|'listen/--baud'|'connect/--color'|'connect/--interface'|'connect/--idle'|'connect/--exec'|'connect/--timeout'|'connect/-w'|'connect/--source'|'connect/-s'|'connect/--retry'|'connect/--proxy'|'connect/--frame'|'connect/--output'|'connect/-o'|'connect/--record'|'connect/--max-frame'|'connect/--lua-timeout'|'connect/--lua-memory'|'connect/--input'|'connect/-i'|'connect/--ca'|'connect/--cert'|'connect/--key'|'connect/--sni'|'connect/--alpn'|'connect/--pin'|'connect/--client-ca'|'connect/--psk'|'connect/--psk-file'|'connect/--psk-identity'|'connect/--header'|'connect/--subprotocol'|'connect/--origin'|'connect/--ws-ping'|'connect/--baud'|'send/--color'|'send/--file'|'send/-f'|'send/--wait'|'send/--replies'|'send/--until'|'send/--interval'|'send/--repeat'|'send/--interface'|'send/--timeout'|'send/-w'|'send/--source'|'send/-s'|'send/--retry'|'send/--proxy'|'send/--frame'|'send/--output'|'send/-o'|'send/--record'|'send/--max-frame'|'send/--lua-timeout'|'send/--lua-memory'|'send/--input'|'send/-i'|'send/--ca'|'send/--cert'|'send/--key'|'send/--sni'|'send/--alpn'|'send/--pin'|'send/--client-ca'|'send/--psk'|'send/--psk-file'|'send/--psk-identity'|'send/--header'|'send/--subprotocol'|'send/--origin'|'send/--ws-ping'|'send/--baud'|'relay/--color'|'relay/--script'|'relay/--idle'|'relay/--max-conns'|'relay/--allow'|'relay/--deny'|'relay/--delay'|'relay/--jitter'|'relay/--drop'|'relay/--rate'|'relay/--cut-after'|'relay/--reset'|'relay/--blackhole'|'relay/--slice'|'relay/--corrupt'|'relay/--down'|'relay/--hold'|'relay/--at'|'relay/--control'|'relay/--control-token'|'relay/--timeout'|'relay/-w'|'relay/--source'|'relay/-s'|'relay/--retry'|'relay/--proxy'|'relay/--frame'|'relay/--output'|'relay/-o'|'relay/--record'|'relay/--max-frame'|'relay/--lua-timeout'|'relay/--lua-memory'|'relay/--ca'|'relay/--cert'|'relay/--key'|'relay/--sni'|'relay/--alpn'|'relay/--pin'|'relay/--client-ca'|'relay/--psk'|'relay/--psk-file'|'relay/--psk-identity'|'relay/--header'|'relay/--subprotocol'|'relay/--origin'|'relay/--ws-ping'|'relay/--baud'|'simulate/--color'|'simulate/--count'|'simulate/-n'|'simulate/--ramp'|'simulate/--duration'|'simulate/--seed'|'simulate/--arg'|'simulate/--connect'|'simulate/--listen'|'simulate/--timeout'|'simulate/-w'|'simulate/--source'|'simulate/-s'|'simulate/--retry'|'simulate/--proxy'|'simulate/--frame'|'simulate/--output'|'simulate/-o'|'simulate/--record'|'simulate/--max-frame'|'simulate/--lua-timeout'|'simulate/--lua-memory'|'simulate/--ca'|'simulate/--cert'|'simulate/--key'|'simulate/--sni'|'simulate/--alpn'|'simulate/--pin'|'simulate/--client-ca'|'simulate/--psk'|'simulate/--psk-file'|'simulate/--psk-identity'|'simulate/--header'|'simulate/--subprotocol'|'simulate/--origin'|'simulate/--ws-ping'|'completion/--color'|'show/--color'|'show/--output'|'show/-o'|'show/--pcap'|'replay/--color'|'replay/--as'|'replay/--to'|'replay/--listen'|'replay/--speed'|'replay/--timeout'|'replay/--conn'|'replay/--connect-timeout'|'replay/-w'|'replay/--source'|'replay/-s'|'replay/--retry'|'replay/--proxy'|'replay/--frame'|'replay/--output'|'replay/-o'|'replay/--record'|'replay/--max-frame'|'replay/--lua-timeout'|'replay/--lua-memory'|'replay/--ca'|'replay/--cert'|'replay/--key'|'replay/--sni'|'replay/--alpn'|'replay/--pin'|'replay/--client-ca'|'replay/--psk'|'replay/--psk-file'|'replay/--psk-identity'|'replay/--header'|'replay/--subprotocol'|'replay/--origin'|'replay/--ws-ping'|'replay/--baud'|'import/--color'|'import/--host'|'import/--port'|'import/--frame'|'fault/--color'|'fault/--token'|'fault/--kill'|'fault/--delay'|'fault/--jitter'|'fault/--drop'|'fault/--rate'|'fault/--cut-after'|'fault/--reset'|'fault/--blackhole'|'fault/--slice'|'fault/--corrupt'|'summary/--color'|'summary/--output'|'summary/-o'|'summary/--threshold'|'ports/--color'|'ports/--output'|'ports/-o'|'version/--color'|'help/--color') return 0 ;;
     esac
     return 1
 }
@@ -61,7 +63,7 @@ __wirecat_takes() {
 # __wirecat_value PATH FLAG: complete the value of FLAG.
 __wirecat_value() {
     case "$1/$2" in
-    '/--color'|'listen/--color'|'connect/--color'|'send/--color'|'relay/--color'|'simulate/--color'|'completion/--color'|'show/--color'|'replay/--color'|'import/--color'|'fault/--color'|'ports/--color'|'version/--color'|'help/--color') __wirecat_p0 ;;
+    '/--color'|'listen/--color'|'connect/--color'|'send/--color'|'relay/--color'|'simulate/--color'|'completion/--color'|'show/--color'|'replay/--color'|'import/--color'|'fault/--color'|'summary/--color'|'ports/--color'|'version/--color'|'help/--color') __wirecat_p0 ;;
     'listen/--frame'|'connect/--frame'|'send/--frame'|'relay/--frame'|'simulate/--frame'|'replay/--frame'|'import/--frame') __wirecat_p1 ;;
     'listen/--output'|'listen/-o'|'connect/--output'|'connect/-o'|'send/--output'|'send/-o'|'relay/--output'|'relay/-o'|'simulate/--output'|'simulate/-o'|'replay/--output'|'replay/-o') __wirecat_p2 ;;
     'listen/--record'|'connect/--record'|'send/--record'|'relay/--record'|'simulate/--record'|'replay/--record') __wirecat_p3 ;;
@@ -71,7 +73,7 @@ __wirecat_value() {
     'simulate/--connect'|'simulate/--listen'|'replay/--to'|'replay/--listen') __wirecat_p6 ;;
     'show/--output'|'show/-o') __wirecat_p9 ;;
     'replay/--as') __wirecat_p10 ;;
-    'ports/--output'|'ports/-o') __wirecat_p11 ;;
+    'summary/--output'|'summary/-o'|'ports/--output'|'ports/-o') __wirecat_p11 ;;
     esac
 }
 
@@ -93,6 +95,7 @@ __wirecat_arg() {
     'import/0') __wirecat_p5 ;;
     'import/1') __wirecat_p5 ;;
     'fault/0') __wirecat_p6 ;;
+    'summary/'*) __wirecat_p12 ;;
     'help/'*) : ;;
     *) return 1 ;;
     esac
@@ -158,6 +161,11 @@ __wirecat_p10() {
 
 __wirecat_p11() {
     __wirecat_words 'text json'
+    return 0
+}
+
+__wirecat_p12() {
+    __wirecat_files '*.json' ''
     return 0
 }
 

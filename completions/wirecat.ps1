@@ -7,7 +7,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
 
     # Subcommands of each command: name or alias -> canonical name.
     $subs = @{
-        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'import' = 'import'; 'fault' = 'fault'; 'ports' = 'ports'; 'version' = 'version'; 'help' = 'help'}
+        '' = @{'listen' = 'listen'; 'connect' = 'connect'; 'send' = 'send'; 'relay' = 'relay'; 'simulate' = 'simulate'; 'completion' = 'completion'; 'show' = 'show'; 'replay' = 'replay'; 'import' = 'import'; 'fault' = 'fault'; 'summary' = 'summary'; 'ports' = 'ports'; 'version' = 'version'; 'help' = 'help'}
     }
     # Every flag each command understands.
     $flags = @{
@@ -22,6 +22,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--as', '--to', '--listen', '--speed', '--check', '--timeout', '--conn', '--once', '--connect-timeout', '-w', '--source', '-s', '--retry', '--proxy', '--frame', '--output', '-o', '--record', '--max-frame', '--lua-timeout', '--lua-memory', '--lua-unsafe', '--insecure', '--ca', '--cert', '--key', '--sni', '--alpn', '--pin', '--client-ca', '--psk', '--psk-file', '--psk-identity', '--ws-text', '--header', '--subprotocol', '--origin', '--ws-ping', '--baud')
         'import' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--host', '--port', '--frame')
         'fault' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--token', '--clear', '--conns', '--kill', '--delay', '--jitter', '--drop', '--rate', '--cut-after', '--reset', '--blackhole', '--slice', '--corrupt')
+        'summary' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o', '--threshold')
         'ports' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color', '--output', '-o')
         'version' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
         'help' = @('--help', '-h', '--verbose', '-v', '--quiet', '-q', '--color')
@@ -277,6 +278,10 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'fault --blackhole' = ''
         'fault --slice' = ''
         'fault --corrupt' = ''
+        'summary --color' = 'p0'
+        'summary --output' = 'p11'
+        'summary -o' = 'p11'
+        'summary --threshold' = ''
         'ports --color' = 'p0'
         'ports --output' = 'p11'
         'ports -o' = 'p11'
@@ -295,6 +300,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'replay' = @('p3')
         'import' = @('p5', 'p5')
         'fault' = @('p6')
+        'summary' = @('*p12')
         'help' = @('*')
     }
     $predictors = @{
@@ -310,6 +316,7 @@ Register-ArgumentCompleter -Native -CommandName 'wirecat' -ScriptBlock {
         'p9' = @{ Words = @('text', 'hex', 'json'); Files = ''; Prefixes = @() }
         'p10' = @{ Words = @('client', 'server'); Files = ''; Prefixes = @() }
         'p11' = @{ Words = @('text', 'json'); Files = ''; Prefixes = @() }
+        'p12' = @{ Words = @(); Files = '*.json'; Prefixes = @() }
     }
 
     # The words before the one being completed.

@@ -237,7 +237,7 @@ func (t Threshold) actual(s Summary) (v float64, actual string, ok bool) {
 				return 0, fmt.Sprintf("%d of 0 %s", c, base), false
 			}
 			p := 100 * float64(c) / float64(n)
-			return p, fmt.Sprintf("%s%% (%d of %d %s)", strconv.FormatFloat(p, 'g', 3, 64), c, n, base), true
+			return p, fmt.Sprintf("%s%% (%d of %d %s)", fmtPercent(p), c, n, base), true
 		case Duration:
 			return 0, t.Metric + " is a counter, not a timing", false
 		}
@@ -341,4 +341,16 @@ func CheckAll(w io.Writer, s Summary, ts []Threshold) error {
 		return &UnmetError{Unmet: unmet, Of: len(ts)}
 	}
 	return nil
+}
+
+// fmtPercent prints p with three significant digits, more when those
+// would round it to 0 or 100 (99.984 is not 100%).
+func fmtPercent(p float64) string {
+	for digits := 3; ; digits++ {
+		out := strconv.FormatFloat(p, 'g', digits, 64)
+		v, _ := strconv.ParseFloat(out, 64)
+		if digits >= 8 || (v != 0 || p == 0) && (v != 100 || p == 100) {
+			return out
+		}
+	}
 }

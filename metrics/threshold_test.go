@@ -134,3 +134,12 @@ func TestCheckAll(t *testing.T) {
 		t.Fatalf("ParseThresholds: %v", err)
 	}
 }
+
+func TestFmtPercent(t *testing.T) {
+	for p, want := range map[float64]string{0: "0", 100: "100", 0.5: "0.5", 99.98416: "99.98",
+		99.99999: "99.99999", 1e-4: "0.0001", 12.3456: "12.3", 150: "150"} {
+		if got := fmtPercent(p); got != want {
+			t.Errorf("fmtPercent(%v) = %q, want %q", p, got, want)
+		}
+	}
+}
