@@ -48,21 +48,42 @@ func bucketBounds(i int) (lower, width int64) {
 	return int64(subCount+sub) * width, width
 }
 
+// numGroups is how many groups of subCount buckets the layout has: the
+// linear part is the first two, then one per power of two.
+const numGroups = numBuckets / subCount
+
+// group is the buckets of one power of two (1 KiB).
+type group [subCount]atomic.Int64
+
 // Histogram records durations in the fixed log-linear buckets above. Safe
 // for concurrent use; its zero value is empty and ready. Observe is a few
-// atomic adds, with no lock and no allocation.
+// atomic adds, with no lock and no allocation once the duration's power of
+// two has been seen: each power of two's buckets are allocated on its
+// first sample, so a timing whose durations span ten powers of two (1 ms
+// to 1 s) holds 10 KiB of buckets, not the layout's 56 KiB.
 type Histogram struct {
 	count   atomic.Int64
 	sum     atomic.Int64 // nanoseconds
 	minPlus atomic.Int64 // min+1 ns; 0 while empty, so the zero value works
 	max     atomic.Int64
-	buckets [numBuckets]atomic.Int64
+	groups  [numGroups]atomic.Pointer[group]
+}
+
+// bucket returns the counter of bucket i, allocating its group the first
+// time (two observers racing there keep the first group stored).
+func (h *Histogram) bucket(i int) *atomic.Int64 {
+	g := h.groups[i/subCount].Load()
+	if g == nil {
+		h.groups[i/subCount].CompareAndSwap(nil, new(group))
+		g = h.groups[i/subCount].Load()
+	}
+	return &g[i%subCount]
 }
 
 // Observe records one duration; a negative one counts as 0.
 func (h *Histogram) Observe(d time.Duration) {
 	v := min(max(int64(d), 0), maxValue)
-	h.buckets[bucketOf(v)].Add(1)
+	h.bucket(bucketOf(v)).Add(1)
 	h.sum.Add(v)
 	for m := h.minPlus.Load(); m == 0 || v+1 < m; m = h.minPlus.Load() {
 		if h.minPlus.CompareAndSwap(m, v+1) {
@@ -100,11 +121,17 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 // always equals the sum of its buckets.
 func (h *Histogram) Data() HistogramData {
 	d := HistogramData{Layout: Layout}
-	for i := range h.buckets {
-		if n := h.buckets[i].Load(); n > 0 {
-			lower, _ := bucketBounds(i)
-			d.Buckets = append(d.Buckets, [2]int64{lower, n})
-			d.Count += n
+	for gi := range h.groups {
+		g := h.groups[gi].Load()
+		if g == nil {
+			continue
+		}
+		for j := range g {
+			if n := g[j].Load(); n > 0 {
+				lower, _ := bucketBounds(gi*subCount + j)
+				d.Buckets = append(d.Buckets, [2]int64{lower, n})
+				d.Count += n
+			}
 		}
 	}
 	if d.Count == 0 {

@@ -275,3 +275,21 @@ func BenchmarkSummary(b *testing.B) {
 		_ = s.Summary()
 	}
 }
+
+// A timing holds the buckets of the powers of two its durations reach,
+// not the whole layout: 1 ms to 1 s is eleven groups of 1 KiB.
+func TestHistogramHoldsOnlyItsRange(t *testing.T) {
+	var h Histogram
+	for d := time.Millisecond; d <= time.Second; d += 997 * time.Microsecond {
+		h.Observe(d)
+	}
+	used := 0
+	for i := range h.groups {
+		if h.groups[i].Load() != nil {
+			used++
+		}
+	}
+	if used != 11 {
+		t.Fatalf("%d groups of buckets for 1ms..1s, want 11 (2^19..2^29 ns)", used)
+	}
+}
