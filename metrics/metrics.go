@@ -22,21 +22,30 @@ func (c *Counter) Add(n int64) { c.v.Add(n) }
 func (c *Counter) Load() int64 { return c.v.Load() }
 
 // Gauge is a level that goes up and down (devices up, a queue's length).
-// Safe for concurrent use; the zero value is 0.
+// Safe for concurrent use; the zero value is 0. A level is always a finite
+// number, as the summary file (JSON) can only hold those: a NaN or an
+// infinity (a script's 0/0) leaves the level as it was.
 type Gauge struct{ bits atomic.Uint64 }
 
 // Set sets the level to v.
-func (g *Gauge) Set(v float64) { g.bits.Store(math.Float64bits(v)) }
+func (g *Gauge) Set(v float64) {
+	if finite(v) {
+		g.bits.Store(math.Float64bits(v))
+	}
+}
 
 // Add moves the level by d (negative: down).
 func (g *Gauge) Add(d float64) {
 	for {
 		old := g.bits.Load()
-		if g.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+d)) {
+		v := math.Float64frombits(old) + d
+		if !finite(v) || g.bits.CompareAndSwap(old, math.Float64bits(v)) {
 			return
 		}
 	}
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // Load returns the level.
 func (g *Gauge) Load() float64 { return math.Float64frombits(g.bits.Load()) }

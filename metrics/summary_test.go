@@ -2,6 +2,8 @@ package metrics
 
 import (
 	"bytes"
+	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -152,5 +154,22 @@ func TestFormatDuration(t *testing.T) {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%d) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// A gauge set to NaN or an infinity keeps its level: the file stays JSON.
+func TestGaugeStaysFinite(t *testing.T) {
+	s := NewSet()
+	g := s.Gauge("ratio")
+	g.Set(2)
+	g.Set(math.NaN())
+	g.Add(math.Inf(1))
+	g.Set(math.Inf(-1))
+	g.Add(-0.5)
+	if g.Load() != 1.5 {
+		t.Fatalf("level %v, want 1.5", g.Load())
+	}
+	if err := s.Summary().WriteJSON(io.Discard); err != nil {
+		t.Fatal(err)
 	}
 }
