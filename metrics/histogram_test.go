@@ -293,3 +293,32 @@ func TestHistogramHoldsOnlyItsRange(t *testing.T) {
 		t.Fatalf("%d groups of buckets for 1ms..1s, want 11 (2^19..2^29 ns)", used)
 	}
 }
+
+// Names created from many goroutines at once each exist once, and every
+// add lands in the one counter of its name.
+func TestSetConcurrent(t *testing.T) {
+	s := NewSet()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				name := string(rune('a' + (i+g)%20))
+				s.Counter(name).Add(1)
+				s.Gauge(name).Add(1)
+				s.Histogram(name).Observe(time.Duration(i))
+			}
+		}()
+	}
+	wg.Wait()
+	sum := s.Summary()
+	if len(sum.Counters) != 20 || len(sum.Gauges) != 20 || len(sum.Timings) != 20 {
+		t.Fatalf("%d counters, %d gauges, %d timings, want 20 each", len(sum.Counters), len(sum.Gauges), len(sum.Timings))
+	}
+	for name, n := range sum.Counters {
+		if n != 800 || sum.Gauges[name] != 800 || sum.Timings[name].Count != 800 {
+			t.Fatalf("%s: counter %d, gauge %v, timing %d, want 800", name, n, sum.Gauges[name], sum.Timings[name].Count)
+		}
+	}
+}
