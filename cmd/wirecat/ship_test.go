@@ -51,7 +51,7 @@ func TestBashCompletion(t *testing.T) {
 		want []string
 	}{
 		{"wirecat li", []string{"listen"}},
-		{"wirecat s", []string{"send", "simulate", "show"}},
+		{"wirecat s", []string{"send", "simulate", "show", "summary"}},
 		{"wirecat replay ", []string{"run.jsonl", "lib"}},
 		{"wirecat show r", []string{"run.jsonl"}},
 		{"wirecat --color ", []string{"auto", "always", "never"}},
