@@ -1,7 +1,6 @@
 package script
 
 import (
-	"context"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/luamod/coap"
 	"github.com/wirecat-dev/wirecat/proto"
@@ -122,7 +122,6 @@ func coapPrepare(L *lua.LState, d *Device, observe bool) (*coapReq, string) {
 	if v, ok := opts.RawGetString("content_format").(lua.LNumber); ok {
 		cf = int(v)
 	}
-	timeout := dur(optNumber(opts, "timeout", 10))
 	retry := dur(optNumber(opts, "retry", 2)) // RFC 7252's ACK_TIMEOUT
 	host, scheme := u.Host, "udp://"
 	if secure {
@@ -143,6 +142,10 @@ func coapPrepare(L *lua.LState, d *Device, observe bool) (*coapReq, string) {
 		return nil, err.Error()
 	}
 	o := d.parseOpts(L, withoutFrame(L, opts))
+	timeout := o.timeout // opts.timeout, else -w, else 10 s
+	if err := d.proxyFor(a, &o); err != nil {
+		return nil, err.Error()
+	}
 	if v, ok := optString(opts, "psk"); ok { // DTLS pre-shared key, in hex
 		o.link.TLS.PSK = v
 	}
@@ -180,14 +183,13 @@ func coapPrepare(L *lua.LState, d *Device, observe bool) (*coapReq, string) {
 // coapExchange sends req (and, for a block-wise answer, a request per
 // further block) and returns the response with the whole payload.
 func coapExchange(d *Device, a link.Addr, o *connOpts, req *coap.Message, typ message.Type, timeout, retry time.Duration, max int) (*coap.Message, []byte, error) {
-	deadline := time.Now().Add(timeout)
-	ctx, cancel := context.WithDeadline(d.ctx, deadline)
-	defer cancel()
-	nc, err := link.Dial(ctx, a, &o.link)
+	nc, err := d.dialModule(a, o)
 	if err != nil {
 		return nil, nil, errors.New(link.Cause(err))
 	}
+	nc = &loggedConn{nc, d.openWire(nc, a.Transport(), event.Client), d.env.stats()}
 	defer nc.Close()
+	deadline := time.Now().Add(timeout)
 	st := d.env.stats()
 	st.Conns.Add(1)
 	var body []byte
@@ -294,14 +296,15 @@ func coapOne(nc net.Conn, m *coap.Message, deadline time.Time, retry time.Durati
 // coapServeSrc is coap.serve's handler: one request per run (a sender's
 // next datagram starts it again).
 const coapServeSrc = `local parse, respond, routes = ...
+-- a route's results: code, payload[, content_format], or a payload alone
+local function pick(...)
+  if select("#", ...) >= 2 then return ... end
+  return "2.05", (...)
+end
 local function answer(h, req)
   if type(h) == "string" then return "2.05", h end
   if type(h) ~= "function" then return "4.04", "" end
-  local function pick(n, a, b, c)
-    if n >= 2 then return a, b, c end
-    return "2.05", a
-  end
-  return pick(select("#", h(req)), h(req))
+  return pick(h(req)) -- called once: a route may count, or change state
 end
 return function(conn)
   local d = conn:recv(0)
@@ -378,8 +381,8 @@ func coapParse(L *lua.LState) int {
 	t.RawSetString("payload", lua.LString(m.Payload))
 	t.RawSetString("confirmable", lua.LBool(m.Type == coap.CON))
 	if v, err := m.Options.Observe(); err == nil && method == "GET" {
-		if pc, ok := peerOf(L.Get(2)); ok {
-			devOf(L).coapObserve(path, pc, m.Token, v == 0)
+		if c, ok := peerConnOf(L.Get(2)); ok {
+			devOf(L).coapObserve(path, c, m.Token, v == 0)
 			t.RawSetString("observe", lua.LBool(v == 0))
 		}
 	}
@@ -437,6 +440,7 @@ func coapReplyObs(req *coap.Message, code codes.Code, payload []byte, cf int, ob
 
 // coapObserver is a client observing a path of the device's coap.serve.
 type coapObserver struct {
+	tr    string // the listener's transport, for the notifications' events
 	pc    *peerConn
 	token []byte
 	seq   uint32
@@ -446,6 +450,15 @@ type coapObserver struct {
 const coapMaxObservers = 1024
 
 func peerOf(v lua.LValue) (*peerConn, bool) {
+	c, ok := peerConnOf(v)
+	if !ok {
+		return nil, false
+	}
+	return c.nc.(*peerConn), true
+}
+
+// peerConnOf is the conn of a datagram listener's sender.
+func peerConnOf(v lua.LValue) (*conn, bool) {
 	u, ok := v.(*lua.LUserData)
 	if !ok {
 		return nil, false
@@ -454,12 +467,13 @@ func peerOf(v lua.LValue) (*peerConn, bool) {
 	if !ok {
 		return nil, false
 	}
-	pc, ok := c.nc.(*peerConn)
-	return pc, ok
+	_, ok = c.nc.(*peerConn)
+	return c, ok
 }
 
 // coapObserve registers (or, with add false, removes) an observer of path.
-func (d *Device) coapObserve(path string, pc *peerConn, token []byte, add bool) {
+func (d *Device) coapObserve(path string, c *conn, token []byte, add bool) {
+	pc := c.nc.(*peerConn)
 	if d.coapObs == nil {
 		d.coapObs = map[string][]*coapObserver{}
 	}
@@ -474,7 +488,7 @@ func (d *Device) coapObserve(path string, pc *peerConn, token []byte, add bool) 
 		total += len(l)
 	}
 	if add && total < coapMaxObservers {
-		obs = append(obs, &coapObserver{pc: &peerConn{pc: pc.pc, to: pc.to}, token: append([]byte{}, token...), seq: 1})
+		obs = append(obs, &coapObserver{tr: c.tr, pc: &peerConn{pc: pc.pc, to: pc.to}, token: append([]byte{}, token...), seq: 1})
 	}
 	d.coapObs[path] = obs
 }
@@ -520,6 +534,11 @@ func coapNotify(L *lua.LState) int {
 		wire := coapReplyObs(req, code, payload, cf, true, o.seq&0xffffff)
 		if _, err := o.pc.Write(wire); err == nil {
 			sent++
+			// A notification is an exchange of its own, as each request
+			// a datagram listener serves is.
+			w := d.env.openWire(addrString(o.pc.LocalAddr()), addrString(o.pc.to), o.tr, event.Server)
+			w.sent(wire)
+			w.close(true, nil)
 		}
 	}
 	L.Push(lua.LNumber(sent))
@@ -600,14 +619,14 @@ func coapObserve(L *lua.LState) int {
 				d.wake(t, lua.LNil, lua.LString(err.Error()))
 			})
 		}
-		deadline := time.Now().Add(rq.timeout)
-		ctx, cancel := context.WithDeadline(d.ctx, deadline)
-		nc, err := link.Dial(ctx, rq.a, &rq.o.link)
-		cancel()
+		nc, err := d.dialModule(rq.a, &rq.o)
 		if err != nil {
 			fail(errors.New(link.Cause(err)))
 			return
 		}
+		wl := d.openWire(nc, rq.a.Transport(), event.Client)
+		nc = &loggedConn{nc, wl, d.env.stats()}
+		deadline := time.Now().Add(rq.timeout)
 		m := *rq.msg
 		m.Type, m.MessageID = coap.CON, int32(randUint(1<<16))
 		first, err := coapOne(nc, &m, deadline, rq.retry)
@@ -648,6 +667,7 @@ func coapObserve(L *lua.LState) int {
 		for {
 			n, err := nc.Read(b)
 			if err != nil {
+				wl.close(false, nil) // reported already when stop closed it
 				d.post(func() { h.stop() })
 				return
 			}

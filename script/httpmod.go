@@ -2,7 +2,6 @@ package script
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 
+	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
 	whttp "github.com/wirecat-dev/wirecat/luamod/http"
 )
@@ -33,7 +33,42 @@ const httpIdleMax = 4
 type httpConn struct {
 	nc    net.Conn
 	br    *bufio.Reader
-	reuse bool // it carried a request before
+	tee   *teeReader
+	w     *wireLog // its events
+	reuse bool     // it carried a request before
+}
+
+func (d *Device) newHTTPConn(nc net.Conn, tr string) *httpConn {
+	tee := &teeReader{r: nc}
+	return &httpConn{nc: nc, br: bufio.NewReader(tee), tee: tee, w: d.openWire(nc, tr, event.Client)}
+}
+
+// close closes the connection, by the device (byUs) or because it failed.
+func (hc *httpConn) close(byUs bool, err error) {
+	hc.w.close(byUs, err)
+	hc.nc.Close()
+}
+
+// response takes the bytes of the response just read off the tee: what
+// was read minus what the bufio.Reader holds beyond it.
+func (hc *httpConn) response() []byte {
+	n := len(hc.tee.got) - hc.br.Buffered()
+	wire := hc.tee.got[:n:n]
+	hc.tee.got = append([]byte(nil), hc.tee.got[n:]...)
+	return wire
+}
+
+// teeReader keeps what it reads, for the events: the exact bytes of each
+// response on the wire.
+type teeReader struct {
+	r   io.Reader
+	got []byte
+}
+
+func (t *teeReader) Read(b []byte) (int, error) {
+	n, err := t.r.Read(b)
+	t.got = append(t.got, b[:n]...)
+	return n, err
 }
 
 // httpPool is a device's idle client connections, by dial address.
@@ -45,7 +80,7 @@ func (d *Device) httpIdle() httpPool {
 		d.onClose = append(d.onClose, func() {
 			for _, cs := range d.http {
 				for _, c := range cs {
-					c.nc.Close()
+					c.close(true, nil)
 				}
 			}
 		})
@@ -104,6 +139,7 @@ func httpRequest(L *lua.LState) int {
 		L.ArgError(1, fmt.Sprintf("headers: %q would break the request", bad))
 	}
 	o := d.parseOpts(L, withoutFrame(L, opts))
+	connectRetry(L, opts, &o) // opts.retry as net.connect's
 	host := u.Host
 	if u.Port() == "" {
 		host = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
@@ -125,6 +161,9 @@ func httpRequest(L *lua.LState) int {
 	if a.Packet() {
 		return pushErr(L, "http needs a stream transport, not "+a.Transport())
 	}
+	if err := d.proxyFor(a, &o); err != nil {
+		return pushErr(L, err.Error())
+	}
 	wire := whttp.WriteRequest(method, u.RequestURI(), u.Host, headers, []byte(body))
 	max := d.maxFrame()
 	pool := d.httpIdle()
@@ -134,46 +173,47 @@ func httpRequest(L *lua.LState) int {
 		pool[spec] = idle[:len(idle)-1]
 	}
 	t := d.block(L, "http.request")
-	ctx, cancel := context.WithTimeout(d.ctx, o.timeout)
-	slots := d.env.dialSlots()
 	st := d.env.stats()
 	go func() {
-		defer cancel()
+		// o.timeout bounds the whole exchange, or, when the connect is
+		// retried, each attempt and then the exchange.
+		deadline := time.Now().Add(o.timeout)
 		roundTrip := func(hc *httpConn) (*whttp.Response, error) {
-			deadline, _ := ctx.Deadline()
 			hc.nc.SetDeadline(deadline)
 			if _, err := hc.nc.Write(wire); err != nil {
 				return nil, err
 			}
+			hc.w.sent(wire)
 			st.MsgsSent.Add(1)
 			st.BytesSent.Add(int64(len(wire)))
-			return whttp.ReadResponse(hc.br, method, max)
+			resp, err := whttp.ReadResponse(hc.br, method, max)
+			if err == nil {
+				hc.w.received(hc.response())
+			}
+			return resp, err
 		}
 		var resp *whttp.Response
 		var err error
 		if hc != nil {
 			resp, err = roundTrip(hc)
 			if err != nil && staleConn(err) { // the server closed it while idle: once more on a new one
-				hc.nc.Close()
+				hc.close(false, nil)
 				hc = nil
 			}
 		}
 		if hc == nil {
 			var nc net.Conn
-			select {
-			case slots <- struct{}{}:
-				nc, err = link.Dial(ctx, a, &o.link)
-				<-slots
-			case <-ctx.Done():
-				err = ctx.Err()
-			}
+			nc, err = d.dialModule(a, &o)
 			if err == nil {
 				st.Conns.Add(1)
-				hc = &httpConn{nc: nc, br: bufio.NewReader(nc)}
+				if o.retry != 0 {
+					deadline = time.Now().Add(o.timeout)
+				}
+				hc = d.newHTTPConn(nc, a.Transport())
 				resp, err = roundTrip(hc)
 			}
 		}
-		if err != nil && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded)) && d.ctx.Err() == nil {
+		if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && d.ctx.Err() == nil {
 			err = fmt.Errorf("no response within %v", o.timeout)
 		}
 		if err == nil {
@@ -185,7 +225,7 @@ func httpRequest(L *lua.LState) int {
 		posted := d.post(func() {
 			if err != nil {
 				if hc != nil {
-					hc.nc.Close()
+					hc.close(false, err)
 				}
 				msg := link.Cause(err)
 				if errors.Is(err, io.EOF) {
@@ -199,12 +239,12 @@ func httpRequest(L *lua.LState) int {
 				hc.reuse = true
 				pool[spec] = append(pool[spec], hc)
 			} else {
-				hc.nc.Close()
+				hc.close(resp.KeepAlive, nil)
 			}
 			d.wake(t, responseTable(d.L, resp))
 		})
 		if !posted && hc != nil {
-			hc.nc.Close()
+			hc.close(true, nil)
 		}
 	}()
 	return L.Yield()

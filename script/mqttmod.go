@@ -259,22 +259,16 @@ func mqttSubscription(filter string, qos byte) mqtt.Subscription {
 	return mqtt.Subscription{Filter: filter, Qos: qos}
 }
 
-// dialThen dials a in a goroutine (bounded by the run's dial slots and
-// o.timeout) and calls done on the device goroutine.
+// dialThen dials a as net.connect does, in a goroutine, and calls done on
+// the device goroutine: the proxy of opts.proxy or the run's --proxy, the
+// run's --retry (each attempt bounded by o.timeout), -w and -s.
 func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
-	ctx, cancel := context.WithTimeout(d.ctx, o.timeout)
-	slots := d.env.dialSlots()
+	if err := d.proxyFor(a, &o); err != nil {
+		d.post(func() { done(nil, err) })
+		return
+	}
 	go func() {
-		defer cancel()
-		var nc net.Conn
-		var err error
-		select {
-		case slots <- struct{}{}:
-			nc, err = link.Dial(ctx, a, &o.link)
-			<-slots
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
+		nc, err := d.dialModule(a, &o)
 		posted := d.post(func() {
 			if err != nil {
 				d.env.stats().ConnErrors.Add(1)
@@ -291,6 +285,21 @@ func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 			nc.Close()
 		}
 	}()
+}
+
+// dialModule is a protocol module's dial (mqtt, http, coap, modbus), with
+// net.connect's defaults: o.timeout bounds it or, when o.retry asks for
+// retries, each attempt, the retries going on until the device ends. The
+// proxy is o.link.Proxy (see proxyFor). It blocks: call it on a goroutine.
+func (d *Device) dialModule(a link.Addr, o *connOpts) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(d.ctx, o.timeout)
+	if o.retry != 0 {
+		cancel()
+		ctx, cancel = context.WithCancel(d.ctx)
+		o.link.Timeout = o.timeout
+	}
+	defer cancel()
+	return d.dialRetry(ctx, a, o, d.env.dialSlots())
 }
 
 // read runs on its own goroutine: it cuts the stream into packets, decodes

@@ -104,7 +104,8 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	// the byte meter of the other commands would fight it for the line.
 	noMeter := *app
 	noMeter.StderrTerminal = false
-	p, err := plumb(&noMeter, g, &df, false)
+	// -o text|json show the devices' connections both ways, as the help says.
+	p, err := plumb(&noMeter, g, &df, true)
 	if err != nil {
 		if fromScript && errors.Is(err, proto.ErrBadSpec) {
 			return usage(fmt.Errorf("%s:%d: FRAME: %w", prog.Name, prog.FrameLine, err))
