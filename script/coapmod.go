@@ -293,9 +293,10 @@ func coapOne(nc net.Conn, m *coap.Message, deadline time.Time, retry time.Durati
 	}
 }
 
-// coapServeSrc is coap.serve's handler: one request per run (a sender's
-// next datagram starts it again).
-const coapServeSrc = `local parse, respond, routes = ...
+// coapServeSrc is coap.serve's handler. On UDP it serves one request per
+// run (a sender's next datagram starts it again); on DTLS (wait nil) one
+// association, each record a request, until the client ends it.
+const coapServeSrc = `local parse, respond, routes, wait = ...
 -- a route's results: code, payload[, content_format], or a payload alone
 local function pick(...)
   if select("#", ...) >= 2 then return ... end
@@ -306,15 +307,20 @@ local function answer(h, req)
   if type(h) ~= "function" then return "4.04", "" end
   return pick(h(req)) -- called once: a route may count, or change state
 end
-return function(conn)
-  local d = conn:recv(0)
-  if not d then return end
+local function serve(conn, d)
   local req, reply = parse(d, conn)
   if reply then conn:send(reply) end
   if not req then return end
   local h = routes[req.method .. " " .. req.path] or routes[req.path] or routes["*"]
   local code, payload, cf = answer(h, req)
   conn:send(respond(req, code, payload, cf))
+end
+return function(conn)
+  repeat
+    local d = conn:recv(wait)
+    if not d then return end
+    serve(conn, d)
+  until wait == 0
 end`
 
 var coapServeChunk = luaChunk{name: "coap.serve", src: coapServeSrc}
@@ -580,8 +586,12 @@ func coapServe(L *lua.LState) int {
 		addr = "udp://" + addr
 	}
 	d := devOf(L)
+	wait := lua.LValue(lua.LNumber(0)) // UDP: the datagram that started the handler
+	if strings.HasPrefix(addr, "dtls://") || strings.HasPrefix(d.env.Listen, "dtls://") {
+		wait = lua.LNil // DTLS: the association's records, one after another
+	}
 	if err := L.CallByParam(lua.P{Fn: coapServeChunk.function(d.L), NRet: 1, Protect: true},
-		L.NewFunction(coapParse), L.NewFunction(coapRespond), routes); err != nil {
+		L.NewFunction(coapParse), L.NewFunction(coapRespond), routes, wait); err != nil {
 		L.RaiseError("%s", luaErrMsg(err))
 	}
 	loop := L.Get(-1)

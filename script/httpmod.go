@@ -309,9 +309,12 @@ return function(conn)
     local h = routes[req.method .. " " .. req.path] or routes[req.path] or routes["*"]
     local status, body, headers
     if type(h) == "function" then
-      status, body, headers = h(req)
-      if type(status) ~= "number" then
-        status, body, headers = 200, status, body
+      -- a, b = b, a assigns in order here (gopher-lua): no swap in place
+      local r1, r2, r3 = h(req)
+      if type(r1) == "number" then
+        status, body, headers = r1, r2, r3
+      else
+        status, body, headers = 200, r1, r2
       end
     elseif type(h) == "string" then
       status, body = 200, h

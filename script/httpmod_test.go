@@ -187,3 +187,21 @@ nil	no response within 300ms
 		t.Errorf("%d connections, want 5", n)
 	}
 }
+
+// A route returning only a body serves it with 200; a coap.serve route
+// runs once per request.
+func TestRouteBodyOnlyAndOnce(t *testing.T) {
+	r := run(t, `
+local n = 0
+local s = assert(http.serve("127.0.0.1:0", { ["/a"] = function() return "OFF\n" end }))
+local c = assert(coap.serve("127.0.0.1:0", { ["/n"] = function() n = n + 1; return "n" .. n end }))
+local resp = assert(http.get("http://" .. s:addr() .. "/a"))
+print(resp.status, resp.body)
+print(assert(coap.request("coap://" .. c:addr() .. "/n")).payload, assert(coap.request("coap://" .. c:addr() .. "/n")).payload)
+s:close()
+c:close()
+`, 10*time.Second, nil)
+	if r.err != nil || r.out != "200\tOFF\n\nn1\tn2\n" {
+		t.Fatalf("got %q, %v", r.out, r.err)
+	}
+}

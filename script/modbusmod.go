@@ -267,6 +267,54 @@ func (m luaRegs) Read(t modbus.Table, addr uint16) (uint16, bool) {
 	return 0, false
 }
 
+// Has reports whether the map has table t at all: a device without coils
+// answers a coil request "illegal function", as one that lacks the
+// function does.
+func (m luaRegs) Has(t modbus.Table) bool {
+	_, ok := m.t.RawGetString(tableNames[t]).(*lua.LTable)
+	return ok
+}
+
+// rtuBus is the modbus-rtu framing of a server on a bus. A server reads
+// requests only, so their lengths are known from the function (1 to 6:
+// 8 bytes; 15 and 16: 9 and the byte count), unlike the general framing,
+// which must also allow for responses. Bytes that make no request with a
+// valid CRC (noise, a frame cut short) are skipped one at a time until a
+// frame starts, as a slave waits out a garbled frame, instead of ending
+// the line (a pty, a serial port) for every client.
+type rtuBus struct{}
+
+func (rtuBus) Decode(buf []byte) ([]byte, int, error) {
+	if len(buf) < 2 {
+		return nil, 0, nil
+	}
+	var n int
+	switch fc := buf[1]; {
+	case fc >= 1 && fc <= 6:
+		n = 8
+	case fc == 15 || fc == 16:
+		if len(buf) < 7 {
+			return nil, 0, nil
+		}
+		n = 9 + int(buf[6])
+	default: // a function the server does not serve: the general framing
+		msg, n, err := proto.ModbusRTU.Decode(buf)
+		if err != nil {
+			return nil, 1, nil
+		}
+		return msg, n, nil
+	}
+	if len(buf) < n {
+		return nil, 0, nil
+	}
+	if c := proto.CRC16Modbus(buf[:n-2]); buf[n-2] != byte(c) || buf[n-1] != byte(c>>8) {
+		return nil, 1, nil
+	}
+	return buf[:n], n, nil
+}
+
+func (rtuBus) Encode(dst, msg []byte) ([]byte, error) { return proto.ModbusRTU.Encode(dst, msg) }
+
 func (m luaRegs) Write(t modbus.Table, addr uint16, v uint16) bool {
 	sub, ok := m.t.RawGetString(tableNames[t]).(*lua.LTable)
 	if !ok {
@@ -322,7 +370,7 @@ func modbusServe(L *lua.LState) int {
 	L.Push(loop)
 	framer := proto.ModbusTCP
 	if rtu {
-		framer = proto.ModbusRTU
+		framer = rtuBus{}
 	}
 	d.listenCodec = goCodec{framer}
 	n := netListen(L)

@@ -184,6 +184,19 @@ type Map interface {
 	Write(t Table, addr uint16, v uint16) bool
 }
 
+// Tables is a Map that may lack whole tables: a request to a table it
+// lacks is an illegal function (a device without coils), not an illegal
+// data address.
+type Tables interface {
+	Has(t Table) bool
+}
+
+// lacks reports whether m says it has no table t.
+func lacks(m Map, t Table) bool {
+	tm, ok := m.(Tables)
+	return ok && !tm.Has(t)
+}
+
 func exception(fc, code byte) []byte { return []byte{fc | exceptionBit, code} }
 
 // Serve answers a request PDU from m.
@@ -204,6 +217,9 @@ func Serve(req []byte, m Map) []byte {
 	case ReadCoils, ReadDiscrete, ReadHolding, ReadInput:
 		t := map[byte]Table{ReadCoils: Coils, ReadDiscrete: Discrete, ReadHolding: Holding, ReadInput: Input}[fc]
 		regs := t == Holding || t == Input
+		if lacks(m, t) {
+			return exception(fc, IllegalFunction)
+		}
 		if count == 0 || (regs && count > maxReadRegisters) || (!regs && count > maxReadBits) {
 			return exception(fc, IllegalDataValue)
 		}
@@ -237,6 +253,9 @@ func Serve(req []byte, m Map) []byte {
 			}
 			t, v = Coils, v>>15&1
 		}
+		if lacks(m, t) {
+			return exception(fc, IllegalFunction)
+		}
 		if !m.Write(t, addr, v) {
 			return exception(fc, IllegalDataAddress)
 		}
@@ -254,6 +273,9 @@ func Serve(req []byte, m Map) []byte {
 			}
 		} else if count > maxWriteRegisters || len(data) != 2*int(count) {
 			return exception(fc, IllegalDataValue)
+		}
+		if lacks(m, t) {
+			return exception(fc, IllegalFunction)
 		}
 		for i := 0; i < int(count); i++ { // all or nothing: check first
 			if _, ok := m.Read(t, addr+uint16(i)); !ok || int(addr)+i > 0xffff {

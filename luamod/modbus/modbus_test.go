@@ -83,3 +83,33 @@ func FuzzServe(f *testing.F) {
 		}
 	})
 }
+
+// holdingOnly is a map with holding registers and no other table.
+type holdingOnly struct{ mapRegs }
+
+func (holdingOnly) Has(t Table) bool { return t == Holding }
+
+// A map without a table answers its functions "illegal function"; one with
+// the table but not the address "illegal data address".
+func TestServeMissingTable(t *testing.T) {
+	m := holdingOnly{mapRegs{Holding: {0: 1}, Coils: {0: 1}}}
+	for _, c := range []struct {
+		req []byte
+		exc byte
+	}{
+		{ReadRequest(ReadCoils, 0, 1), IllegalFunction},
+		{ReadRequest(ReadInput, 0, 1), IllegalFunction},
+		{WriteSingle(WriteCoil, 0, 1), IllegalFunction},
+		{WriteMultiple(WriteCoils, 0, []uint16{1}), IllegalFunction},
+		{ReadRequest(ReadHolding, 5, 1), IllegalDataAddress},
+	} {
+		_, err := Response(c.req, Serve(c.req, m))
+		var e *Exception
+		if !errors.As(err, &e) || e.Code != c.exc {
+			t.Errorf("% x: %v, want exception %d", c.req, err, c.exc)
+		}
+	}
+	if vals, err := Response(ReadRequest(ReadHolding, 0, 1), Serve(ReadRequest(ReadHolding, 0, 1), m)); err != nil || vals[0] != 1 {
+		t.Errorf("read holding 0: %v %v", vals, err)
+	}
+}
