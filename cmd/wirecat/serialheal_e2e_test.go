@@ -44,7 +44,7 @@ func TestSerialRetryWaitsForThePort(t *testing.T) {
 	r := readTTY(t, b, "plugged in late\n")
 	time.Sleep(300 * time.Millisecond) // the reader has the port open
 	wc.stdin.Write([]byte("plugged in late\n"))
-	if r.wait(15*time.Second); r.stdout.String() != "plugged in late\n" {
+	if r.wait(15 * time.Second); r.stdout.String() != "plugged in late\n" {
 		t.Fatalf("the far end read %q", r.stdout)
 	}
 	wc.cmd.Process.Signal(syscall.SIGTERM) // a serial port never says it is done
@@ -75,7 +75,7 @@ func TestSerialReconnectAcrossReplug(t *testing.T) {
 	r := readTTY(t, b, "before\n")
 	time.Sleep(300 * time.Millisecond)
 	wc.stdin.Write([]byte("before\n"))
-	if r.wait(15*time.Second); r.stdout.String() != "before\n" {
+	if r.wait(15 * time.Second); r.stdout.String() != "before\n" {
 		t.Fatalf("before the replug the far end read %q", r.stdout)
 	}
 	sp.cmd.Process.Signal(syscall.SIGTERM) // unplugged
@@ -92,7 +92,7 @@ func TestSerialReconnectAcrossReplug(t *testing.T) {
 	r = readTTY(t, b, "after\n")
 	time.Sleep(300 * time.Millisecond)
 	wc.stdin.Write([]byte("after\n"))
-	if r.wait(15*time.Second); r.stdout.String() != "after\n" {
+	if r.wait(15 * time.Second); r.stdout.String() != "after\n" {
 		t.Fatalf("after the replug the far end read %q", r.stdout)
 	}
 	wc.stdin.Close()
@@ -115,7 +115,7 @@ print("sent")`)
 	if code := sim.wait(20 * time.Second); code != 0 || sim.stdout.String() != "sent\n" {
 		t.Fatalf("simulate: exit %d, %q, %q", code, sim.stdout, sim.stderr)
 	}
-	if r.wait(15*time.Second); r.stdout.String() != "from lua\n" {
+	if r.wait(15 * time.Second); r.stdout.String() != "from lua\n" {
 		t.Fatalf("the far end read %q", r.stdout)
 	}
 }
