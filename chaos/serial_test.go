@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/internal/e2e"
+	"github.com/wirecat-dev/wirecat/link"
 )
 
 // ptyRelay starts a relay from a pty at dir/name to target with wirecat or
@@ -158,6 +159,9 @@ func TestPTYRoundTrip(t *testing.T) {
 
 // TestPTYFleet: simulated AT modems each behind its own pty
 // (--listen pty:DIR/ttyV%d); a host per pty sends AT and times the OK.
+// The same hosts then time plain Go answering the same number of ptys
+// (link's pty listener, no Lua, no device scheduler): the floor this
+// machine's kernel and load set, logged beside wirecat's figure.
 func TestPTYFleet(t *testing.T) {
 	count, rounds := 20, 20
 	if *soak {
@@ -169,7 +173,31 @@ func TestPTYFleet(t *testing.T) {
 	for i := range paths {
 		paths[i] = filepath.Join(dir, fmt.Sprintf("ttyV%d", i+1))
 	}
-	e2e.WaitFor(t, 20*time.Second, "every device's pty", func() bool {
+	waitPTYs(t, paths)
+	l := hostRounds(t, paths, rounds)
+	p50, _, _ := l.pct(50)
+	p99, worst, n := l.pct(99)
+	figure(t, "pty fleet answer time", "%d devices: p50 %v, p99 %v, max %v (%d answers)", count, p50.Round(time.Microsecond), p99.Round(time.Microsecond), worst.Round(time.Microsecond), n)
+	sim.Signal(syscall.SIGTERM, time.Second)
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s left behind", p)
+			break
+		}
+	}
+
+	floor := ptyFloor(t, count, rounds)
+	f50, _, _ := floor.pct(50)
+	f99, fworst, _ := floor.pct(99)
+	figure(t, "pty fleet floor (plain Go answering)", "%d ptys: p50 %v, p99 %v, max %v", count, f50.Round(time.Microsecond), f99.Round(time.Microsecond), fworst.Round(time.Microsecond))
+	if *soak && p99 > 10*time.Millisecond && !raceEnabled {
+		t.Errorf("p99 %v, want under 10ms (plain Go answering as many ptys on this machine now: p99 %v)", p99, f99)
+	}
+}
+
+func waitPTYs(t *testing.T, paths []string) {
+	t.Helper()
+	e2e.WaitFor(t, 20*time.Second, "every pty", func() bool {
 		for _, p := range paths {
 			if _, err := os.Readlink(p); err != nil {
 				return false
@@ -177,9 +205,14 @@ func TestPTYFleet(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// hostRounds opens each pty as a host program would and times rounds of
+// AT → OK on each, the hosts running at once.
+func hostRounds(t *testing.T, paths []string, rounds int) *lat {
 	var l lat
 	var wg sync.WaitGroup
-	errs := make(chan error, count)
+	errs := make(chan error, len(paths))
 	for i, p := range paths {
 		tty := openTTY(t, p)
 		wg.Add(1)
@@ -188,7 +221,7 @@ func TestPTYFleet(t *testing.T) {
 			buf := make([]byte, 16)
 			// Every device sees its host, then the hosts start spread over
 			// 10 ms, as independent programs would, not in lockstep.
-			time.Sleep(100*time.Millisecond + time.Duration(i)*10*time.Millisecond/time.Duration(count))
+			time.Sleep(100*time.Millisecond + time.Duration(i)*10*time.Millisecond/time.Duration(len(paths)))
 			for r := 0; r < rounds; r++ {
 				start := time.Now()
 				if _, err := tty.Write([]byte("AT\r")); err != nil {
@@ -215,19 +248,44 @@ func TestPTYFleet(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	p50, _, _ := l.pct(50)
-	p99, worst, n := l.pct(99)
-	figure(t, "pty fleet answer time", "%d devices: p50 %v, p99 %v, max %v (%d answers)", count, p50.Round(time.Microsecond), p99.Round(time.Microsecond), worst.Round(time.Microsecond), n)
-	if *soak && p99 > 10*time.Millisecond && !raceEnabled {
-		t.Errorf("p99 %v, want under 10ms", p99)
-	}
-	sim.Signal(syscall.SIGTERM, time.Second)
-	for _, p := range paths {
-		if _, err := os.Lstat(p); err == nil {
-			t.Errorf("%s left behind", p)
-			break
+	return &l
+}
+
+// ptyFloor runs hostRounds against count ptys that plain Go answers.
+func ptyFloor(t *testing.T, count, rounds int) *lat {
+	dir := t.TempDir()
+	paths := make([]string, count)
+	for i := range paths {
+		paths[i] = filepath.Join(dir, fmt.Sprintf("ttyF%d", i+1))
+		a, err := link.Parse("pty:"+paths[i], false)
+		if err != nil {
+			t.Fatal(err)
 		}
+		ln, err := link.Listen(t.Context(), a, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			b := make([]byte, 64)
+			for {
+				n, err := c.Read(b)
+				if err != nil {
+					return
+				}
+				for range bytes.Count(b[:n], []byte("\r")) {
+					c.Write([]byte("OK\r\n"))
+				}
+			}
+		}()
 	}
+	waitPTYs(t, paths)
+	return hostRounds(t, paths, rounds)
 }
 
 // TestPTYOpenerChurn: host programs opening a `listen -k pty:` tty, writing

@@ -45,9 +45,13 @@ type conn struct {
 	waiter *task
 	until  []byte // recv_until's text, nil for recv
 	wtime  time.Duration
+	rbuf   []byte // a stream's read buffer, reused while reads are small
 }
 
 const readSize = 4 << 10
+
+// smallRead is the most a stream read may bring for its buffer to be kept.
+const smallRead = 512
 
 func (d *Device) newConn(nc net.Conn, tr string, role event.Side, packet bool, c codec) *conn {
 	cn := &conn{d: d, id: pipe.NextID(), nc: nc, tr: tr, role: role, packet: packet, codec: c,
@@ -156,8 +160,12 @@ func (c *conn) startRead() {
 	if c.packet {
 		size = 64 << 10
 	}
+	b := c.rbuf
+	c.rbuf = nil
 	go func() {
-		b := make([]byte, size)
+		if b == nil {
+			b = make([]byte, size)
+		}
 		n, err := c.nc.Read(b)
 		d.post(func() { c.onRead(b[:n], err) })
 	}()
@@ -176,6 +184,12 @@ func (c *conn) onRead(b []byte, err error) {
 			if derr != nil && err == nil {
 				err = derr
 			}
+		} else if len(b) <= smallRead {
+			// A small read (a command, an answer) is copied and its buffer
+			// kept for the next: a device exchanging short messages makes
+			// a few bytes of garbage per read, not a buffer.
+			c.buf = append(c.buf, b...)
+			c.rbuf = b[:cap(b)]
 		} else if len(c.buf) == 0 {
 			c.buf = b // the read's own buffer: nothing to copy
 		} else {

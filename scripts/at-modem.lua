@@ -37,7 +37,12 @@ assert(net.listen(addr, function(conn)
     if echo then
       conn:send(line)
     end
-    local cmd = line:gsub("^%s+", ""):gsub("%s+$", ""):upper()
+    -- "AT\r" as sent is looked up as it is; only other forms are trimmed
+    -- (a pattern is compiled at each call: the fast path spares it).
+    local cmd = (line:byte(-1) == 13 and line:sub(1, -2) or line):upper()
+    if not answers[cmd] then
+      cmd = cmd:gsub("^%s+", ""):gsub("%s+$", "")
+    end
     if cmd ~= "" then
       local answer = answers[cmd]
       local out = ""
