@@ -12,6 +12,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -160,6 +161,17 @@ func TestMQTTPublishLoop(t *testing.T) {
 	if rate < min && !raceEnabled {
 		t.Errorf("%.0f messages/s, under %.0f", rate, min)
 	}
+	// mosquitto_pub -l beside it: a line of stdin a QoS 0 message, timed
+	// from its start to its exit (connect and disconnect included).
+	e2e.Need(t, "mosquitto_pub")
+	lines := strings.Repeat("21.5\n", n)
+	cmd := exec.Command("mosquitto_pub", "-p", itoa(port), "-t", "bench/loop", "-l")
+	cmd.Stdin = strings.NewReader(lines)
+	begin := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub -l: %v %s", err, out)
+	}
+	figure(t, "mqtt-loop mosquitto_pub -l", "%.0f messages/s to the same broker (%d messages, process start to exit)", float64(n)/time.Since(begin).Seconds(), n)
 }
 
 // TestMQTTGarbageBroker: a broker that sends odd-numbered devices a
