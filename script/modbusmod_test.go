@@ -106,15 +106,17 @@ srv:close()
 // TestModbusBadFrames: a peer sending a frame with another protocol id ends
 // its connection with the framing's reason; the server serves the others.
 func TestModbusBadFrames(t *testing.T) {
-	port := e2e.FreePort(t)
-	p, err := Compile("plc.lua", []byte(modbusRegs+fmt.Sprintf(`
-local srv = assert(modbus.serve("127.0.0.1:%d", regs))
+	// Port 0 and the address printed: a port picked free beforehand may be
+	// taken meanwhile by another job's connection on a shared machine.
+	p, err := Compile("plc.lua", []byte(modbusRegs+`
+local srv = assert(modbus.serve("127.0.0.1:0", regs))
+print(srv:addr())
 sleep(1)
-local m = assert(modbus.connect("127.0.0.1:%d"))
+local m = assert(modbus.connect(srv:addr()))
 print(m:read_holding(0, 1)[1])
 m:close()
 srv:close()
-`, port, port)))
+`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +128,9 @@ srv:close()
 		defer cancel()
 		done <- p.Run(ctx, 1, &Env{Count: 1, Stdout: &out, Sink: rec})
 	}()
-	e2e.WaitListen(t, port)
-	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	e2e.WaitFor(t, 5*time.Second, "the address", func() bool { return strings.Contains(out.String(), "\n") })
+	addr, _, _ := strings.Cut(out.String(), "\n")
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +139,7 @@ srv:close()
 	if n, err := c.Read(make([]byte, 10)); n != 0 || err == nil {
 		t.Fatalf("the server answered garbage: %d %v", n, err)
 	}
-	if err := <-done; err != nil || out.String() != "215\n" {
+	if err := <-done; err != nil || out.String() != addr+"\n215\n" {
 		t.Fatalf("%v %q", err, out.String())
 	}
 	found := false
