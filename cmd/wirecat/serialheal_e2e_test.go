@@ -51,11 +51,8 @@ func TestSerialRetryWaitsForThePort(t *testing.T) {
 	wc.wait(10 * time.Second)
 
 	// busy (opened by another wirecat): --retry waits until it is free
-	held := start(t, "wirecat", "connect", "serial:"+a)
-	waitFor(t, 5*time.Second, "the port held", func() bool {
-		_, stderr, _ := runWirecat(t, "", 5*time.Second, "connect", "serial:"+a)
-		return strings.Contains(stderr, "busy")
-	})
+	held := start(t, "wirecat", "connect", "-v", "serial:"+a)
+	held.waitStderr("connected to serial://"+a, 10*time.Second)
 	wc2 := start(t, "wirecat", "connect", "serial:"+a, "--retry", "forever", "-v")
 	wc2.waitStderr("device or resource busy (in use by pid", 10*time.Second)
 	held.cmd.Process.Signal(syscall.SIGTERM)
