@@ -67,3 +67,35 @@ func TestMQTTRetryBrokerStartsLate(t *testing.T) {
 		t.Fatalf("simulate --retry: exit %d, stdout %q, stderr %q", code, sim.stdout, sim.stderr)
 	}
 }
+
+// -s: mqtt.connect and http.request connect from the source address given.
+func TestModulesSourceAddress(t *testing.T) {
+	need(t, "mosquitto", "python3")
+	bport := freePort(t)
+	broker := start(t, "mosquitto", "-v", "-p", fmt.Sprint(bport))
+	waitListen(t, bport)
+	script := writeScript(t, mqttPublishOnce)
+	out, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", script, "--connect", fmt.Sprintf("127.0.0.1:%d", bport), "-s", "127.0.0.2")
+	if code != 0 || out != "published\n" {
+		t.Fatalf("simulate -s: exit %d, %q, %q", code, out, errOut)
+	}
+	waitFor(t, 5*time.Second, "mosquitto to log a client from 127.0.0.2", func() bool {
+		return strings.Contains(broker.stdout.String()+broker.stderr.String(), "New connection from 127.0.0.2")
+	})
+	// http: a server that answers with the address the request came from
+	hport := freePort(t)
+	start(t, "/usr/bin/python3", "-c", `
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = self.client_address[0].encode()
+        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers(); self.wfile.write(b)
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
+`, fmt.Sprint(hport))
+	waitListen(t, hport)
+	get := writeScript(t, fmt.Sprintf(`print(assert(http.get("http://127.0.0.1:%d/")).body)`, hport))
+	out, errOut, code = runWirecat(t, "", 30*time.Second, "simulate", get, "-s", "127.0.0.3")
+	if code != 0 || out != "127.0.0.3\n" {
+		t.Fatalf("http with -s: exit %d, %q, %q", code, out, errOut)
+	}
+}
