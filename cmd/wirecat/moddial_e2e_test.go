@@ -5,6 +5,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +100,29 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 	if code != 0 || out != "127.0.0.3\n" {
 		t.Fatalf("http with -s: exit %d, %q, %q", code, out, errOut)
 	}
+}
+
+// http.request through microsocks (--proxy), and with --retry to a web
+// server that starts late.
+func TestHTTPProxyAndRetry(t *testing.T) {
+	need(t, "microsocks", "python3")
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "page"), []byte("late page\n"), 0o644)
+	hport, pport := freePort(t), freePort(t)
+	get := writeScript(t, fmt.Sprintf(`print(assert(http.get("http://127.0.0.1:%d/page")).body)`, hport))
+	sim := start(t, "wirecat", "simulate", get, "--retry", "forever", "-v", "--duration", "30s")
+	sim.waitStderr("attempt 2 failed", 10*time.Second)
+	start(t, "/usr/bin/python3", "-m", "http.server", fmt.Sprint(hport), "--bind", "127.0.0.1", "--directory", dir)
+	if code := sim.wait(30 * time.Second); code != 0 || sim.stdout.String() != "late page\n\n" {
+		t.Fatalf("--retry: exit %d, %q, %q", code, sim.stdout, sim.stderr)
+	}
+	proxy := start(t, "microsocks", "-i", "127.0.0.1", "-p", fmt.Sprint(pport))
+	waitListen(t, pport)
+	out, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", get, "--proxy", fmt.Sprintf("socks5://127.0.0.1:%d", pport))
+	if code != 0 || out != "late page\n\n" {
+		t.Fatalf("--proxy: exit %d, %q, %q", code, out, errOut)
+	}
+	waitFor(t, 5*time.Second, "microsocks to log the connection", func() bool {
+		return strings.Contains(proxy.stderr.String()+proxy.stdout.String(), fmt.Sprintf("connected to 127.0.0.1:%d", hport))
+	})
 }
