@@ -295,8 +295,9 @@ func coapOne(nc net.Conn, m *coap.Message, deadline time.Time, retry time.Durati
 
 // coapServeSrc is coap.serve's handler. On UDP it serves one request per
 // run (a sender's next datagram starts it again); on DTLS (wait nil) one
-// association, each record a request, until the client ends it.
-const coapServeSrc = `local parse, respond, routes, wait = ...
+// association, each record a request, until the client ends it or the
+// listener is closed (within half a second).
+const coapServeSrc = `local parse, respond, routes, wait, open, st = ...
 -- a route's results: code, payload[, content_format], or a payload alone
 local function pick(...)
   if select("#", ...) >= 2 then return ... end
@@ -316,11 +317,20 @@ local function serve(conn, d)
   conn:send(respond(req, code, payload, cf))
 end
 return function(conn)
-  repeat
-    local d = conn:recv(wait)
-    if not d then return end
-    serve(conn, d)
-  until wait == 0
+  if wait == 0 then
+    local d = conn:recv(0)
+    if d then serve(conn, d) end
+    return
+  end
+  -- DTLS: until the client ends the association or the listener closes
+  while true do
+    local d, err = conn:recv(0.5)
+    if d then
+      serve(conn, d)
+    elseif err ~= "timeout" or not open(st.listener) then
+      return
+    end
+  end
 end`
 
 var coapServeChunk = luaChunk{name: "coap.serve", src: coapServeSrc}
@@ -590,8 +600,9 @@ func coapServe(L *lua.LState) int {
 	if strings.HasPrefix(addr, "dtls://") || strings.HasPrefix(d.env.Listen, "dtls://") {
 		wait = lua.LNil // DTLS: the association's records, one after another
 	}
+	st := L.CreateTable(0, 1)
 	if err := L.CallByParam(lua.P{Fn: coapServeChunk.function(d.L), NRet: 1, Protect: true},
-		L.NewFunction(coapParse), L.NewFunction(coapRespond), routes, wait); err != nil {
+		L.NewFunction(coapParse), L.NewFunction(coapRespond), routes, wait, L.NewFunction(httpOpen), st); err != nil {
 		L.RaiseError("%s", luaErrMsg(err))
 	}
 	loop := L.Get(-1)
@@ -604,6 +615,9 @@ func coapServe(L *lua.LState) int {
 	d.listenCodec = goCodec{proto.Raw}
 	n := netListen(L)
 	d.listenCodec = nil
+	if u, ok := L.Get(-n).(*lua.LUserData); ok {
+		st.RawSetString("listener", u)
+	}
 	return n
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 
 	"github.com/wirecat-dev/wirecat/internal/e2e"
+	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/luamod/coap"
 )
 
@@ -249,6 +250,67 @@ srv:close()
 	}
 	if got := strings.Count(string(b), "."); got < 5 {
 		t.Errorf("coap-client -s 1 saw %d readings in a second, want about 10: %q", got, b)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCoAPServeDTLS: coap.serve on dtls:// answers request after request
+// on one association (a client that keeps its DTLS session), and
+// coap.request over coaps:// reaches it.
+func TestCoAPServeDTLS(t *testing.T) {
+	src := `
+local srv = assert(coap.serve("dtls://127.0.0.1:0", { psk = "c0ffee", psk_identity = "dev1" },
+  { ["/temp"] = "21.5" }))
+print(srv:addr())
+local r = assert(coap.request({ url = "coaps://" .. srv:addr() .. "/temp", psk = "c0ffee", psk_identity = "dev1" }))
+print(r.code, r.payload)
+sleep(2)
+srv:close()
+`
+	p, err := Compile("dtls.lua", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuf
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextTimeout(10 * time.Second)
+		defer cancel()
+		done <- p.Run(ctx, 1, &Env{Count: 1, Stdout: &out})
+	}()
+	e2e.WaitFor(t, 5*time.Second, "the answer over coaps", func() bool { return strings.Count(out.String(), "\n") >= 2 })
+	addr, rest, _ := strings.Cut(out.String(), "\n")
+	if rest != "2.05\t21.5\n" {
+		t.Fatalf("coap.request over coaps: %q", rest)
+	}
+	a, err := link.Parse("dtls://"+addr, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := contextTimeout(5 * time.Second)
+	defer cancel()
+	nc, err := link.Dial(ctx, a, &link.Options{TLS: link.TLSOptions{PSK: "c0ffee", PSKIdentity: "dev1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	opts := message.Options{}
+	opts, _, _ = opts.SetPath(make([]byte, 16), "/temp")
+	b := make([]byte, 1500)
+	for i := range 3 { // three requests, one association
+		w, _ := coap.Encode(&coap.Message{Type: coap.CON, Code: codes.GET, MessageID: int32(100 + i), Token: []byte{byte(i)}, Options: opts})
+		nc.Write(w)
+		nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, err := nc.Read(b)
+		if err != nil {
+			t.Fatalf("request %d on the association: %v", i+1, err)
+		}
+		r, err := coap.Decode(b[:n])
+		if err != nil || r.MessageID != int32(100+i) || string(r.Payload) != "21.5" {
+			t.Fatalf("request %d: %v %+v", i+1, err, r)
+		}
 	}
 	if err := <-done; err != nil {
 		t.Fatal(err)
