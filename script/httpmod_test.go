@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
@@ -203,5 +204,55 @@ c:close()
 `, 10*time.Second, nil)
 	if r.err != nil || r.out != "200\tOFF\n\nn1\tn2\n" {
 		t.Fatalf("got %q, %v", r.out, r.err)
+	}
+}
+
+// The http and coap clients' exchanges are connection events: open, the
+// request and the response as their exact bytes, close.
+func TestModuleClientEvents(t *testing.T) {
+	rec := &recorder{}
+	r := run(t, `
+local s = assert(http.serve("127.0.0.1:0", { ["/a"] = "A" }))
+local c = assert(coap.serve("127.0.0.1:0", { ["/b"] = "B" }))
+assert(http.get("http://" .. s:addr() .. "/a"))
+assert(coap.request("coap://" .. c:addr() .. "/b"))
+s:close()
+c:close()
+`, 10*time.Second, &Env{Sink: rec})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	byConn := map[uint64][]event.Event{}
+	for _, e := range rec.ev {
+		byConn[e.Conn] = append(byConn[e.Conn], e)
+	}
+	var httpOK, coapOK bool
+	for _, evs := range byConn {
+		if evs[0].Kind != event.Open || evs[0].Role != event.Client {
+			continue
+		}
+		var kinds []string
+		for _, e := range evs {
+			kinds = append(kinds, e.Kind.String()+":"+e.From.String())
+		}
+		got := strings.Join(kinds, " ")
+		switch evs[0].Transport {
+		case "tcp":
+			httpOK = got == "open:unknown data:client data:server close:client" &&
+				strings.HasPrefix(string(evs[1].Data), "GET /a HTTP/1.1\r\n") &&
+				string(evs[2].Data) == "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"
+			if !httpOK {
+				t.Errorf("http client events: %s; %q %q", got, evs[1].Data, evs[2].Data)
+			}
+		case "udp":
+			coapOK = got == "open:unknown data:client data:server close:client" && len(evs[1].Data) > 4 &&
+				strings.HasSuffix(string(evs[2].Data), "\xffB")
+			if !coapOK {
+				t.Errorf("coap client events: %s; % x", got, evs[2].Data)
+			}
+		}
+	}
+	if !httpOK || !coapOK {
+		t.Fatalf("http %v, coap %v: %d connections' events", httpOK, coapOK, len(byConn))
 	}
 }
