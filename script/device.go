@@ -170,6 +170,11 @@ func (p *Program) Run(ctx context.Context, id int, env *Env) error {
 	d.ctx = d.slot.Context()
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, RegistrySize: 128, RegistryMaxSize: 1 << 20,
 		CallStackSize: 200, MinimizeStackMemory: true})
+	// NewState gives a state no fewer than 128 registers (2 KiB), which the
+	// device's own state, that only resumes its coroutines, never uses.
+	// The coroutines (NewThread copies these options) start with 32 and
+	// grow as their calls need.
+	L.Options.RegistrySize = 32
 	d.L = L
 	defer d.close()
 	L.SetContext(d.ctx)

@@ -16,7 +16,9 @@ import (
 // 10,000 devices. So they are opened once into a template, and a device sees
 // them through small per-device proxy tables: reads fall through to the
 // shared table (safe from many goroutines: nothing writes it), writes land in
-// the device's own proxy.
+// the device's own proxy. A proxy is made the first time the device names
+// its library (most scripts use three or four of the thirteen), by the
+// globals' __index.
 
 // libNames are the shared library tables a device sees as globals.
 var libNames = []string{"string", "table", "math", "coroutine", "os", "net", "log", "bit", "json", "mqtt", "http", "modbus", "coap"}
@@ -117,7 +119,7 @@ func buildLibs() *sharedLibs {
 		}
 	})
 	s.gmeta = L.NewTable()
-	s.gmeta.RawSetString("__index", s.base)
+	s.gmeta.RawSetString("__index", L.NewFunction(s.globalIndex))
 	s.conn = methods(L, "conn", connMethods)
 	s.lst = methods(L, "listener", listenerMethods)
 	s.timer = methods(L, "timer", timerMethods)
@@ -144,27 +146,41 @@ func methods(L *lua.LState, name string, fns map[string]lua.LGFunction) *lua.LTa
 	return mt
 }
 
+// globalIndex is the __index of a device's globals: a library's name makes
+// the device's proxy of it (once: it then is a global of its own), any other
+// name reads the shared base functions.
+func (s *sharedLibs) globalIndex(L *lua.LState) int {
+	g, k := L.CheckTable(1), L.Get(2)
+	if ks, ok := k.(lua.LString); ok {
+		if m := s.metas[string(ks)]; m != nil {
+			p := L.CreateTable(0, 0)
+			p.Metatable = m
+			g.RawSetString(string(ks), p)
+			L.Push(p)
+			return 1
+		}
+	}
+	L.Push(s.base.RawGet(k))
+	return 1
+}
+
 // newDeviceGlobals wires a fresh state's globals to the shared libraries.
 func newDeviceGlobals(L *lua.LState) {
 	s := libs()
-	g := L.G.Global
+	// gopher-lua sizes a state's globals for 64 names and its registry for
+	// 32, some 5 KiB a device; a device's hold a handful.
+	g := L.CreateTable(0, 8)
+	L.G.Global, L.Env = g, g
+	L.G.Registry = L.CreateTable(0, len(s.reg)+2)
 	L.SetMetatable(g, s.gmeta)
 	g.RawSetString("_G", g)
 	for k, v := range s.reg {
 		L.G.Registry.RawSetString(k, v)
 	}
-	for name, m := range s.metas {
-		p := L.CreateTable(0, 0)
-		p.Metatable = m
-		g.RawSetString(name, p)
-		if name == "string" {
-			sm := L.CreateTable(0, 1)
-			sm.RawSetString("__index", p)
-			L.SetMetatable(lua.LString(""), sm)
-		}
-	}
-	// string.pack keeps a scratch buffer in its closure: each device needs its own.
-	pack.Open(L)
+	// Strings' methods are the device's own string table, as in Lua.
+	sm := L.CreateTable(0, 1)
+	sm.RawSetString("__index", L.GetGlobal("string"))
+	L.SetMetatable(lua.LString(""), sm)
 	if guard.Current().Unsafe {
 		for _, lib := range []struct {
 			name string

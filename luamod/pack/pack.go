@@ -14,6 +14,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -41,16 +42,25 @@ func Loader(L *lua.LState) int {
 }
 
 func register(L *lua.LState, t *lua.LTable) {
-	p := &packer{}
-	t.RawSetString("pack", L.NewFunction(p.pack))
+	t.RawSetString("pack", L.NewFunction(pooledPack))
 	t.RawSetString("unpack", L.NewFunction(unpack))
 	t.RawSetString("packsize", L.NewFunction(packsize))
 }
 
 // packer keeps a scratch buffer so pack allocates only its result string.
-// Each LState gets its own, and an LState is used by one goroutine at a time.
 type packer struct {
 	buf []byte
+}
+
+// packers lends a scratch buffer to each call, so one pack function may be
+// shared by Lua states on many goroutines (a fleet's devices share their
+// libraries) without a buffer per state.
+var packers = sync.Pool{New: func() any { return new(packer) }}
+
+func pooledPack(L *lua.LState) int {
+	p := packers.Get().(*packer)
+	defer packers.Put(p) // also when pack raises a Lua error
+	return p.pack(L)
 }
 
 func (p *packer) pack(L *lua.LState) int {
