@@ -47,6 +47,9 @@ type Env struct {
 
 	dialOnce sync.Once
 	dials    chan struct{} // bounds dials in flight, so a fleet does not overflow the SYN backlog
+	gateMu   sync.Mutex
+	gateRun  int      // goroutines running goDial's queue
+	gateQ    []func() // connects waiting for one of them
 	outMu    sync.Mutex
 	frMu     sync.Mutex
 	framer   map[string]proto.Framer
@@ -76,6 +79,39 @@ const maxDials = 256
 func (e *Env) dialSlots() chan struct{} {
 	e.dialOnce.Do(func() { e.dials = make(chan struct{}, maxDials) })
 	return e.dials
+}
+
+// goDial runs dial, a connect without retries, on one of at most maxDials
+// goroutines. A fleet started at once queues its other connects as funcs,
+// not as goroutines blocked on a dial slot: 10,000 of those held 40 MB of
+// stacks at the start-up's peak.
+func (e *Env) goDial(dial func()) {
+	e.gateMu.Lock()
+	if e.gateRun < maxDials {
+		e.gateRun++
+		e.gateMu.Unlock()
+		go e.dialQueue(dial)
+		return
+	}
+	e.gateQ = append(e.gateQ, dial)
+	e.gateMu.Unlock()
+}
+
+func (e *Env) dialQueue(dial func()) {
+	for {
+		dial()
+		e.gateMu.Lock()
+		if len(e.gateQ) == 0 {
+			e.gateQ = nil
+			e.gateRun--
+			e.gateMu.Unlock()
+			return
+		}
+		dial = e.gateQ[0]
+		e.gateQ[0] = nil
+		e.gateQ = e.gateQ[1:]
+		e.gateMu.Unlock()
+	}
 }
 
 func (e *Env) emit(ev *event.Event) {
@@ -168,13 +204,15 @@ func (p *Program) Run(ctx context.Context, id int, env *Env) error {
 	d.slot = guard.NewDeviceSlot(ctx, p.Name)
 	defer d.slot.Close()
 	d.ctx = d.slot.Context()
-	L := lua.NewState(lua.Options{SkipOpenLibs: true, RegistrySize: 128, RegistryMaxSize: 1 << 20,
+	root := lua.NewState(lua.Options{SkipOpenLibs: true, RegistrySize: 128, RegistryMaxSize: 1 << 20,
 		CallStackSize: 200, MinimizeStackMemory: true})
-	// NewState gives a state no fewer than 128 registers (2 KiB), which the
-	// device's own state, that only resumes its coroutines, never uses.
-	// The coroutines (NewThread copies these options) start with 32 and
-	// grow as their calls need.
-	L.Options.RegistrySize = 32
+	// NewState gives a state no fewer than 128 registers (2 KiB), more than
+	// the device's state, which only resumes its coroutines, ever uses. So
+	// the device runs on a thread of it with 32, growing as calls need (as
+	// its coroutines do: NewThread copies these options), and the root
+	// state itself is dropped; its globals live on in the thread's.
+	root.Options.RegistrySize = 32
+	L, _ := root.NewThread() // root has no context: no cancel func
 	d.L = L
 	defer d.close()
 	L.SetContext(d.ctx)

@@ -259,15 +259,15 @@ func mqttSubscription(filter string, qos byte) mqtt.Subscription {
 	return mqtt.Subscription{Filter: filter, Qos: qos}
 }
 
-// dialThen dials a as net.connect does, in a goroutine, and calls done on
-// the device goroutine: the proxy of opts.proxy or the run's --proxy, the
-// run's --retry (each attempt bounded by o.timeout), -w and -s.
+// dialThen dials a as net.connect does, on a dial goroutine, and calls
+// done on the device goroutine: the proxy of opts.proxy or the run's
+// --proxy, the run's --retry (each attempt bounded by o.timeout), -w and -s.
 func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 	if err := d.proxyFor(a, &o); err != nil {
 		d.post(func() { done(nil, err) })
 		return
 	}
-	go func() {
+	dial := func() {
 		nc, err := d.dialModule(a, &o)
 		posted := d.post(func() {
 			if err != nil {
@@ -284,7 +284,12 @@ func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 		if !posted && nc != nil {
 			nc.Close()
 		}
-	}()
+	}
+	if o.retry != 0 {
+		go dial() // its waits between attempts hold no dial slot
+	} else {
+		d.env.goDial(dial)
+	}
 }
 
 // dialModule is a protocol module's dial (mqtt, http, coap, modbus), with

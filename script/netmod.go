@@ -651,7 +651,7 @@ func netConnect(L *lua.LState) int {
 		o.link.Timeout = o.timeout
 	}
 	slots := d.env.dialSlots()
-	go func() {
+	dial := func() {
 		defer cancel()
 		nc, err := d.dialRetry(ctx, a, &o, slots)
 		posted := d.post(func() {
@@ -670,7 +670,12 @@ func netConnect(L *lua.LState) int {
 		if !posted && nc != nil {
 			nc.Close()
 		}
-	}()
+	}
+	if o.retry != 0 {
+		go dial() // its waits between attempts hold no dial slot
+	} else {
+		d.env.goDial(dial)
+	}
 	return L.Yield()
 }
 
