@@ -204,6 +204,22 @@ func (p *Program) Run(ctx context.Context, id int, env *Env) error {
 	d.slot = guard.NewDeviceSlot(ctx, p.Name)
 	defer d.slot.Close()
 	d.ctx = d.slot.Context()
+	// What the device runs, it runs on a worker's stack (see onWorker).
+	onWorker(func() { d.setUp(p) })
+	defer onWorker(d.close)
+	err := d.loop()
+	if err == nil && d.ctx.Err() != nil {
+		err = ErrStopped
+		if le := d.limit(); le != nil { // stopped while it waited: over the memory cap
+			err = &DeviceError{ID: id, Msg: le.Error(), Trace: "while it waited"}
+		}
+	}
+	return err
+}
+
+// setUp makes the device's Lua state and spawns its main chunk.
+func (d *Device) setUp(p *Program) {
+	id, env := d.ID, d.env
 	root := lua.NewState(lua.Options{SkipOpenLibs: true, RegistrySize: 128, RegistryMaxSize: 1 << 20,
 		CallStackSize: 200, MinimizeStackMemory: true})
 	// NewState gives a state no fewer than 128 registers (2 KiB), more than
@@ -214,7 +230,6 @@ func (p *Program) Run(ctx context.Context, id int, env *Env) error {
 	root.Options.RegistrySize = 32
 	L, _ := root.NewThread() // root has no context: no cancel func
 	d.L = L
-	defer d.close()
 	L.SetContext(d.ctx)
 	newDeviceGlobals(L)
 	guard.Attach(L, d.slot)
@@ -235,14 +250,6 @@ func (p *Program) Run(ctx context.Context, id int, env *Env) error {
 		g.RawSetString("TARGET", lua.LString(env.Target))
 	}
 	d.spawn(L.NewFunctionFromProto(p.proto), "in main chunk")
-	err := d.loop()
-	if err == nil && d.ctx.Err() != nil {
-		err = ErrStopped
-		if le := d.limit(); le != nil { // stopped while it waited: over the memory cap
-			err = &DeviceError{ID: id, Msg: le.Error(), Trace: "while it waited"}
-		}
-	}
-	return err
 }
 
 // limit is the bound that stopped the device, if one did.
@@ -298,17 +305,18 @@ func (d *Device) spawn(fn *lua.LFunction, origin string, args ...lua.LValue) *ta
 }
 
 func (d *Device) loop() error {
+	var woke func() // what woke the device: an event, or its timers
 	for {
-		for i := 0; i < len(d.ready); i++ {
-			t := d.ready[i]
-			d.ready[i] = nil
-			if err := d.resume(t); err != nil {
-				return err
+		var err error
+		var done bool
+		onWorker(func() {
+			if woke != nil {
+				woke()
 			}
-		}
-		d.ready = d.ready[:0]
-		if d.tasks == 0 && d.keep == 0 {
-			return nil
+			done, err = d.runReady()
+		})
+		if err != nil || done {
+			return err
 		}
 		var tick <-chan time.Time
 		if len(d.timers) > 0 {
@@ -321,13 +329,67 @@ func (d *Device) loop() error {
 			tick = d.clock.C
 		}
 		select {
-		case fn := <-d.events:
-			fn()
+		case woke = <-d.events:
 		case <-tick:
-			d.fireDue()
+			woke = d.fireDue
 		case <-d.ctx.Done():
 			return nil
 		}
+	}
+}
+
+// runReady resumes the tasks that can run; done when none is left and
+// nothing keeps the device alive.
+func (d *Device) runReady() (done bool, err error) {
+	for i := 0; i < len(d.ready); i++ {
+		t := d.ready[i]
+		d.ready[i] = nil
+		if err := d.resume(t); err != nil {
+			return true, err
+		}
+	}
+	d.ready = d.ready[:0]
+	return d.tasks == 0 && d.keep == 0, nil
+}
+
+// A device's goroutine mostly waits, and waits shallow; but what it runs
+// goes deep (the Lua VM, the Go functions scripts call, framers), and a
+// goroutine keeps the stack it grew to until the collector halves it,
+// one collection at a time: 4 to 7 KiB a device in a fleet. So a device
+// runs each turn on a worker's stack and its own stays small. Workers
+// are made when none is idle and kept, up to maxIdleWorkers, for the
+// next turns: a fleet needs about as many as run at once.
+const maxIdleWorkers = 64
+
+type worker chan func()
+
+var idleWorkers = make(chan worker, maxIdleWorkers)
+
+// onWorker runs f on a worker goroutine and returns when it is done.
+func onWorker(f func()) {
+	done := make(chan struct{})
+	job := func() {
+		f()
+		close(done)
+	}
+	select {
+	case w := <-idleWorkers:
+		w <- job
+	default:
+		go work(make(worker), job)
+	}
+	<-done
+}
+
+func work(w worker, job func()) {
+	for {
+		job()
+		select {
+		case idleWorkers <- w:
+		default:
+			return // enough are idle
+		}
+		job = <-w
 	}
 }
 
