@@ -113,6 +113,9 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
+	if w := sim.DescriptorWarning(c.Count, c.Connect == ""); w != "" {
+		p.log.Warnf("%s", w)
+	}
 	stopFlush := every(100*time.Millisecond, func() { p.out.Flush() }) // what the sink prints keeps flowing
 	sum, err := sim.Run(app.Ctx, sim.Config{
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
