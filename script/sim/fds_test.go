@@ -16,6 +16,7 @@ func TestDescriptorWarning(t *testing.T) {
 		fit     string // "" when the fleet fits
 	}{
 		{19000, false, 20000, 40, ""},
+		{19000, true, 20000, 40, "about 9980 devices"},
 		{19960, false, 20000, 40, ""},
 		{19961, false, 20000, 40, "about 19960 devices"},
 		{25000, false, 20000, 40, "about 19960 devices"},

@@ -14,8 +14,8 @@ const fdReserve = 32
 
 // DescriptorWarning says, before a fleet starts, when it cannot fit in the
 // process's descriptor limit; "" when it fits. Each device's connection is
-// a descriptor, and one more when it connects to the built-in sink, whose
-// side of it is in this process too. (The Go runtime has already raised the
+// a descriptor, and one more when it connects to the built-in sink (when
+// builtinSink runs), whose end of it is in this process too. (The Go runtime has already raised the
 // soft limit to the hard one at start.) Devices past the limit fail to
 // connect one by one with "too many open files"; this says why once, first.
 func DescriptorWarning(devices int, builtinSink bool) string {
@@ -31,19 +31,21 @@ func DescriptorWarning(devices int, builtinSink bool) string {
 }
 
 func descriptorWarning(devices int, builtinSink bool, limit uint64, open int) string {
-	per, what := 1, "one descriptor a device"
-	if builtinSink {
-		per, what = 2, "two descriptors a device (its connection and the built-in sink's end of it)"
+	fit := func(per int) int {
+		if limit <= uint64(open) {
+			return 0
+		}
+		return int(limit-uint64(open)) / per
 	}
-	need := uint64(devices*per + open)
-	if need <= limit {
-		return ""
+	switch {
+	case uint64(devices+open) > limit:
+		return fmt.Sprintf("%d devices need a descriptor each for their connections, and this process may open %d (ulimit -n): "+
+			"about %d devices will connect, the rest fail with \"too many open files\"; raise the hard limit (ulimit -Hn) "+
+			"or split the fleet over several processes", devices, limit, fit(1))
+	case builtinSink && uint64(2*devices+open) > limit:
+		return fmt.Sprintf("%d devices connecting to the built-in sink need two descriptors each (their connection and the sink's end of it), "+
+			"and this process may open %d (ulimit -n): about %d devices will connect, the rest fail with \"too many open files\"; "+
+			"give --connect a sink in another process (wirecat listen -k)", devices, limit, fit(2))
 	}
-	fit := 0
-	if limit > uint64(open) {
-		fit = int(limit-uint64(open)) / per
-	}
-	return fmt.Sprintf("%d devices need %s, %d in all, and this process may open %d (ulimit -n): about %d devices "+
-		"will connect, the rest fail with \"too many open files\"; raise the hard limit (ulimit -Hn) or split the fleet "+
-		"over several processes", devices, what, need, limit, fit)
+	return ""
 }
