@@ -172,6 +172,14 @@ type Device struct {
 	listenCodec codec                      // http.serve's and modbus.serve's net.listen: the protocol's framing
 	onClose     []func()                   // modules' cleanups when the device ends
 	coapObs     map[string][]*coapObserver // coap.serve's observers, by path
+
+	// A turn of the device on a worker (see onWorker): what woke it, what
+	// the turn found, and the func a worker runs, made once.
+	woke     func()
+	turnErr  error
+	turnEnd  bool
+	turnJob  func()
+	turnDone chan struct{}
 }
 
 type task struct {
@@ -305,18 +313,20 @@ func (d *Device) spawn(fn *lua.LFunction, origin string, args ...lua.LValue) *ta
 }
 
 func (d *Device) loop() error {
-	var woke func() // what woke the device: an event, or its timers
+	d.turnDone = make(chan struct{})
+	d.turnJob = func() {
+		if d.woke != nil {
+			d.woke()
+			d.woke = nil
+		}
+		d.turnEnd, d.turnErr = d.runReady()
+		d.turnDone <- struct{}{}
+	}
 	for {
-		var err error
-		var done bool
-		onWorker(func() {
-			if woke != nil {
-				woke()
-			}
-			done, err = d.runReady()
-		})
-		if err != nil || done {
-			return err
+		handOff(d.turnJob)
+		<-d.turnDone
+		if d.turnErr != nil || d.turnEnd {
+			return d.turnErr
 		}
 		var tick <-chan time.Time
 		if len(d.timers) > 0 {
@@ -329,9 +339,9 @@ func (d *Device) loop() error {
 			tick = d.clock.C
 		}
 		select {
-		case woke = <-d.events:
+		case d.woke = <-d.events:
 		case <-tick:
-			woke = d.fireDue
+			d.woke = d.fireDue
 		case <-d.ctx.Done():
 			return nil
 		}
@@ -368,17 +378,21 @@ var idleWorkers = make(chan worker, maxIdleWorkers)
 // onWorker runs f on a worker goroutine and returns when it is done.
 func onWorker(f func()) {
 	done := make(chan struct{})
-	job := func() {
+	handOff(func() {
 		f()
 		close(done)
-	}
+	})
+	<-done
+}
+
+// handOff gives job to an idle worker, or to a new one.
+func handOff(job func()) {
 	select {
 	case w := <-idleWorkers:
 		w <- job
 	default:
 		go work(make(worker), job)
 	}
-	<-done
 }
 
 func work(w worker, job func()) {
