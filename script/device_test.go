@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -112,6 +114,23 @@ func TestGlobalsAreIsolated(t *testing.T) {
 	}
 	r = run(t, `print(string.shout)`, time.Second, nil)
 	if r.out != "nil\n" {
+		t.Errorf("another device sees %q", r.out)
+	}
+}
+
+// A library's proxy is made the first time the device names it, once: a
+// device's globals hold only the libraries it used, and a write to one
+// stays there.
+func TestLibraryProxyMadeOnce(t *testing.T) {
+	r := run(t, `local before = rawget(_G, "math")
+		local m = math
+		math.answer = 42
+		print(before, m == math, rawget(_G, "math") == m, math.answer, math.floor(2.5), rawget(_G, "coap"))`,
+		time.Second, nil)
+	if r.err != nil || r.out != "nil\ttrue\ttrue\t42\t2\tnil\n" {
+		t.Fatalf("out %q err %v", r.out, r.err)
+	}
+	if r = run(t, `print(math.answer)`, time.Second, nil); r.out != "nil\n" {
 		t.Errorf("another device sees %q", r.out)
 	}
 }
@@ -263,5 +282,70 @@ func TestRuntimeErrorTraceback(t *testing.T) {
 		if want := "device 1: " + c.msg + "\n\t" + c.trace; de.Error() != want {
 			t.Errorf("Error() = %q", de.Error())
 		}
+	}
+}
+
+// goDial runs every queued connect, never more than maxDials at once.
+func TestGoDialBounded(t *testing.T) {
+	var e Env
+	var running, most, ran atomic.Int64
+	var wg sync.WaitGroup
+	n := 3 * maxDials
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		e.goDial(func() {
+			defer wg.Done()
+			r := running.Add(1)
+			for m := most.Load(); r > m && !most.CompareAndSwap(m, r); m = most.Load() {
+			}
+			time.Sleep(5 * time.Millisecond)
+			running.Add(-1)
+			ran.Add(1)
+		})
+	}
+	wg.Wait()
+	if ran.Load() != int64(n) || most.Load() > maxDials || most.Load() < 2 {
+		t.Fatalf("%d of %d ran, at most %d at once (bound %d)", ran.Load(), n, most.Load(), maxDials)
+	}
+	// The last goroutines leave just after their dial returns.
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(time.Millisecond) {
+		e.gateMu.Lock()
+		left, queued := e.gateRun, len(e.gateQ)
+		e.gateMu.Unlock()
+		if left == 0 && queued == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d dial goroutines and %d queued left", left, queued)
+		}
+	}
+}
+
+// onWorker runs its func on another goroutine and returns after it; turns
+// of many devices run at once, each on a worker of its own.
+func TestOnWorkerConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	var inside, most atomic.Int64
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			done := false
+			onWorker(func() {
+				r := inside.Add(1)
+				for m := most.Load(); r > m && !most.CompareAndSwap(m, r); m = most.Load() {
+				}
+				time.Sleep(20 * time.Millisecond) // a turn that blocks: the others go on
+				inside.Add(-1)
+				done = true
+			})
+			if !done {
+				t.Error("onWorker returned before its func was done")
+			}
+		}()
+	}
+	wg.Wait()
+	if most.Load() < 10 {
+		t.Errorf("at most %d turns ran at once: a blocked turn held the others", most.Load())
 	}
 }
