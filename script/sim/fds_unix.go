@@ -16,7 +16,7 @@ const fdReserve = 32
 // process's descriptor limit; "" when it fits. Each device's connection is
 // a descriptor, and one more when it connects to the built-in sink (when
 // builtinSink runs), whose end of it is in this process too. (The Go runtime has already raised the
-// soft limit to the hard one at start.) Devices past the limit fail to
+// soft limit to one under the hard one at start.) Devices past the limit fail to
 // connect one by one with "too many open files"; this says why once, first.
 func DescriptorWarning(devices int, builtinSink bool) string {
 	var lim syscall.Rlimit
