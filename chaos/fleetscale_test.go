@@ -8,6 +8,7 @@ package chaos
 // end, not hang.
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"strconv"
@@ -202,5 +203,29 @@ func TestFleetOverDescriptorLimit(t *testing.T) {
 	}
 	if conns < 50 || conns > 128 {
 		t.Errorf("%d devices connected under ulimit -n 128, want most of what it allows:\n%.2000s", conns, out)
+	}
+}
+
+// TestFleetRaisesSoftLimit: a soft descriptor limit under the fleet's needs
+// is no bound when the hard one is above them: simulate runs with the hard
+// limit (Go's runtime raises the soft one at start), all devices connect,
+// and nothing warns.
+func TestFleetRaisesSoftLimit(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Max < 1000 {
+		t.Skipf("the hard descriptor limit (%d) is too low", lim.Max)
+	}
+	port := e2e.FreePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	e2e.Start(t, "wirecat", "listen", "-k", addr, "--recv-only")
+	e2e.WaitListen(t, port)
+	script := writeFile(t, "scale.lua", scaleScript)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -Sn 64 && exec "$@"`, "sh",
+		e2e.Bin, "simulate", script, "--connect", addr, "-n", "300", "--ramp", "0", "--arg", "n=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || strings.Contains(string(out), "warning") || !strings.Contains(string(out), "300 connections, 0 connection errors") {
+		t.Fatalf("%v under ulimit -Sn 64 (hard %d):\n%.2000s", err, lim.Max, out)
 	}
 }
