@@ -103,27 +103,32 @@ done
 fi
 
 if want startup; then
-echo; echo "## start-up and size (median and 25th percentile of 500 runs each, side by side)"
-if command -v hyperfine >/dev/null; then
-  cat >"$tmp/hello.go" <<'GO'
+echo; echo "## start-up and size (median and 25th percentile of 500 runs each, interleaved)"
+cat >"$tmp/hello.go" <<'GO'
 package main
 
 import "os"
 
 func main() { os.Stdout.WriteString("hello\n") }
 GO
-  (cd "$tmp" && go build -o hello hello.go)
-  closed=$(port)   # nobody listens there: send is refused at once
-  hyperfine -N -i --warmup 30 --runs 500 --export-json "$tmp/startup.json" \
-    "$W version" "socat -V" "$W send 127.0.0.1:$closed x" "$tmp/hello" >/dev/null 2>&1
-  python3 - "$tmp/startup.json" <<'PY'
-import json, statistics, sys
-for r in json.load(open(sys.argv[1]))["results"]:
-    t = sorted(r["times"])
-    name = r["command"].split("/")[-1]
-    print(f"{name:34} median {statistics.median(t)*1e3:.2f} ms   p25 {t[len(t)//4]*1e3:.2f} ms")
-PY
-fi
+(cd "$tmp" && CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o hello hello.go)
+go build -o "$tmp/startcmp" ./bench/startcmp || exit 1
+closed=$(port)   # nobody listens there: send is refused at once
+startup=("$W version" "socat -V" "$W send 127.0.0.1:$closed x" "$tmp/hello")
+# Interleaved (A B C D A B C D ...), so load from elsewhere hits all alike;
+# CPU time (user + system) is less sensitive to it than wall time.
+"$tmp/startcmp" -n 500 -warmup 50 "${startup[@]}"
+for c in "${startup[@]}"; do
+  name=$(echo "${c#"$tmp/"}" | cut -c1-30)
+  faults=; instr=
+  if command -v perf >/dev/null; then
+    faults=$(perf stat -x, -r 50 -e page-faults $c 2>&1 >/dev/null | grep page-faults | cut -d, -f1)
+  fi
+  if command -v valgrind >/dev/null; then
+    instr=$(GODEBUG=asyncpreemptoff=1 valgrind --tool=cachegrind --cache-sim=no --cachegrind-out-file=/dev/null $c 2>&1 >/dev/null | sed -n 's/.*I *refs: *//p')
+  fi
+  printf '%-32s page faults %6s   instructions %12s\n' "$name" "${faults:-?}" "${instr:-?}"
+done
 echo "stripped binary: $(stat -c %s "$W") bytes"
 fi
 

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -54,7 +55,7 @@ func main() {
 	}
 	fmt.Printf("%-40s %21s %21s\n", "", "wall median / p25", "cpu median / p25")
 	for c, line := range cmds {
-		fmt.Printf("%-40s %9s / %9s %9s / %9s\n", line,
+		fmt.Printf("%-40s %9s / %9s %9s / %9s\n", label(line),
 			ms(quantile(wall[c], 0.5)), ms(quantile(wall[c], 0.25)),
 			ms(quantile(cpu[c], 0.5)), ms(quantile(cpu[c], 0.25)))
 	}
@@ -82,6 +83,18 @@ func run(args []string, null *os.File) (wall, cpu time.Duration, err error) {
 	}
 	cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	return wall, cpu, nil
+}
+
+// label is line with its program's directory left out.
+func label(line string) string {
+	f := strings.Fields(line)
+	for i, w := range f {
+		if !strings.Contains(w, "=") {
+			f[i] = filepath.Base(w)
+			break
+		}
+	}
+	return strings.Join(f, " ")
 }
 
 func quantile(d []time.Duration, q float64) time.Duration {
