@@ -21,6 +21,7 @@ import (
 	"github.com/alecthomas/kong"
 	"github.com/mattn/go-isatty"
 
+	"github.com/wirecat-dev/wirecat/internal/oneproc"
 	"github.com/wirecat-dev/wirecat/output"
 )
 
@@ -278,6 +279,8 @@ func run(app *App, args []string) int {
 		return exitUsage
 	}
 	kctx.Bind(globals)
+	// The start-up ran on one P (internal/oneproc); the command gets them all.
+	oneproc.Done()
 	err = kctx.Run()
 	if sig, ok := signalled(app.Ctx); ok {
 		// A signal decides the exit code, so `wirecat listen … && next`

@@ -15,7 +15,13 @@ import (
 	"time"
 
 	"github.com/alecthomas/kong"
+
+	"github.com/wirecat-dev/wirecat/internal/oneproc"
 )
+
+// The tests run with the runtime's default GOMAXPROCS, as a command does
+// (main's start-up runs on one P until the command runs: internal/oneproc).
+func init() { oneproc.Done() }
 
 // BenchmarkParse measures building the CLI model of one command and parsing
 // its arguments: part of every start-up but `version`'s (which skips it).
