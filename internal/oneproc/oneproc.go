@@ -9,9 +9,10 @@
 // (bench/README.md, Start-up). With one P the same goroutines simply run in
 // turn.
 //
-// Import it for its side effect from the main package, as early as its
-// imports allow; package initialisation order puts it among the first
-// packages initialised. A GOMAXPROCS environment variable is left alone.
+// The main package imports it and calls Done when the command starts; the
+// lowering is in init, which runs among the first package initialisers
+// (this package imports only runtime and syscall), before the heavy ones.
+// A GOMAXPROCS environment variable is left alone.
 package oneproc
 
 import (
