@@ -12,7 +12,9 @@
 // The main package imports it and calls Done when the command starts; the
 // lowering is in init, which runs among the first package initialisers
 // (this package imports only runtime and syscall), before the heavy ones.
-// A GOMAXPROCS environment variable is left alone.
+// A GOMAXPROCS environment variable is left alone. Until Done,
+// runtime.GOMAXPROCS(0) says 1: size worker pools when a command runs (as
+// scan does), not in a package initialiser or a package variable.
 package oneproc
 
 import (
