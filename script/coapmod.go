@@ -59,14 +59,16 @@ func coapRequest(L *lua.LState) int {
 		return pushErr(L, errMsg)
 	}
 	t := d.block(L, "coap.request")
+	start := time.Now()
 	go func() {
 		resp, body, err := coapExchange(d, rq.a, &rq.o, rq.msg, rq.typ, rq.timeout, rq.retry, rq.max)
 		d.post(func() {
 			if err != nil {
-				d.env.stats().ConnErrors.Add(1)
+				d.failed()
 				d.wake(t, lua.LNil, lua.LString(err.Error()))
 				return
 			}
+			d.env.stats().observe("coap", start)
 			d.wake(t, coapResponse(d.L, resp, body))
 		})
 	}()
@@ -639,7 +641,7 @@ func coapObserve(L *lua.LState) int {
 	go func() {
 		fail := func(err error) {
 			d.post(func() {
-				d.env.stats().ConnErrors.Add(1)
+				d.failed()
 				d.wake(t, lua.LNil, lua.LString(err.Error()))
 			})
 		}

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -43,35 +42,29 @@ type Env struct {
 	Stdout       io.Writer  // print; nil discards
 	Stderr       io.Writer  // log.*; nil discards
 	Verbose      bool       // show log.debug
-	Stats        *Stats     // counters; nil keeps none
+	// Stats are the fleet's metrics (NewStats); nil makes a set of the
+	// Env's own on first use.
+	Stats *Stats
 
-	dialOnce sync.Once
-	dials    chan struct{} // bounds dials in flight, so a fleet does not overflow the SYN backlog
-	gateMu   sync.Mutex
-	gateRun  int      // goroutines running goDial's queue
-	gateQ    []func() // connects waiting for one of them
-	outMu    sync.Mutex
-	frMu     sync.Mutex
-	framer   map[string]proto.Framer
-}
-
-// Stats counts the traffic of a fleet's devices, updated atomically. How
-// each device ended is Run's result, which the caller counts.
-type Stats struct {
-	MsgsSent, BytesSent atomic.Int64
-	MsgsRecv, BytesRecv atomic.Int64
-	Conns, ConnErrors   atomic.Int64
-	LastConn            atomic.Int64 // unix nanoseconds of the latest connection opened
+	statsOnce sync.Once
+	dialOnce  sync.Once
+	dials     chan struct{} // bounds dials in flight, so a fleet does not overflow the SYN backlog
+	gateMu    sync.Mutex
+	gateRun   int      // goroutines running goDial's queue
+	gateQ     []func() // connects waiting for one of them
+	outMu     sync.Mutex
+	frMu      sync.Mutex
+	framer    map[string]proto.Framer
 }
 
 func (e *Env) stats() *Stats {
-	if e.Stats == nil {
-		return &discardStats
-	}
+	e.statsOnce.Do(func() {
+		if e.Stats == nil {
+			e.Stats = NewStats(nil)
+		}
+	})
 	return e.Stats
 }
-
-var discardStats Stats
 
 // maxDials is how many connects a run has in flight at once.
 const maxDials = 256
@@ -180,6 +173,13 @@ type Device struct {
 	turnEnd  bool
 	turnJob  func()
 	turnDone chan struct{}
+
+	// For the fleet's metrics: whether the device ever had a connection
+	// (devices.connected), how many it has open (devices up), and whether
+	// one it dialled has ended since its last dial (the next is a reconnect).
+	everConnected bool
+	open          int
+	lost          bool
 }
 
 type task struct {

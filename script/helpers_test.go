@@ -69,7 +69,7 @@ func run(t *testing.T, src string, timeout time.Duration, env *Env) result {
 		env.Count = 1
 	}
 	if env.Stats == nil {
-		env.Stats = &Stats{}
+		env.Stats = NewStats(nil)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

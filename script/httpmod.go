@@ -174,6 +174,7 @@ func httpRequest(L *lua.LState) int {
 	}
 	t := d.block(L, "http.request")
 	st := d.env.stats()
+	start := time.Now()
 	go func() {
 		// o.timeout bounds the whole exchange, or, when the connect is
 		// retried, each attempt and then the exchange.
@@ -219,8 +220,9 @@ func httpRequest(L *lua.LState) int {
 		if err == nil {
 			st.MsgsRecv.Add(1)
 			st.BytesRecv.Add(int64(len(resp.Body)))
-		} else {
-			st.ConnErrors.Add(1)
+			st.observe("http", start)
+		} else if d.ctx.Err() == nil {
+			st.Errors.Add(1)
 		}
 		posted := d.post(func() {
 			if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/luamod/mqtt"
+	"github.com/wirecat-dev/wirecat/metrics"
 	"github.com/wirecat-dev/wirecat/proto"
 )
 
@@ -48,6 +49,9 @@ type mqttClient struct {
 	dropped int
 	err     string // why it ended, once it has
 	ud      *lua.LUserData
+	start   time.Time          // when mqtt.connect began: the mqtt.connect timing ends at the CONNACK
+	acked   *metrics.Histogram // mqtt.puback, looked up by the first QoS 1 publish
+	comp    *metrics.Histogram // mqtt.pubcomp, by the first QoS 2 one
 }
 
 type mqttSub struct {
@@ -65,6 +69,7 @@ type mqttOp struct {
 	sent  int
 	timer *timer
 	rel   bool // QoS 2: PUBREC came, PUBREL sent, PUBCOMP awaited
+	start time.Time
 }
 
 // mqttIn is a packet from the broker: a bare acknowledgement (typ and id,
@@ -200,6 +205,7 @@ func mqttConnect(L *lua.LState) int {
 		o.link.WS.Subprotocol = "mqtt" // MQTT over WebSocket: binary messages, subprotocol mqtt
 	}
 	t := d.block(L, "mqtt.connect")
+	cl.start = time.Now()
 	d.dialThen(a, o, func(nc net.Conn, err error) {
 		if err != nil {
 			d.wake(t, lua.LNil, lua.LString(link.Cause(err)))
@@ -263,6 +269,7 @@ func mqttSubscription(filter string, qos byte) mqtt.Subscription {
 // done on the device goroutine: the proxy of opts.proxy or the run's
 // --proxy, the run's --retry (each attempt bounded by o.timeout), -w and -s.
 func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
+	d.dialing()
 	if err := d.proxyFor(a, &o); err != nil {
 		d.post(func() { done(nil, err) })
 		return
@@ -271,7 +278,7 @@ func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 		nc, err := d.dialModule(a, &o)
 		posted := d.post(func() {
 			if err != nil {
-				d.env.stats().ConnErrors.Add(1)
+				d.failed()
 				done(nil, err)
 				return
 			}
@@ -408,6 +415,9 @@ func (cl *mqttClient) shut() {
 	reason := lua.LString(cl.err)
 	if t := cl.connect; t != nil {
 		cl.connect = nil
+		if d.ctx.Err() == nil {
+			d.env.stats().ConnectFailed.Add(1) // no CONNACK
+		}
 		d.wake(t, lua.LNil, lua.LString("connect: "+cl.err))
 	}
 	for id, op := range cl.ops {
@@ -482,9 +492,11 @@ func (cl *mqttClient) handle(pk *mqtt.Packet) {
 				msg += ": " + pk.Properties.ReasonString
 			}
 			d.wake(t, lua.LNil, lua.LString(msg))
+			d.env.stats().ConnectFailed.Add(1)
 			cl.fail(msg)
 			return
 		}
+		cl.observe("mqtt.connect", nil, cl.start)
 		if cl.keep > 0 {
 			cl.schedulePing()
 		}
@@ -569,14 +581,38 @@ func (cl *mqttClient) ack(typ byte, id uint16, pk *mqtt.Packet) {
 		if reason != "" {
 			msg += ": " + reason
 		}
+		d.failed()
 		d.wake(op.t, lua.LNil, lua.LString(msg))
 		return
+	}
+	switch {
+	case typ == mqtt.Puback:
+		cl.observe("mqtt.puback", &cl.acked, op.start)
+	case typ == mqtt.Pubcomp && op.qos == 2:
+		cl.observe("mqtt.pubcomp", &cl.comp, op.start)
 	}
 	if typ == mqtt.Suback {
 		d.wake(op.t, lua.LNumber(code))
 		return
 	}
 	d.wake(op.t, lua.LTrue)
+}
+
+// observe records the time since start in the timing name; h caches
+// the histogram (nil: looked up each time).
+func (cl *mqttClient) observe(name string, h **metrics.Histogram, start time.Time) {
+	if h == nil || *h == nil {
+		m, err := cl.d.env.stats().metric(name, kindTiming)
+		if err != nil {
+			return // the script took the name for another kind, or all the names
+		}
+		if h == nil {
+			m.h.Observe(time.Since(start))
+			return
+		}
+		*h = m.h
+	}
+	(*h).Observe(time.Since(start))
 }
 
 // pubrel completes a QoS 2 message from the broker.
@@ -621,6 +657,7 @@ func (cl *mqttClient) sendOp(id uint16, op *mqttOp) {
 			return
 		}
 		delete(cl.ops, id)
+		d.failed()
 		d.wake(op.t, lua.LNil, lua.LString(fmt.Sprintf("no answer to %s %d after %d tries, %v apart",
 			mqtt.TypeName(op.typ), id, op.sent, cl.retry)))
 	})
@@ -705,7 +742,7 @@ func mqttPublish(L *lua.LState) int {
 	}
 	t := cl.d.block(L, "mqtt publish")
 	id := cl.newID()
-	op := &mqttOp{t: t, typ: mqtt.Publish, qos: byte(qos),
+	op := &mqttOp{t: t, typ: mqtt.Publish, qos: byte(qos), start: time.Now(),
 		wire: mqtt.AppendPublish(nil, cl.version, byte(qos), retain, id, topic, []byte(payload))}
 	cl.ops[id] = op
 	cl.sendOp(id, op)

@@ -45,7 +45,8 @@ type conn struct {
 	waiter *task
 	until  []byte // recv_until's text, nil for recv
 	wtime  time.Duration
-	rbuf   []byte // a stream's read buffer, reused while reads are small
+	rbuf   []byte   // a stream's read buffer, reused while reads are small
+	req    *request // the conn:request whose reply the waiting recv is
 }
 
 const readSize = 4 << 10
@@ -60,8 +61,16 @@ func (d *Device) newConn(nc net.Conn, tr string, role event.Side, packet bool, c
 		cn.wtime = 10 * time.Second
 	}
 	d.conns[cn] = struct{}{}
-	d.env.stats().Conns.Add(1)
-	d.env.stats().LastConn.Store(time.Now().UnixNano())
+	st := d.env.stats()
+	st.Conns.Add(1)
+	st.LastConn.Store(time.Now().UnixNano())
+	if !d.everConnected {
+		d.everConnected = true
+		st.DevicesConnected.Add(1)
+	}
+	if d.open++; d.open == 1 {
+		st.Up.Add(1)
+	}
 	d.env.emit(&event.Event{Kind: event.Open, Time: time.Now(), Conn: cn.id, Transport: tr, Local: cn.local, Remote: cn.remote, Role: role})
 	return cn
 }
@@ -198,6 +207,9 @@ func (c *conn) onRead(b []byte, err error) {
 	}
 	if err != nil {
 		c.rerr = err
+		if r := readErr(err); r != "closed" && r != "timeout" { // reset, not a goodbye
+			c.d.failed()
+		}
 	}
 	c.serve(c.d.L)
 }
@@ -227,7 +239,25 @@ func (c *conn) answer(vals ...lua.LValue) {
 	t := c.waiter
 	c.waiter = nil
 	c.until = nil
+	if c.req != nil {
+		err := ""
+		if len(vals) == 2 && vals[0] == lua.LNil {
+			err = vals[1].String()
+		}
+		c.settle(err)
+	}
 	c.d.wake(t, vals...)
+}
+
+// settle records the outcome of the conn:request waiting for its reply,
+// if one is: err is "" for a reply.
+func (c *conn) settle(err string) {
+	if r := c.req; r != nil {
+		c.req = nil
+		if c.d.ctx.Err() == nil { // a device being stopped measures nothing
+			r.done(c.d.env.stats(), err)
+		}
+	}
 }
 
 func readErr(err error) string {
@@ -242,7 +272,7 @@ func readErr(err error) string {
 
 // fail ends a connection that broke its framing.
 func (c *conn) fail(err error) {
-	c.d.env.stats().ConnErrors.Add(1)
+	c.d.failed()
 	c.d.env.emit(&event.Event{Kind: event.Error, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
 		Remote: c.remote, Role: c.role, Err: err})
 	c.rerr = err
@@ -257,6 +287,12 @@ func (c *conn) shut(byScript bool) {
 	c.closed = true
 	c.nc.Close()
 	delete(c.d.conns, c)
+	if c.d.open--; c.d.open == 0 {
+		c.d.env.stats().Up.Add(-1)
+	}
+	if c.role == event.Client {
+		c.d.lost = true // the device's next dial is a reconnect
+	}
 	if c.onShut != nil {
 		c.onShut()
 	}
@@ -287,6 +323,7 @@ var connMethods = map[string]lua.LGFunction{
 	"send":       connSend,
 	"recv":       connRecv,
 	"recv_until": connRecvUntil,
+	"request":    connRequest,
 	"close": func(L *lua.LState) int {
 		checkConn(L).shut(true)
 		return 0
@@ -310,26 +347,80 @@ var connMethods = map[string]lua.LGFunction{
 // write timeout.
 func connSend(L *lua.LState) int {
 	c := checkConn(L)
-	msg := []byte(L.CheckString(2))
+	if err := c.send(L, []byte(L.CheckString(2))); err != "" {
+		return pushErr(L, err)
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// send frames and writes msg; the error is what the script is told.
+func (c *conn) send(L *lua.LState, msg []byte) string {
 	if c.closed {
-		return pushErr(L, "closed")
+		return "closed"
 	}
 	wire, err := c.codec.encode(L, msg)
 	if err != nil {
-		return pushErr(L, err.Error())
+		return err.Error()
 	}
 	c.nc.SetWriteDeadline(time.Now().Add(c.wtime))
 	if _, err := c.nc.Write(wire); err != nil {
-		c.d.env.stats().ConnErrors.Add(1)
-		return pushErr(L, readErr(err))
+		c.d.failed()
+		return readErr(err)
 	}
 	st := c.d.env.stats()
 	st.MsgsSent.Add(1)
 	st.BytesSent.Add(int64(len(wire)))
 	c.d.env.emit(&event.Event{Kind: event.Data, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
 		Remote: c.remote, Role: c.role, From: c.role, Data: msg})
-	L.Push(lua.LTrue)
-	return 1
+	return ""
+}
+
+// defaultRequestTimeout is how long conn:request waits for its reply
+// unless told: a request is a question expected to be answered, and
+// one never answered should count as a timeout, not hang the device.
+const defaultRequestTimeout = 10.0
+
+// conn:request(msg [, timeout [, name]]) or conn:request(msg, {timeout=,
+// name=}) -> reply, or nil, "timeout" | "closed" | err. It sends msg,
+// waits for the next message and records the round trip in the timing
+// name ("rtt"), counting NAME.total, NAME.timeouts and NAME.failed.
+func connRequest(L *lua.LState) int {
+	c := checkConn(L)
+	msg := []byte(L.CheckString(2))
+	timeout, name := defaultRequestTimeout, "rtt"
+	switch v := L.Get(3).(type) {
+	case *lua.LTable:
+		timeout = optNumber(v, "timeout", timeout)
+		if s, ok := optString(v, "name"); ok {
+			name = s
+		}
+	case lua.LNumber:
+		timeout = float64(v)
+		name = L.OptString(4, name)
+	case *lua.LNilType:
+		name = L.OptString(4, name)
+	default:
+		L.ArgError(3, "a timeout in seconds or an options table expected")
+	}
+	if !(timeout > 0) {
+		L.ArgError(3, "the timeout must be more than 0 seconds")
+	}
+	if c.waiter != nil {
+		L.RaiseError("connection %d already has a recv waiting", c.id)
+	}
+	st := c.d.env.stats()
+	rm, err := st.requestMetrics(name)
+	if err != nil {
+		L.RaiseError("conn:request: %v", err)
+	}
+	rm.total.Add(1)
+	if err := c.send(L, msg); err != "" {
+		rm.failed.Add(1)
+		return pushErr(L, err)
+	}
+	c.req = &request{start: time.Now(), rm: rm}
+	return c.recvFor(L, nil, timeout)
 }
 
 func pushErr(L *lua.LState, msg string) int {
@@ -365,29 +456,38 @@ func (c *conn) recv(L *lua.LState, until []byte, tpos int) int {
 	if c.waiter != nil {
 		L.RaiseError("connection %d already has a recv waiting", c.id)
 	}
+	return c.recvFor(L, until, timeout)
+}
+
+// recvFor is recv with its timeout in seconds (-1: none). A request's
+// reply is settled on every way out.
+func (c *conn) recvFor(L *lua.LState, until []byte, timeout float64) int {
+	fail := func(err string) int {
+		c.until = nil
+		c.settle(err)
+		return pushErr(L, err)
+	}
 	if c.closed {
-		return pushErr(L, "closed")
+		return fail("closed")
 	}
 	c.until = until
 	m, ok, err := c.next(L)
 	if err != nil {
-		c.until = nil
 		c.fail(err)
-		return pushErr(L, err.Error())
+		return fail(err.Error())
 	}
 	if ok {
 		c.until = nil
 		c.received(m)
+		c.settle("")
 		L.Push(lua.LString(m))
 		return 1
 	}
 	if c.rerr != nil {
-		c.until = nil
-		return pushErr(L, readErr(c.rerr))
+		return fail(readErr(c.rerr))
 	}
 	if timeout == 0 {
-		c.until = nil
-		return pushErr(L, "timeout")
+		return fail("timeout")
 	}
 	d := c.d
 	t := d.block(L, "recv")
@@ -436,7 +536,10 @@ func (d *Device) dialRetry(ctx context.Context, a link.Addr, o *connOpts, slots 
 		var err error
 		select {
 		case slots <- struct{}{}:
-			nc, err = link.Dial(ctx, a, &o.link)
+			if attempt > 1 {
+				d.env.stats().Reconnects.Add(1)
+			}
+			nc, err = d.dial(ctx, a, &o.link)
 			<-slots
 		case <-ctx.Done():
 			err = ctx.Err()
@@ -642,6 +745,7 @@ func netConnect(L *lua.LState) int {
 		return pushErr(L, err.Error())
 	}
 	t := d.block(L, "net.connect")
+	d.dialing()
 	ctx, cancel := context.WithTimeout(d.ctx, o.timeout)
 	if o.retry != 0 {
 		// The timeout bounds each attempt; the retries go on until the
@@ -656,7 +760,7 @@ func netConnect(L *lua.LState) int {
 		nc, err := d.dialRetry(ctx, a, &o, slots)
 		posted := d.post(func() {
 			if err != nil {
-				d.env.stats().ConnErrors.Add(1)
+				d.failed()
 				d.wake(t, lua.LNil, lua.LString(link.Cause(err)))
 				return
 			}
@@ -795,7 +899,7 @@ func netListen(L *lua.LState) int {
 // broke closes a listener whose socket failed under it (not by close).
 func (l *listener) broke() {
 	if !l.closed {
-		l.d.env.stats().ConnErrors.Add(1)
+		l.d.failed()
 		l.close()
 	}
 }

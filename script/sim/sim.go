@@ -12,10 +12,12 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/link"
+	"github.com/wirecat-dev/wirecat/metrics"
 	"github.com/wirecat-dev/wirecat/pipe"
 	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/script"
@@ -51,6 +53,18 @@ type Config struct {
 	Verbose    bool
 	Progress   bool // a live progress line on Stderr (only when it is a terminal)
 	NoSink     bool // do not start the built-in sink
+
+	// Metrics is where the fleet's metrics go (script.NewStats names the
+	// built-in ones); nil: a set of the run's own. The caller may snapshot
+	// it at any time (a summary written on a signal).
+	Metrics *metrics.Set
+	// Report, when positive, is the interval of the fleet's reports: a
+	// line on Stderr when ReportText (redrawn in place instead of the
+	// progress line when Progress), and a JSON object per interval on
+	// ReportJSON when it is not nil.
+	Report     time.Duration
+	ReportText bool
+	ReportJSON io.Writer
 }
 
 // Summary is what a fleet did.
@@ -63,12 +77,17 @@ type Summary struct {
 	MsgsRecv  int64
 	BytesRecv int64
 	Conns     int64         // connections opened or accepted
-	ConnErrs  int64         // connections refused or broken
+	Errs      int64         // the errors counter: failures the devices saw
 	StartUp   time.Duration // until the last device was started
 	Connected time.Duration // until the latest connection was opened
 	Elapsed   time.Duration
 	Errors    []string // the first few device errors
 	SinkAddr  string   // the built-in sink's address, if one ran
+	// Metrics are the fleet's metrics at the end; Custom is how many of
+	// their names the script made (Lua metrics, conn:request, the
+	// protocol modules' timings) beyond the built-in ones.
+	Metrics metrics.Summary
+	Custom  int
 }
 
 const keepErrors = 10
@@ -83,7 +102,7 @@ func (s Summary) String() string {
 	fmt.Fprintf(&b, ", %d failed, %d stopped at the deadline, ran %v\n", s.Failed, s.Stopped, s.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(&b, "sent %s (%s), received %s (%s), %s, %s",
 		plural(s.MsgsSent, "message"), plural(s.BytesSent, "byte"), plural(s.MsgsRecv, "message"), plural(s.BytesRecv, "byte"),
-		plural(s.Conns, "connection"), plural(s.ConnErrs, "connection error"))
+		plural(s.Conns, "connection"), plural(s.Errs, "error"))
 	return b.String()
 }
 
@@ -128,7 +147,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
 		defer cancel()
 	}
-	stats := &script.Stats{}
+	stats := script.NewStats(cfg.Metrics)
 	env := &script.Env{
 		Count: cfg.Count, Seed: cfg.Seed, Args: cfg.Args, Connect: cfg.Connect, Listen: cfg.Listen,
 		Frame: cfg.Frame, TLS: cfg.TLS, WS: cfg.WS, Dial: cfg.Dial, Load: cfg.Load, MaxFrame: cfg.MaxFrame, Sink: cfg.Sink,
@@ -148,12 +167,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	start := time.Now()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	var running atomic.Int64 // devices started and not yet ended
 	fail := func(err error) {
+		stats.Errors.Add(1)
 		mu.Lock()
 		defer mu.Unlock()
 		var de *script.DeviceError
 		if errors.As(err, &de) {
 			sum.Failed++
+			stats.DevicesFailed.Add(1)
 		}
 		if len(sum.Errors) < keepErrors {
 			sum.Errors = append(sum.Errors, err.Error())
@@ -162,7 +184,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			fmt.Fprintf(cfg.Stderr, "wirecat: %v\n", err)
 		}
 	}
-	stopProgress := progress(cfg, status, stats, &sum, &mu, start)
+	var stopProgress func()
+	if cfg.Report > 0 {
+		stopProgress = report(cfg, status, stats, &running, start)
+	} else {
+		stopProgress = progress(cfg, status, stats, &sum, &mu, start)
+	}
 	started := 0
 	for i := 1; i <= cfg.Count; i++ {
 		if cfg.Ramp > 0 && i > 1 {
@@ -178,12 +205,16 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			break
 		}
 		started++
+		stats.DevicesStarted.Add(1)
 		wg.Add(1)
+		running.Add(1)
 		go func(id int) {
 			defer wg.Done()
+			defer running.Add(-1)
 			err := cfg.Program.Run(ctx, id, env)
 			switch {
 			case errors.Is(err, script.ErrStopped):
+				stats.DevicesStopped.Add(1)
 				mu.Lock()
 				sum.Stopped++
 				mu.Unlock()
@@ -199,7 +230,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.Elapsed = time.Since(start)
 	sum.MsgsSent, sum.BytesSent = stats.MsgsSent.Load(), stats.BytesSent.Load()
 	sum.MsgsRecv, sum.BytesRecv = stats.MsgsRecv.Load(), stats.BytesRecv.Load()
-	sum.Conns, sum.ConnErrs = stats.Conns.Load(), stats.ConnErrors.Load()
+	sum.Conns, sum.Errs = stats.Conns.Load(), stats.Errors.Load()
+	sum.Metrics, sum.Custom = stats.Set.Summary(), stats.Custom()
 	if last := stats.LastConn.Load(); last > 0 {
 		sum.Connected = time.Unix(0, last).Sub(start)
 	}

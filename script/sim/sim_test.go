@@ -204,7 +204,7 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	if sum.Conns != int64(n) || sum.Failed != 0 || sum.ConnErrs != 0 {
+	if sum.Conns != int64(n) || sum.Failed != 0 || sum.Errs != 0 {
 		t.Fatalf("summary %+v", sum)
 	}
 	secs := sum.Elapsed.Seconds()
