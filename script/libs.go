@@ -21,7 +21,7 @@ import (
 // globals' __index.
 
 // libNames are the shared library tables a device sees as globals.
-var libNames = []string{"string", "table", "math", "coroutine", "os", "net", "log", "bit", "json", "mqtt", "http", "modbus", "coap"}
+var libNames = []string{"string", "table", "math", "coroutine", "os", "net", "log", "bit", "json", "mqtt", "http", "modbus", "coap", "metrics"}
 
 type sharedLibs struct {
 	base  *lua.LTable            // base functions and wirecat's global functions
@@ -78,6 +78,9 @@ func buildLibs() *sharedLibs {
 	g.RawSetString("coap", newTable(L, map[string]lua.LGFunction{"request": coapRequest, "serve": coapServe, "observe": coapObserve, "notify": coapNotify}))
 	g.RawSetString("modbus", newTable(L, map[string]lua.LGFunction{"connect": modbusConnect, "serve": modbusServe}))
 	g.RawSetString("mqtt", newTable(L, map[string]lua.LGFunction{"connect": mqttConnect}))
+	g.RawSetString("metrics", newTable(L, map[string]lua.LGFunction{
+		"count": luaMetricsCount, "observe": luaMetricsObserve, "gauge": luaMetricsGauge,
+	}))
 	g.RawSetString("log", newTable(L, map[string]lua.LGFunction{
 		"debug": logAt("debug"), "info": logAt("info"), "warn": logAt("warn"), "error": logAt("error"),
 	}))
