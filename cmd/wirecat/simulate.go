@@ -33,6 +33,7 @@ type SimulateCmd struct {
 	HealFlags
 	DataFlags
 	TLSFlags
+	MetricsFlags
 }
 
 func (c *SimulateCmd) Help() string {
@@ -56,7 +57,13 @@ Examples:
     wirecat simulate scripts/thermo.lua --count 1000 --ramp 5s \
         --connect 127.0.0.1:5000
     wirecat simulate scripts/analog.lua --arg encoding=binary -o hex
-    wirecat simulate scripts/particle-web.lua --listen 127.0.0.1:8080`
+    wirecat simulate scripts/particle-web.lua --listen 127.0.0.1:8080
+    wirecat simulate scripts/thermo.lua -n 1000 --duration 1m --report 5s \
+        --summary run.json --threshold 'connect.p99 < 50ms' \
+        --threshold 'errors == 0'
+
+--report, --summary and --threshold are the fleet's metrics (docs/fleet.md);
+a threshold not met exits 3.`
 }
 
 func (c *SimulateCmd) Run(app *App, g *Globals) error {
@@ -98,6 +105,11 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 			}
 		}
 	}
+	fm, err := c.MetricsFlags.prepare(app) // a bad --threshold stops us before any connection
+	if err != nil {
+		return err
+	}
+	defer fm.close()
 	// The script's FRAME stands in for --frame: its connections, the
 	// sink, and -o lines by default.
 	df := c.DataFlags
@@ -122,14 +134,16 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 		p.log.Warnf("%s", w)
 	}
 	stopFlush := every(100*time.Millisecond, func() { p.out.Flush() }) // what the sink prints keeps flowing
-	sum, err := sim.Run(app.Ctx, sim.Config{
+	cfg := sim.Config{
 		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
 		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), WS: c.TLSFlags.WSFlags.options(), MaxFrame: int(c.MaxFrame),
 		Dial: script.DialDefaults{Timeout: c.Timeout.D(), Source: c.Source, Retry: retry, Proxy: proxy},
 		Load: loadFramer, Sink: deviceSink(p, df.outputMode()), SinkEvents: p.cfg.Sink,
 		Stdout: printWriter{p, app.Stdout}, Stderr: app.Stderr, Verbose: g.Verbose,
 		Progress: app.StderrTerminal && !g.Quiet,
-	})
+	}
+	fm.configure(&cfg, df.outputMode() == "json", printWriter{p, app.Stdout})
+	sum, err := sim.Run(app.Ctx, cfg)
 	stopFlush()
 	p.flush() // what the sink printed comes before the summary
 	if err != nil {
@@ -146,6 +160,9 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	}
 	for _, line := range strings.Split(summary, "\n") {
 		p.log.Notef("%s", line)
+	}
+	if err := fm.finish(sum, func(line string) { p.log.Notef("%s", line) }, p.log.W); err != nil {
+		return err
 	}
 	if sum.Failed > 0 {
 		return silent{exitFailure}

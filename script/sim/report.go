@@ -154,8 +154,14 @@ func round3(v float64) float64 { return math.Round(v*1000) / 1000 }
 // errors, and the p99 of each timing over the interval.
 func (rep Report) line() string {
 	var b strings.Builder
+	el := time.Duration(rep.Elapsed * float64(time.Second))
+	if rep.Interval >= 1 {
+		el = el.Round(time.Second)
+	} else {
+		el = el.Round(100 * time.Millisecond)
+	}
 	fmt.Fprintf(&b, "%s  %d up, %d running  sent %s/s  recv %s/s  errors %d",
-		time.Duration(rep.Elapsed*float64(time.Second)).Round(time.Second), rep.Up, rep.Running,
+		el, rep.Up, rep.Running,
 		fmtRate(rep.Rates["msgs.sent"]), fmtRate(rep.Rates["msgs.recv"]), rep.Counters["errors"])
 	names := make([]string, 0, len(rep.Timings))
 	for k := range rep.Timings {
@@ -169,7 +175,7 @@ func (rep Report) line() string {
 }
 
 func fmtRate(r float64) string {
-	if r >= 100 || r == math.Trunc(r) {
+	if r >= 10 || r == math.Trunc(r) {
 		return fmt.Sprintf("%.0f", r)
 	}
 	return fmt.Sprintf("%.1f", r)
