@@ -1,0 +1,307 @@
+package main
+
+// Issue 12, metrics inside simulate: the --summary file against what a
+// real `wirecat listen -k` sink received, --threshold's exit codes (0 met,
+// 3 unmet, 2 bad syntax before any connection), conn:request's round trips
+// against a peer with a known delay, --report's JSON lines, and the summary
+// written on Ctrl-C.
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/metrics"
+	"github.com/wirecat-dev/wirecat/script/sim"
+)
+
+func readSummaryFile(t *testing.T, path string) metrics.Summary {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s, err := metrics.ReadSummary(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return s
+}
+
+// sinkLines runs `wirecat listen -k --frame line --recv-only` and returns
+// its address and a count of the lines it printed so far.
+func sinkLines(t *testing.T) (string, func() int) {
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	p := start(t, "wirecat", "listen", "-k", "--frame", "line", "--recv-only", addr)
+	waitListen(t, port)
+	return addr, func() int { return strings.Count(p.stdout.String(), "\n") }
+}
+
+// TestSimulateSummaryFile: the summary file holds what the run did: the
+// messages sent are the lines the sink printed, one connect per device,
+// no error; the met thresholds exit 0 and are printed as met.
+func TestSimulateSummaryFile(t *testing.T) {
+	addr, received := sinkLines(t)
+	const devices, each = 20, 5
+	script := writeScript(t, fmt.Sprintf(`
+local c = assert(net.connect(TARGET, {frame = "line"}))
+for i = 1, %d do
+  assert(c:send(string.format("device %%d reading %%d", device.id, i)))
+  metrics.count("readings")
+  sleep(0.01)
+end
+c:close()
+`, each))
+	sum := filepath.Join(t.TempDir(), "run.json")
+	_, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", script, "-n", fmt.Sprint(devices), "--connect", addr,
+		"--summary", sum, "--threshold", "errors == 0", "--threshold", fmt.Sprintf("readings == %d", devices*each),
+		"--threshold", "connect.failed < 1%")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	waitFor(t, 10*time.Second, "the sink to print every line", func() bool { return received() >= devices*each })
+	s := readSummaryFile(t, sum)
+	want := map[string]int64{
+		"msgs.sent": int64(received()), "readings": devices * each, "devices.started": devices,
+		"devices.connected": devices, "devices.failed": 0, "devices.stopped": 0, "connect.attempts": devices,
+		"connect.failed": 0, "errors": 0, "reconnects": 0, "msgs.recv": 0,
+	}
+	for k, v := range want {
+		if got, ok := s.Counters[k]; !ok || got != v {
+			t.Errorf("%s = %d (present %v), want %d", k, got, ok, v)
+		}
+	}
+	var bytes int64
+	for d := 1; d <= devices; d++ {
+		for i := 1; i <= each; i++ {
+			bytes += int64(len(fmt.Sprintf("device %d reading %d\n", d, i)))
+		}
+	}
+	if s.Counters["bytes.sent"] != bytes {
+		t.Errorf("bytes.sent %d, want %d", s.Counters["bytes.sent"], bytes)
+	}
+	if c := s.Timings["connect"]; c.Count != devices || c.Max <= 0 {
+		t.Errorf("connect timing %+v, want %d samples", c, devices)
+	}
+	if s.Elapsed < float64(each)*0.01 || s.Started.IsZero() {
+		t.Errorf("elapsed %v, started %v", s.Elapsed, s.Started)
+	}
+	for _, line := range []string{"wirecat: threshold errors == 0: met (0)", "wirecat: threshold readings == 100: met (100)",
+		"wirecat: threshold connect.failed < 1%: met (0%", "wirecat:   msgs.sent ", "wirecat:   connect "} {
+		if !strings.Contains(errOut, line) {
+			t.Errorf("stderr lacks %q:\n%s", line, errOut)
+		}
+	}
+}
+
+// TestSimulateThresholdUnmet: an unmet threshold exits 3, after writing the
+// summary file and saying which one, with its actual figure; a metric that
+// does not exist is unmet, not passed.
+func TestSimulateThresholdUnmet(t *testing.T) {
+	addr, _ := sinkLines(t)
+	script := writeScript(t, `local c = assert(net.connect(TARGET)); c:send("x\n"); c:close()`)
+	sum := filepath.Join(t.TempDir(), "run.json")
+	_, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", script, "-n", "3", "--connect", addr,
+		"--summary", sum, "--threshold", "msgs.sent == 3", "--threshold", "msgs.sent < 2", "--threshold", "rttt.p99 < 1s")
+	if code != exitUnmet {
+		t.Fatalf("exit %d, want 3\n%s", code, errOut)
+	}
+	for _, line := range []string{"threshold msgs.sent == 3: met (3)", "threshold msgs.sent < 2: NOT met (3)",
+		"threshold rttt.p99 < 1s: NOT met (absent)"} {
+		if !strings.Contains(errOut, line) {
+			t.Errorf("stderr lacks %q:\n%s", line, errOut)
+		}
+	}
+	if s := readSummaryFile(t, sum); s.Counters["msgs.sent"] != 3 {
+		t.Errorf("the summary file says %d sent", s.Counters["msgs.sent"])
+	}
+}
+
+// TestSimulateThresholdSyntax: a threshold that does not parse is a usage
+// error (exit 2) before any device connects or any file is made.
+func TestSimulateThresholdSyntax(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	script := writeScript(t, `assert(net.connect(TARGET))`)
+	sum := filepath.Join(t.TempDir(), "run.json")
+	for _, bad := range []string{"rtt.p99 <", "rtt.p99 << 5ms", "errors == lots", "connect.p99 < 5parsecs", "< 5"} {
+		_, errOut, code := runWirecat(t, "", 10*time.Second, "simulate", script, "--connect", ln.Addr().String(),
+			"--summary", sum, "--threshold", "errors == 0", "--threshold", bad)
+		if code != exitUsage || !strings.Contains(errOut, "wirecat: --threshold: ") || !strings.Contains(errOut, "column") {
+			t.Errorf("%q: exit %d, stderr %q", bad, code, errOut)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("%d connections before the usage error", n)
+	}
+	if _, err := os.Stat(sum); err == nil {
+		t.Errorf("the summary file was created before the usage error")
+	}
+}
+
+// TestSimulateRequestRTT: conn:request against a peer that answers each
+// line after a known delay: the summary's rtt percentiles lie between the
+// delay and the delay plus a shared machine's slack, and its count is the
+// requests made.
+func TestSimulateRequestRTT(t *testing.T) {
+	const delay = 25 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					time.Sleep(delay)
+					c.Write([]byte(line))
+				}
+			}()
+		}
+	}()
+	script := writeScript(t, `
+local c = assert(net.connect(TARGET, {frame = "line"}))
+for i = 1, 10 do assert(c:request("ping " .. i, 5)) end
+`)
+	sum := filepath.Join(t.TempDir(), "run.json")
+	_, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", script, "-n", "5", "--connect", ln.Addr().String(),
+		"--summary", sum, "--threshold", "rtt.p50 >= 25ms", "--threshold", "rtt.timeouts == 0")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	s := readSummaryFile(t, sum)
+	rtt := s.Timings["rtt"]
+	if rtt.Count != 50 || s.Counters["rtt.total"] != 50 {
+		t.Fatalf("rtt count %d, rtt.total %d, want 50", rtt.Count, s.Counters["rtt.total"])
+	}
+	for _, q := range []float64{0.5, 0.9, 0.99} {
+		if got := rtt.Quantile(q); got < delay || got > delay+50*time.Millisecond {
+			t.Errorf("rtt p%v %v, want %v to %v", q*100, got, delay, delay+50*time.Millisecond)
+		}
+	}
+	if !strings.Contains(errOut, "wirecat:   rtt ") {
+		t.Errorf("the text summary lacks the rtt line:\n%s", errOut)
+	}
+}
+
+// TestSimulateReportJSON: --report with -o json puts a report object per
+// interval on stdout beside the events; --report-file writes the same to a
+// file; the reports' counters grow to what the summary says.
+func TestSimulateReportJSON(t *testing.T) {
+	addr, _ := sinkLines(t)
+	script := writeScript(t, `
+local c = assert(net.connect(TARGET))
+for i = 1, 8 do c:send("r\n"); metrics.observe("work", 0.002); sleep(0.1) end
+`)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "reports.jsonl")
+	out, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", script, "-n", "4", "--connect", addr,
+		"--report", "200ms", "--report-file", file, "-o", "json")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	var reports []sim.Report
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, `"event":"report"`) {
+			var r sim.Report
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			reports = append(reports, r)
+		}
+	}
+	if len(reports) < 2 {
+		t.Fatalf("%d reports on stdout in a 0.8s run every 200ms:\n%s", len(reports), out)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `"event":"report"`); n != len(reports) {
+		t.Errorf("--report-file has %d reports, stdout %d", n, len(reports))
+	}
+	last := reports[len(reports)-1]
+	if last.Counters["devices.started"] != 4 || last.Up != 4 || last.Counters["msgs.sent"] < 4 {
+		t.Errorf("last report %+v", last)
+	}
+	if w, ok := last.Timings["work"]; !ok || w.P99 < 0.0019 || w.P99 > 0.0021 {
+		t.Errorf("the work timing of the last interval: %+v", last.Timings)
+	}
+	if rate := last.Rates["msgs.sent"]; rate < 10 || rate > 80 {
+		t.Errorf("msgs.sent rate %v, want about 40/s (4 devices, 10 a second)", rate)
+	}
+	if strings.Contains(errOut, "up,") {
+		t.Errorf("with -o json the report lines should not be on stderr:\n%s", errOut)
+	}
+}
+
+// TestSimulateReportText: --report without -o json writes a line per
+// interval on stderr (not a terminal here: plain lines).
+func TestSimulateReportText(t *testing.T) {
+	script := writeScript(t, `local c = assert(net.connect(TARGET)); for i = 1, 5 do c:send("x\n"); sleep(0.1) end`)
+	_, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", script, "-n", "2", "--report", "200ms")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if n := strings.Count(errOut, " up, "); n < 1 || !strings.Contains(errOut, "connect p99") && !strings.Contains(errOut, "sent ") {
+		t.Errorf("%d report lines:\n%s", n, errOut)
+	}
+}
+
+// TestSimulateSummaryOnSignal: Ctrl-C ends the fleet with 130, after
+// writing the summary file with the figures so far and the verdicts.
+func TestSimulateSummaryOnSignal(t *testing.T) {
+	addr, received := sinkLines(t)
+	script := writeScript(t, `local c = assert(net.connect(TARGET)); every(0.05, function() c:send("tick\n") end)`)
+	sum := filepath.Join(t.TempDir(), "run.json")
+	p := start(t, "wirecat", "simulate", script, "-n", "10", "--connect", addr, "--summary", sum, "--threshold", "msgs.sent > 0")
+	waitFor(t, 10*time.Second, "ticks at the sink", func() bool { return received() >= 50 })
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(5 * time.Second); code != 130 {
+		t.Fatalf("exit %d, want 130\n%s", code, p.stderr)
+	}
+	s := readSummaryFile(t, sum)
+	if s.Counters["msgs.sent"] < 50 || s.Counters["devices.started"] != 10 {
+		t.Errorf("summary after Ctrl-C: %v", s.Counters)
+	}
+	if !strings.Contains(p.stderr.String(), "threshold msgs.sent > 0: met") {
+		t.Errorf("no verdict after Ctrl-C:\n%s", p.stderr)
+	}
+}
