@@ -153,8 +153,9 @@ var statSuffixes = map[string]bool{"p50": true, "p90": true, "p95": true, "p99":
 // maxNameLen bounds a metric name.
 const maxNameLen = 100
 
-// checkMetricName accepts dotted names of letters, digits, '_' and '-'
-// (rtt, sensor.read_errors, cloud-ack).
+// checkMetricName accepts dotted names of letters, digits and _ - : /
+// (rtt, sensor.read_errors, cloud-ack, http:/api/v1), what a threshold
+// can name.
 func checkMetricName(name string) error {
 	if name == "" || len(name) > maxNameLen {
 		return fmt.Errorf("a metric name is 1 to %d characters, not %d", maxNameLen, len(name))
@@ -164,8 +165,8 @@ func checkMetricName(name string) error {
 			return fmt.Errorf("metric name %q: an empty part between dots", name)
 		}
 		for _, r := range part {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-				return fmt.Errorf("metric name %q: %q is not a letter, digit, '_', '-' or '.'", name, r)
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-:/", r)) {
+				return fmt.Errorf("metric name %q: %q is not a letter, a digit or one of . _ - : /", name, r)
 			}
 		}
 	}

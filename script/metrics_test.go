@@ -149,7 +149,7 @@ metrics.count("errors", 2) -- the built-in counter takes the script's errors too
 	}
 
 	for _, c := range []struct{ src, want string }{
-		{`metrics.count("a b")`, `metrics.count: metric name "a b": ' ' is not a letter`},
+		{`metrics.count("a b")`, `metrics.count: metric name "a b": ' ' is not a letter, a digit or one of . _ - : /`},
 		{`metrics.count("rtt.p99")`, `ends in .p99, which thresholds read as a statistic of "rtt"`},
 		{`metrics.count("x..y")`, `an empty part between dots`},
 		{`metrics.count("")`, `a metric name is 1 to 100 characters`},
