@@ -184,10 +184,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			fmt.Fprintf(cfg.Stderr, "wirecat: %v\n", err)
 		}
 	}
-	var stopProgress func()
+	// A report line takes the progress line's place; JSON reports alone
+	// leave it be.
+	stopReport := func() {}
 	if cfg.Report > 0 {
-		stopProgress = report(cfg, status, stats, &running, start)
-	} else {
+		stopReport = report(cfg, status, stats, &running, start)
+	}
+	stopProgress := func() {}
+	if cfg.Report <= 0 || !cfg.ReportText {
 		stopProgress = progress(cfg, status, stats, &sum, &mu, start)
 	}
 	started := 0
@@ -225,6 +229,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	sum.StartUp = time.Since(start)
 	wg.Wait()
+	stopReport()
 	stopProgress()
 	sum.Devices = started
 	sum.Elapsed = time.Since(start)
