@@ -23,7 +23,7 @@ import (
 	"github.com/wirecat-dev/wirecat/script/sim"
 )
 
-func readSummaryFile(t *testing.T, path string) metrics.Summary {
+func readSimSummary(t *testing.T, path string) metrics.Summary {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -70,7 +70,7 @@ c:close()
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
 	waitFor(t, 10*time.Second, "the sink to print every line", func() bool { return received() >= devices*each })
-	s := readSummaryFile(t, sum)
+	s := readSimSummary(t, sum)
 	want := map[string]int64{
 		"msgs.sent": int64(received()), "readings": devices * each, "devices.started": devices,
 		"devices.connected": devices, "devices.failed": 0, "devices.stopped": 0, "connect.attempts": devices,
@@ -122,7 +122,7 @@ func TestSimulateThresholdUnmet(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", line, errOut)
 		}
 	}
-	if s := readSummaryFile(t, sum); s.Counters["msgs.sent"] != 3 {
+	if s := readSimSummary(t, sum); s.Counters["msgs.sent"] != 3 {
 		t.Errorf("the summary file says %d sent", s.Counters["msgs.sent"])
 	}
 }
@@ -206,7 +206,7 @@ for i = 1, 10 do assert(c:request("ping " .. i, 5)) end
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)
 	}
-	s := readSummaryFile(t, sum)
+	s := readSimSummary(t, sum)
 	rtt := s.Timings["rtt"]
 	if rtt.Count != 50 || s.Counters["rtt.total"] != 50 {
 		t.Fatalf("rtt count %d, rtt.total %d, want 50", rtt.Count, s.Counters["rtt.total"])
@@ -297,7 +297,7 @@ func TestSimulateSummaryOnSignal(t *testing.T) {
 	if code := p.wait(5 * time.Second); code != 130 {
 		t.Fatalf("exit %d, want 130\n%s", code, p.stderr)
 	}
-	s := readSummaryFile(t, sum)
+	s := readSimSummary(t, sum)
 	if s.Counters["msgs.sent"] < 50 || s.Counters["devices.started"] != 10 {
 		t.Errorf("summary after Ctrl-C: %v", s.Counters)
 	}
