@@ -7,6 +7,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,7 +27,12 @@ var fleetMetricsDocCases = []docCase{
 			// A shorter, smaller run of the same command.
 			e.sub("-n 1000 --duration 1m --report 5s", "-n 200 --duration 3s --report 1s")
 			out, errOut, code := e.run(c[0], "", 60*time.Second)
-			if code != 0 {
+			// On a loaded machine 200 connects at once may take longer
+			// than 50ms at p99: then that threshold, and only that one,
+			// is unmet, and the exit is 3.
+			slow := code == exitUnmet && strings.Contains(errOut, "threshold connect.p99 < 50ms: NOT met") &&
+				strings.Count(errOut, "NOT met") == 1
+			if code != 0 && !slow {
 				t.Fatalf("exit %d\n%s", code, errOut)
 			}
 			f, err := os.Open(e.file("run.json"))
@@ -46,6 +52,46 @@ var fleetMetricsDocCases = []docCase{
 				t.Errorf("the sink printed %d readings, the summary says %d sent", n, s.Counters["msgs.sent"])
 			}
 			wantContains(t, "stderr", errOut, "threshold errors == 0: met (0)", "threshold connect.p99 < 50ms: ", " up, ")
+		},
+	},
+	{
+		name: "fleet-reports",
+		cmds: []string{
+			"wirecat simulate scripts/thermo.lua -n 100 --duration 5s --report 1s",
+			`wirecat simulate scripts/thermo.lua -n 100 --duration 5s --report 1s -o json | jq -c 'select(.event == "report") | .rates["msgs.sent"]'`,
+			"wirecat simulate scripts/thermo.lua -n 100 --duration 5s --report-file reports.jsonl",
+		},
+		run: func(e *docEnv, c []string) {
+			t := e.t
+			e.sub("--duration 5s", "--duration 3s")
+			// The line on stderr, one an interval; the readings on stdout.
+			out, errOut, code := e.run(c[0], "", 60*time.Second)
+			if code != 0 || strings.Count(errOut, " up, ") < 2 || !strings.Contains(errOut, "100 devices started") ||
+				strings.Count(out, "\n") < 100 {
+				t.Fatalf("exit %d, %d readings\n%s", code, strings.Count(out, "\n"), errOut)
+			}
+			// JSON on stdout: jq keeps a rate per report.
+			need(t, "jq")
+			out, errOut, code = e.run(c[1], "", 60*time.Second)
+			rates := strings.Fields(out)
+			if code != 0 || len(rates) < 2 || strings.Contains(errOut, " up, ") {
+				t.Fatalf("exit %d, rates %q\n%s", code, rates, errOut)
+			}
+			for _, r := range rates {
+				if v, err := strconv.ParseFloat(r, 64); err != nil || v < 0 || v > 1000 {
+					t.Errorf("rate %q of 100 devices sending one a second", r)
+				}
+			}
+			// The file: the same objects; stderr has no report line.
+			_, errOut, code = e.run(c[2], "", 60*time.Second)
+			rs := reportLines(e.read("reports.jsonl"))
+			if code != 0 || len(rs) < 2 || strings.Contains(errOut, " up, ") {
+				t.Fatalf("exit %d, %d reports\n%s", code, len(rs), errOut)
+			}
+			last := rs[len(rs)-1]
+			if last["running"] != float64(100) || last["counters"].(map[string]any)["devices.started"] != float64(100) {
+				t.Errorf("last report %v", last)
+			}
 		},
 	},
 }
