@@ -47,6 +47,7 @@ type Stats struct {
 	Up atomic.Int64
 
 	names sync.Map   // metric name → *named, for the Lua module
+	reqs  sync.Map   // conn:request name → *requestMetrics
 	mu    sync.Mutex // creating a name
 	count int        // distinct names the scripts created
 }
@@ -247,7 +248,7 @@ type requestMetrics struct {
 
 // requestMetrics looks up (creating them the first time) name's metrics.
 func (s *Stats) requestMetrics(name string) (*requestMetrics, error) {
-	if v, ok := s.names.Load("\x00req." + name); ok {
+	if v, ok := s.reqs.Load(name); ok {
 		return v.(*requestMetrics), nil
 	}
 	h, err := s.metric(name, kindTiming)
@@ -265,7 +266,7 @@ func (s *Stats) requestMetrics(name string) (*requestMetrics, error) {
 		}
 		*c.p = m.c
 	}
-	s.names.Store("\x00req."+name, rm) // not a metric: a name cannot hold \x00
+	s.reqs.Store(name, rm)
 	return rm, nil
 }
 

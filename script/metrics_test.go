@@ -285,3 +285,24 @@ func BenchmarkLuaMetricsCount(b *testing.B) {
 		m.c.Add(1)
 	}
 }
+
+// TestMetricLookupsDoNotAllocate: once a name exists, finding it again (a
+// metrics.* call, a conn:request) allocates nothing: they run per message.
+func TestMetricLookupsDoNotAllocate(t *testing.T) {
+	st := NewStats(nil)
+	if _, err := st.requestMetrics("rtt"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.metric("hits", kindCounter); err != nil {
+		t.Fatal(err)
+	}
+	n := testing.AllocsPerRun(1000, func() {
+		rm, _ := st.requestMetrics("rtt")
+		rm.total.Add(1)
+		m, _ := st.metric("hits", kindCounter)
+		m.c.Add(1)
+	})
+	if n != 0 {
+		t.Errorf("%v allocations per lookup", n)
+	}
+}
