@@ -46,6 +46,9 @@ func delayedEcho(t *testing.T, delay time.Duration) string {
 	return ln.Addr().String()
 }
 
+// rttSlack is what a loaded machine may add to a round trip on loopback.
+const rttSlack = 250 * time.Millisecond
+
 // TestRequestRTT: conn:request's round trips against a peer with a known
 // delay land in the rtt timing, between the delay and the delay plus a
 // loopback's slack; an unanswered one counts as a timeout and an error.
@@ -75,10 +78,11 @@ assert(c:request("again", 5, "cloud.ack") == "again")
 		t.Fatalf("rtt count %d, want 20", rtt.Count)
 	}
 	for _, q := range []float64{0.5, 0.9, 0.99} {
-		// Within the histogram's 1% above the delay, and under the slack
-		// a busy shared machine may add.
-		if got := rtt.Quantile(q); got < delay*99/100 || got > delay+40*time.Millisecond {
-			t.Errorf("rtt p%v = %v, want %v to %v", q*100, got, delay, delay+40*time.Millisecond)
+		// Never under the delay (less the histogram's 1%), and over it by
+		// no more than the slack of a loaded shared machine (under -race,
+		// load averages of 20 were seen to add 40ms).
+		if got := rtt.Quantile(q); got < delay*99/100 || got > delay+rttSlack {
+			t.Errorf("rtt p%v = %v, want %v to %v", q*100, got, delay, delay+rttSlack)
 		}
 	}
 	if rtt.Min < delay {
@@ -304,5 +308,30 @@ func TestMetricLookupsDoNotAllocate(t *testing.T) {
 	})
 	if n != 0 {
 		t.Errorf("%v allocations per lookup", n)
+	}
+}
+
+// BenchmarkLuaMetricsCalls is what a script pays per message for counting
+// and timing it: metrics.count and metrics.observe from Lua, minus the
+// loop's own cost (the "loop" case).
+func BenchmarkLuaMetricsCalls(b *testing.B) {
+	for _, c := range []struct{ name, body string }{
+		{"loop", `local x = 0.001 * i`},
+		{"count+observe", `metrics.count("readings"); metrics.observe("sensor.read", 0.001 * i)`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			p, err := Compile("bench.lua", []byte(fmt.Sprintf("for i = 1, %d do %s end", b.N, c.body)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			env := &Env{Count: 1, Stats: NewStats(nil)}
+			ctx, cancel := contextTimeout(time.Minute)
+			defer cancel()
+			b.ReportAllocs()
+			b.ResetTimer()
+			if err := p.Run(ctx, 1, env); err != nil {
+				b.Fatal(err)
+			}
+		})
 	}
 }

@@ -212,8 +212,9 @@ for i = 1, 10 do assert(c:request("ping " .. i, 5)) end
 		t.Fatalf("rtt count %d, rtt.total %d, want 50", rtt.Count, s.Counters["rtt.total"])
 	}
 	for _, q := range []float64{0.5, 0.9, 0.99} {
-		if got := rtt.Quantile(q); got < delay || got > delay+50*time.Millisecond {
-			t.Errorf("rtt p%v %v, want %v to %v", q*100, got, delay, delay+50*time.Millisecond)
+		// Never under the delay; over it by at most a loaded machine's slack.
+		if got := rtt.Quantile(q); got < delay || got > delay+250*time.Millisecond {
+			t.Errorf("rtt p%v %v, want %v to %v", q*100, got, delay, delay+250*time.Millisecond)
 		}
 	}
 	if !strings.Contains(errOut, "wirecat:   rtt ") {
