@@ -59,22 +59,26 @@ for i = 1, 6 do metrics.count("ticks"); metrics.observe("work", 0.003); sleep(0.
 	if len(lines) < 2 {
 		t.Fatalf("%d reports in 0.6s at 200ms:\n%s", len(lines), js.String())
 	}
-	var last Report
-	for _, l := range lines {
+	var first, last Report
+	for i, l := range lines {
 		if err := json.Unmarshal([]byte(l), &last); err != nil {
 			t.Fatal(err)
 		}
 		if last.Event != "report" || last.Running > 3 || last.Interval < 0.15 || last.Interval > 1 {
 			t.Errorf("report %+v", last)
 		}
+		if i == 0 {
+			first = last
+		}
 	}
 	if c := last.Counters["ticks"]; c < 3 || c > sum.Metrics.Counters["ticks"] {
 		t.Errorf("last report's ticks %d, the end's %d", c, sum.Metrics.Counters["ticks"])
 	}
-	if r := last.Rates["ticks"]; r < 10 || r > 50 {
+	// The first interval is all sending; the last may end as the devices do.
+	if r := first.Rates["ticks"]; r < 10 || r > 50 {
 		t.Errorf("ticks rate %v, want about 30/s (3 devices, 10 a second)", r)
 	}
-	if w := last.Timings["work"]; w.P99 < 0.00299 || w.P99 > 0.00301 {
+	if w := first.Timings["work"]; w.P99 < 0.00299 || w.P99 > 0.00301 {
 		t.Errorf("work %+v", w)
 	}
 	if n := strings.Count(text.String(), "wirecat: "); n != len(lines) || !strings.Contains(text.String(), "work p99 3.00ms") {
