@@ -335,3 +335,22 @@ func BenchmarkLuaMetricsCalls(b *testing.B) {
 		})
 	}
 }
+
+// TestRequestArgs: conn:request's bad arguments are script errors naming
+// the cause; a bad name is the metrics module's error.
+func TestRequestArgs(t *testing.T) {
+	addr := delayedEcho(t, 0)
+	for _, c := range []struct{ call, want string }{
+		{`c:request("x", 0)`, "the timeout must be more than 0 seconds"},
+		{`c:request("x", -1)`, "the timeout must be more than 0 seconds"},
+		{`c:request("x", true)`, "a timeout in seconds or an options table expected"},
+		{`c:request("x", {name = "bad name"})`, `conn:request: metric name "bad name"`},
+		{`c:request("x", 1, "rtt.max")`, `ends in .max`},
+		{`metrics.count("lat"); c:request("x", 1, "lat")`, `"lat" is a counter, not a timing`},
+	} {
+		r := run(t, fmt.Sprintf("local c = assert(net.connect(%q, {frame = \"line\"}))\n%s", addr, c.call), 5*time.Second, nil)
+		if r.err == nil || !strings.Contains(r.err.Error(), c.want) {
+			t.Errorf("%s: got %v, want %q", c.call, r.err, c.want)
+		}
+	}
+}
