@@ -308,3 +308,36 @@ func TestSimulateSummaryOnSignal(t *testing.T) {
 		t.Errorf("no verdict after Ctrl-C:\n%s", p.stderr)
 	}
 }
+
+// TestSimulateReportLiveLine: on a terminal, --report's line is redrawn in
+// place of the progress line (which does not show), and a log line never
+// lands on its end.
+func TestSimulateReportLiveLine(t *testing.T) {
+	need(t, "python3")
+	dir := t.TempDir()
+	script, errFile := filepath.Join(dir, "dev.lua"), filepath.Join(dir, "stderr")
+	os.WriteFile(script, []byte(`local c = assert(net.connect(TARGET))
+for i = 1, 12 do c:send("x\n"); sleep(0.1) end
+log.info("done sending")
+sleep(0.5)
+`), 0o644)
+	py := start(t, "python3", "-c", ptyStderr, errFile, bin, "simulate", script, "-n", "3", "--report", "200ms")
+	py.wait(20 * time.Second)
+	b, _ := os.ReadFile(errFile)
+	got := string(b)
+	if n := strings.Count(got, "\r\033[K"); n < 3 || !strings.Contains(got, "3 up, 3 running") {
+		t.Fatalf("%d redraws, no live report: %q", n, got)
+	}
+	if strings.Contains(got, " conns  sent ") {
+		t.Errorf("the progress line showed beside the report: %q", got)
+	}
+	for _, w := range []string{"device 1: done sending", "wirecat: 3 devices started", "wirecat: summary: "} {
+		i := strings.Index(got, w)
+		if i < 0 {
+			t.Fatalf("stderr lacks %q: %q", w, got)
+		}
+		if i > 0 && got[i-1] != '\n' && !strings.HasSuffix(got[:i], "\r\033[K") {
+			t.Fatalf("%q lands after the report line: %q", w, got)
+		}
+	}
+}
