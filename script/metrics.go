@@ -290,11 +290,13 @@ func (r *request) done(st *Stats, err string) {
 // the dial (TLS and WebSocket handshakes included) in connect, or
 // connect.failed. A dial cut short because the device was stopped (the
 // fleet's deadline, Ctrl-C) is no attempt: it neither failed nor took
-// that long.
+// that long. A UDP (or unixgram) dial sends nothing, so it is not
+// counted either: coap.request, which opens a socket per request, would
+// fill connect with zeros.
 func (d *Device) dial(ctx context.Context, a link.Addr, o *link.Options) (net.Conn, error) {
 	start := time.Now()
 	nc, err := link.Dial(ctx, a, o)
-	if d.ctx.Err() != nil {
+	if d.ctx.Err() != nil || a.Packet() {
 		return nc, err
 	}
 	st := d.env.stats()

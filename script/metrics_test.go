@@ -354,3 +354,17 @@ func TestRequestArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPDialNotCounted: a UDP net.connect exchanges nothing with the
+// peer: it is no connect attempt and has no connect time.
+func TestUDPDialNotCounted(t *testing.T) {
+	st := NewStats(nil)
+	r := run(t, `local c = assert(net.connect("udp://127.0.0.1:9")); c:send("x")`, 5*time.Second, &Env{Stats: st})
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	s := st.Set.Summary()
+	if s.Counters["connect.attempts"] != 0 || s.Timings["connect"].Count != 0 || s.Counters["msgs.sent"] != 1 {
+		t.Errorf("counters %v, connect count %d", s.Counters, s.Timings["connect"].Count)
+	}
+}
