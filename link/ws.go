@@ -80,6 +80,14 @@ type WSConn struct {
 	once     sync.Once
 	mu       sync.Mutex
 	deadline *time.Timer // the read deadline, once set
+	ended    *wsClose    // the first close frame, sent or received; under mu
+}
+
+// wsClose is the close frame that ended a WebSocket.
+type wsClose struct {
+	code   websocket.StatusCode
+	reason string
+	byPeer bool
 }
 
 func newWSConn(c *websocket.Conn, raw net.Conn, peer string, o *Options) *WSConn {
@@ -204,12 +212,17 @@ func (w *WSConn) readErr(err error) error {
 	if code := websocket.CloseStatus(err); code != -1 {
 		var ce websocket.CloseError
 		errors.As(err, &ce)
-		w.o.debugf("ws: %s closed with %d %s%s", w.peer, int(code), closeName(code), reasonText(ce.Reason))
+		first := w.noteClose(code, ce.Reason, true)
 		switch code {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:
 			return io.EOF
 		}
-		return fmt.Errorf("%s closed the WebSocket with %d %s%s", w.peer, int(code), closeName(code), reasonText(ce.Reason))
+		if !first {
+			// Our close frame went first; the peer answered with another
+			// code: still the end we asked for.
+			return io.EOF
+		}
+		return fmt.Errorf("%s closed the WebSocket with %s", w.peer, closeText(code, ce.Reason))
 	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
 		return fmt.Errorf("a message from %s over %d bytes (--max-frame)", w.peer, w.max)
@@ -223,11 +236,50 @@ func (w *WSConn) readErr(err error) error {
 	return err
 }
 
-func reasonText(r string) string {
-	if r == "" {
-		return ""
+// noteClose keeps the first close frame of the connection, sent (byPeer
+// false) or received, and shows it with -v. It reports whether this one
+// was the first.
+func (w *WSConn) noteClose(code websocket.StatusCode, reason string, byPeer bool) bool {
+	w.mu.Lock()
+	first := w.ended == nil
+	if first {
+		w.ended = &wsClose{code: code, reason: reason, byPeer: byPeer}
 	}
-	return fmt.Sprintf(" %q", r)
+	w.mu.Unlock()
+	switch {
+	case !first:
+	case byPeer:
+		w.o.debugf("ws: %s closed the WebSocket with %s", w.peer, closeText(code, reason))
+	default:
+		w.o.debugf("ws: closing the WebSocket to %s with %s", w.peer, closeText(code, reason))
+	}
+	return first
+}
+
+// CloseFrame returns the close frame that ended the connection, the first
+// one sent or received: its code and reason, and whether the peer sent it.
+// ok is false while none has been (or when the connection broke without
+// one).
+func (w *WSConn) CloseFrame() (code int, reason string, byPeer, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended == nil {
+		return 0, "", false, false
+	}
+	return int(w.ended.code), w.ended.reason, w.ended.byPeer, true
+}
+
+// closeText shows a close code with its name and the reason, if any:
+// `1000 (normal)`, `4000 "bye"`.
+func closeText(code websocket.StatusCode, reason string) string {
+	s := fmt.Sprint(int(code))
+	if n := closeName(code); n != "" {
+		s += " " + n
+	}
+	if reason != "" {
+		s += fmt.Sprintf(" %q", reason)
+	}
+	return s
 }
 
 // closeName names the close codes of RFC 6455 section 7.4.1.
@@ -253,6 +305,9 @@ func closeName(c websocket.StatusCode) string {
 		return "(internal error)"
 	case websocket.StatusTryAgainLater:
 		return "(try again later)"
+	}
+	if c >= 4000 && c <= 4999 {
+		return "(application)"
 	}
 	return ""
 }
@@ -285,6 +340,9 @@ func (w *WSConn) Close() error {
 func (w *WSConn) closeWith(code websocket.StatusCode, reason string) {
 	w.once.Do(func() {
 		w.stop()
+		// Noted before the frame goes: whoever sees the connection end
+		// after this finds it.
+		w.noteClose(code, reason, false)
 		w.mu.Lock()
 		if w.deadline != nil {
 			w.deadline.Stop()
