@@ -401,6 +401,12 @@ func (w *WSConn) SetReadDeadline(t time.Time) error {
 // like a TCP write, and Close bounds it.
 func (w *WSConn) SetWriteDeadline(time.Time) error { return nil }
 
+// CheckHeader says whether s is a header `Key: Value` a client can send.
+func CheckHeader(s string) error {
+	_, err := parseHeaders([]string{s})
+	return err
+}
+
 // parseHeaders reads --header values, `Key: Value` each.
 func parseHeaders(hs []string) (http.Header, error) {
 	h := http.Header{}

@@ -540,6 +540,7 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 			}
 			o.proxy = string(v)
 		}
+		parseWSOpts(L, t, &o.link.WS)
 		if v, ok := t.RawGetString("broadcast").(lua.LBool); ok {
 			o.link.Broadcast = bool(v)
 		}
