@@ -111,6 +111,8 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 		err = t.drain(sendErr, cfg.Linger)
 	case isTimeout(rerr) && sent.Load():
 		by, err = m.Role, nil // a datagram peer that stopped answering
+	case errors.Is(rerr, link.ErrIdle):
+		by, err = m.Role, nil // a DTLS association silent for --idle (link says so with -v)
 	default:
 		err = rerr
 	}
