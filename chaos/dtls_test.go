@@ -10,6 +10,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -206,6 +208,13 @@ func TestDTLSFigures(t *testing.T) {
 	if *soak {
 		handshakes, datagrams = 300, 500000
 	}
+	// openssl's certificate: ECDSA P-256, as wirecat's ephemeral one.
+	dir := t.TempDir()
+	cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if out, err := exec.Command("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+		"-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1").CombinedOutput(); err != nil {
+		t.Fatalf("openssl req: %v: %s", err, out)
+	}
 	servers := []struct {
 		name string
 		args func(port int) (string, []string)
@@ -220,6 +229,9 @@ func TestDTLSFigures(t *testing.T) {
 		{"openssl psk", func(p int) (string, []string) {
 			return "openssl", []string{"s_server", "-dtls1_2", "-accept", fmt.Sprintf("127.0.0.1:%d", p), "-nocert", "-psk", chaosPSK, "-psk_identity", chaosID, "-quiet"}
 		}, pskOptions()},
+		{"openssl cert", func(p int) (string, []string) {
+			return "openssl", []string{"s_server", "-dtls1_2", "-accept", fmt.Sprintf("127.0.0.1:%d", p), "-cert", cert, "-key", key, "-quiet"}
+		}, &link.Options{TLS: link.TLSOptions{Insecure: true}}},
 	}
 	for _, s := range servers {
 		t.Run(s.name, func(t *testing.T) {
