@@ -264,8 +264,10 @@ func (c *conn) shut(byScript bool) {
 	if byScript {
 		from = c.role
 	}
-	c.d.env.emit(&event.Event{Kind: event.Close, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
-		Remote: c.remote, Role: c.role, From: from})
+	e := &event.Event{Kind: event.Close, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
+		Remote: c.remote, Role: c.role, From: from}
+	pipe.CloseFrame(e, c.nc) // a WebSocket's close code and reason
+	c.d.env.emit(e)
 	if c.waiter != nil {
 		c.answer(lua.LNil, lua.LString("closed"))
 	}

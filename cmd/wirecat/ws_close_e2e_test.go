@@ -157,3 +157,25 @@ func TestWSCloseCodesListen(t *testing.T) {
 		t.Errorf("-v did not show the close: %s", l.stderr)
 	}
 }
+
+// A Lua device's WebSocket close is recorded the same way.
+func TestWSCloseCodesLua(t *testing.T) {
+	needPy(t, "websockets")
+	port := freePort(t)
+	srv := start(t, debPython, pyScript(t, pyWSCloser), fmt.Sprint(port))
+	srv.waitOutput("ready", 10*time.Second)
+	dir := t.TempDir()
+	script, rec := filepath.Join(dir, "dev.lua"), filepath.Join(dir, "lua.jsonl")
+	os.WriteFile(script, []byte(fmt.Sprintf(`local c = assert(net.connect("ws://127.0.0.1:%d/close/4000/bye"))
+c:send("hi")
+print(c:recv(5))
+print(c:recv(5))
+`, port)), 0o644)
+	out, errOut, code := runWirecat(t, "", 20*time.Second, "simulate", script, "--record", rec)
+	if code != 0 || !strings.Contains(out, `closed the WebSocket with 4000 (application) "bye"`) {
+		t.Fatalf("exit %d, stdout %q: %s", code, out, errOut)
+	}
+	if got := recordedClose(t, rec); !strings.Contains(got, `"by":"server","code":4000,"reason":"bye"`) {
+		t.Errorf("recorded %s", got)
+	}
+}
