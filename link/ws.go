@@ -48,6 +48,11 @@ const (
 	// our close frame within it is cut, so a signal still ends wirecat
 	// within a second.
 	wsCloseWait = 500 * time.Millisecond
+	// wsCloseLinger bounds it instead when wirecat closes because it is
+	// done (its input ended and the last replies had their time): a peer
+	// still reading a backlog of messages answers the close only once it
+	// reaches it. A signal meanwhile cuts the wait (Close).
+	wsCloseLinger = 5 * time.Second
 	// wsHandshakeWait bounds how long a client of a ws listener may take to
 	// send its upgrade request, and how long an upgraded client waits to be
 	// taken by the accept loop (past --max-conns it is told to try later).
@@ -78,6 +83,9 @@ type WSConn struct {
 	pingErr  atomic.Pointer[error]
 	stop     context.CancelFunc // ends the pinger
 	once     sync.Once
+	closing  atomic.Bool   // a close is under way
+	hurry    chan struct{} // closed by a Close while one is under way
+	hurried  sync.Once
 	mu       sync.Mutex
 	deadline *time.Timer // the read deadline, once set
 	ended    *wsClose    // the first close frame, sent or received; under mu
@@ -95,7 +103,7 @@ func newWSConn(c *websocket.Conn, raw net.Conn, peer string, o *Options) *WSConn
 	if o != nil {
 		ws = o.WS
 	}
-	w := &WSConn{c: c, typ: websocket.MessageBinary, raw: raw, peer: peer, o: o, max: ws.MaxMessage}
+	w := &WSConn{c: c, typ: websocket.MessageBinary, raw: raw, peer: peer, o: o, max: ws.MaxMessage, hurry: make(chan struct{})}
 	if ws.Text {
 		w.typ = websocket.MessageText
 	}
@@ -190,7 +198,7 @@ func (w *WSConn) readSome(p []byte) (n int, end bool, err error) {
 		w.got += m
 		if w.got > w.max {
 			w.rd = nil
-			w.closeWith(websocket.StatusMessageTooBig, "over wirecat's --max-frame")
+			w.closeWith(websocket.StatusMessageTooBig, "over wirecat's --max-frame", wsCloseWait)
 			return 0, false, fmt.Errorf("a message from %s over %d bytes (--max-frame)", w.peer, w.max)
 		}
 		if err == io.EOF {
@@ -335,13 +343,20 @@ func (w *WSConn) Write(p []byte) (int, error) {
 }
 
 // Close sends a normal close and waits a moment for the peer's answer.
+// During a close already under way (one lingering for a slow peer's
+// answer) it cuts the wait.
 func (w *WSConn) Close() error {
-	w.closeWith(websocket.StatusNormalClosure, "")
+	if w.closing.Load() {
+		w.hurried.Do(func() { close(w.hurry) })
+	}
+	w.closeWith(websocket.StatusNormalClosure, "", wsCloseWait)
 	return nil
 }
 
-// closeWith closes once, with code and reason, bounded by wsCloseWait.
-func (w *WSConn) closeWith(code websocket.StatusCode, reason string) {
+// closeWith closes once, with code and reason, waiting up to wait for the
+// peer's answer (or until Close hurries it).
+func (w *WSConn) closeWith(code websocket.StatusCode, reason string, wait time.Duration) {
+	w.closing.Store(true)
 	w.once.Do(func() {
 		w.stop()
 		// Noted before the frame goes: whoever sees the connection end
@@ -352,27 +367,32 @@ func (w *WSConn) closeWith(code websocket.StatusCode, reason string) {
 			w.deadline.Stop()
 		}
 		w.mu.Unlock()
-		closeBounded(w.c, w.raw, code, reason)
+		closeBounded(w.c, w.raw, code, reason, wait, w.hurry)
 	})
 }
 
-// closeBounded sends a close frame and waits up to wsCloseWait for the
-// peer's; the library alone would wait seconds (while a read is blocked,
-// until the peer answers), so the socket underneath is closed then.
-func closeBounded(c *websocket.Conn, raw net.Conn, code websocket.StatusCode, reason string) {
+// closeBounded sends a close frame and waits up to wait for the peer's
+// (or until hurry is closed); the library alone would wait seconds (while
+// a read is blocked, until the peer answers), so the socket underneath is
+// closed then.
+func closeBounded(c *websocket.Conn, raw net.Conn, code websocket.StatusCode, reason string, wait time.Duration, hurry <-chan struct{}) {
 	done := make(chan struct{})
 	go func() {
 		c.Close(code, reason)
 		close(done)
 	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(wsCloseWait):
-		if raw != nil {
-			raw.Close()
-		}
-		c.CloseNow()
+		return
+	case <-t.C:
+	case <-hurry:
 	}
+	if raw != nil {
+		raw.Close()
+	}
+	c.CloseNow()
 }
 
 func (w *WSConn) LocalAddr() net.Addr  { return w.raw.LocalAddr() }
@@ -396,7 +416,9 @@ func (w *WSConn) SetReadDeadline(t time.Time) error {
 	}
 	w.deadline = time.AfterFunc(time.Until(t), func() {
 		w.expired.Store(true)
-		w.Close()
+		// wirecat is done: a peer busy with a backlog has a while to
+		// answer the close (a signal cuts it short).
+		w.closeWith(websocket.StatusNormalClosure, "", wsCloseLinger)
 	})
 	return nil
 }
@@ -496,7 +518,7 @@ func dialWS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		return nil, oe
 	}
 	if ws.Subprotocol != "" && c.Subprotocol() != ws.Subprotocol {
-		closeBounded(c, raw, websocket.StatusProtocolError, "subprotocol "+ws.Subprotocol+" wanted")
+		closeBounded(c, raw, websocket.StatusProtocolError, "subprotocol "+ws.Subprotocol+" wanted", wsCloseWait, nil)
 		return nil, &OpError{Op: "connect", Addr: a, Err: fmt.Errorf("the server did not agree to subprotocol %q", ws.Subprotocol)}
 	}
 	w := newWSConn(c, raw, a.String(), o)
@@ -673,10 +695,10 @@ func (l *WSListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case l.conns <- wc:
 	case <-l.done:
-		wc.closeWith(websocket.StatusGoingAway, "")
+		wc.closeWith(websocket.StatusGoingAway, "", wsCloseWait)
 	case <-t.C:
 		l.o.logf("ws: %s closed: not accepted within %v (--max-conns?)", r.RemoteAddr, wsHandshakeWait)
-		wc.closeWith(websocket.StatusTryAgainLater, "too many clients")
+		wc.closeWith(websocket.StatusTryAgainLater, "too many clients", wsCloseWait)
 	}
 }
 

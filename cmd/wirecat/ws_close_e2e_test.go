@@ -179,3 +179,54 @@ print(c:recv(5))
 		t.Errorf("recorded %s", got)
 	}
 }
+
+// A Python websockets server that reads nothing for 1.5 s (its queue of
+// 32 messages fills, so it stops reading the socket), then reads on: the
+// close wirecat sends when its input is done waits behind the backlog.
+const pyWSSlowReader = `
+import asyncio, sys, websockets
+async def handler(ws, path):
+    await asyncio.sleep(1.5)
+    n = 0
+    try:
+        async for m in ws:
+            n += 1
+    except websockets.ConnectionClosed:
+        pass
+    r, s = ws.close_rcvd, ws.close_sent
+    print(n, "rcvd", r and r.code, "sent", s and s.code, flush=True)
+async def main():
+    async with websockets.serve(handler, "127.0.0.1", int(sys.argv[1])):
+        print("ready", flush=True)
+        await asyncio.sleep(30)
+asyncio.run(main())
+`
+
+// wirecat waits for a slow peer's answer to its close once its input is
+// done (not just half a second), so the close handshake completes; a
+// signal still ends it at once.
+func TestWSCloseWaitsForSlowPeer(t *testing.T) {
+	needPy(t, "websockets")
+	port := freePort(t)
+	srv := start(t, debPython, pyScript(t, pyWSSlowReader), fmt.Sprint(port))
+	srv.waitOutput("ready", 10*time.Second)
+	lines := strings.Repeat("x\n", 200)
+	_, errOut, code := runWirecat(t, lines, 15*time.Second, "connect", fmt.Sprintf("ws://127.0.0.1:%d/", port), "-i", "lines")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	srv.waitOutput(" rcvd ", 10*time.Second)
+	if got := srv.stdout.String(); got != "ready\n200 rcvd 1000 sent 1000\n" {
+		t.Fatalf("the server said %q, want every message and a completed close handshake", got)
+	}
+
+	// Interrupted while it waits: it ends within a second.
+	c := startIn(t, strings.NewReader(lines), "wirecat", "connect", fmt.Sprintf("ws://127.0.0.1:%d/", port), "-i", "lines", "-v")
+	c.waitStderr("ws: closing the WebSocket", 10*time.Second)
+	begin := time.Now()
+	c.cmd.Process.Signal(os.Interrupt)
+	c.wait(5 * time.Second)
+	if d := time.Since(begin); d > time.Second {
+		t.Fatalf("SIGINT during the close took %v", d)
+	}
+}
