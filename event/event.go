@@ -84,6 +84,12 @@ type Event struct {
 	Wire     []byte
 	Unframed error
 	Err      error // Close and Error: what went wrong, if anything
+	// Code and Reason are, on Close, the code and reason of the close
+	// frame that ended the connection when its protocol has one (a
+	// WebSocket's: 1000 and "", 4000 and "bye"); From then names the side
+	// that sent it. 0 and "": none.
+	Code   int
+	Reason string
 }
 
 // Received reports whether a Data event came from the peer rather than from wirecat.

@@ -44,6 +44,16 @@ const (
 	dtlsNoteEvery = 10 * time.Second
 )
 
+// DefaultDTLSIdle is how long `listen -k dtls://` keeps an association
+// nothing crossed when --idle is not given: long enough for a device that
+// reports every minute or so (a new handshake costs it a round trip and its
+// battery), short enough that clients which vanished give their places back
+// well before maxDTLSAssociations.
+const DefaultDTLSIdle = 5 * time.Minute
+
+// ErrIdle is the end of a DTLS association silent for Options.DTLSIdle.
+var ErrIdle = errors.New("idle")
+
 // maxDTLSAssociations bounds the associations a listener keeps open, as a
 // UDP listener bounds the senders it remembers: UDP has no end, so a client
 // that vanishes without close_notify would otherwise hold its association
@@ -62,6 +72,48 @@ type DTLSConn struct {
 	*dtls.Conn
 	release func() // a listener's count of open associations, once
 	once    sync.Once
+
+	idle    time.Duration // a listener's Options.DTLSIdle; 0: never
+	last    atomic.Int64  // when a record last crossed, unix nanoseconds
+	idled   atomic.Bool   // ended by the idle watch
+	mu      sync.Mutex
+	watch   *time.Timer // the idle watch, under mu
+	stopped bool        // closed: the watch is over, under mu
+}
+
+// watchIdle ends c once nothing crossed it for c.idle.
+func (c *DTLSConn) watchIdle(o *Options) {
+	c.last.Store(time.Now().UnixNano())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watch = time.AfterFunc(c.idle, func() {
+		c.mu.Lock()
+		if c.stopped {
+			c.mu.Unlock()
+			return
+		}
+		if left := c.idle - time.Since(time.Unix(0, c.last.Load())); left > 0 {
+			c.watch.Reset(left) // something crossed since: look again then
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.idled.Store(true)
+		o.debugf("dtls: %s sent nothing for %v: association ended (--idle)", c.RemoteAddr(), c.idle)
+		c.Close()
+	})
+}
+
+// Read reads one record; an association the idle watch ended says so.
+func (c *DTLSConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && c.idled.Load() {
+		return n, fmt.Errorf("%w: %s sent nothing for %v (--idle)", ErrIdle, c.RemoteAddr(), c.idle)
+	}
+	if c.idle > 0 {
+		c.last.Store(time.Now().UnixNano())
+	}
+	return n, err
 }
 
 // Close ends the association (sending close_notify).
@@ -69,6 +121,12 @@ func (c *DTLSConn) Close() error {
 	if c.release != nil {
 		c.once.Do(c.release)
 	}
+	c.mu.Lock()
+	c.stopped = true
+	if c.watch != nil {
+		c.watch.Stop()
+	}
+	c.mu.Unlock()
 	return c.Conn.Close()
 }
 
@@ -83,6 +141,9 @@ func (c *DTLSConn) Write(p []byte) (int, error) {
 		chunk := p[:min(len(p), maxDTLSRecord)]
 		if _, err := c.Conn.Write(chunk); err != nil {
 			return n, err
+		}
+		if c.idle > 0 {
+			c.last.Store(time.Now().UnixNano())
 		}
 		n += len(chunk)
 		p = p[len(chunk):]
@@ -677,6 +738,10 @@ func (l *DTLSListener) handshake(ctx context.Context, dc *dtls.Conn, lg *pionLog
 			l.refuseFull(dc.RemoteAddr())
 		} else {
 			c := &DTLSConn{Conn: dc, release: func() { l.live.Add(-1) }}
+			if l.o != nil && l.o.DTLSIdle > 0 {
+				c.idle = l.o.DTLSIdle
+				c.watchIdle(l.o)
+			}
 			select {
 			case l.ready <- c:
 				return

@@ -26,6 +26,11 @@ type Options struct {
 	WaitDevice bool
 	// WS shapes ws:// and wss:// connections.
 	WS WSOptions
+	// DTLSIdle ends an association of a DTLS listener that nothing crossed
+	// for this long (its reads then fail with ErrIdle): UDP has no end, and
+	// a client that vanished without close_notify would hold its place for
+	// good. 0: never. listen -k makes it --idle, or DefaultDTLSIdle.
+	DTLSIdle time.Duration
 	// Debug, when set, receives what -v shows (a WebSocket's close code and
 	// reason), in the same shape as Log.
 	Debug func(format string, args ...any)

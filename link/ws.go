@@ -48,6 +48,11 @@ const (
 	// our close frame within it is cut, so a signal still ends wirecat
 	// within a second.
 	wsCloseWait = 500 * time.Millisecond
+	// wsCloseLinger bounds it instead when wirecat closes because it is
+	// done (its input ended and the last replies had their time): a peer
+	// still reading a backlog of messages answers the close only once it
+	// reaches it. A signal meanwhile cuts the wait (Close).
+	wsCloseLinger = 5 * time.Second
 	// wsHandshakeWait bounds how long a client of a ws listener may take to
 	// send its upgrade request, and how long an upgraded client waits to be
 	// taken by the accept loop (past --max-conns it is told to try later).
@@ -78,8 +83,19 @@ type WSConn struct {
 	pingErr  atomic.Pointer[error]
 	stop     context.CancelFunc // ends the pinger
 	once     sync.Once
+	closing  atomic.Bool   // a close is under way
+	hurry    chan struct{} // closed by a Close while one is under way
+	hurried  sync.Once
 	mu       sync.Mutex
 	deadline *time.Timer // the read deadline, once set
+	ended    *wsClose    // the first close frame, sent or received; under mu
+}
+
+// wsClose is the close frame that ended a WebSocket.
+type wsClose struct {
+	code   websocket.StatusCode
+	reason string
+	byPeer bool
 }
 
 func newWSConn(c *websocket.Conn, raw net.Conn, peer string, o *Options) *WSConn {
@@ -87,7 +103,7 @@ func newWSConn(c *websocket.Conn, raw net.Conn, peer string, o *Options) *WSConn
 	if o != nil {
 		ws = o.WS
 	}
-	w := &WSConn{c: c, typ: websocket.MessageBinary, raw: raw, peer: peer, o: o, max: ws.MaxMessage}
+	w := &WSConn{c: c, typ: websocket.MessageBinary, raw: raw, peer: peer, o: o, max: ws.MaxMessage, hurry: make(chan struct{})}
 	if ws.Text {
 		w.typ = websocket.MessageText
 	}
@@ -149,7 +165,11 @@ func (w *WSConn) Read(p []byte) (int, error) {
 func (w *WSConn) ReadMessage(buf []byte) ([]byte, error) {
 	for {
 		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)] // room to read into
+			// Room to read into, doubling: append's growth (a quarter at a
+			// time for large slices) copies a 256 KiB message seven times.
+			nb := make([]byte, len(buf), max(2*cap(buf), 4<<10))
+			copy(nb, buf)
+			buf = nb
 		}
 		n, end, err := w.readSome(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -178,7 +198,7 @@ func (w *WSConn) readSome(p []byte) (n int, end bool, err error) {
 		w.got += m
 		if w.got > w.max {
 			w.rd = nil
-			w.closeWith(websocket.StatusMessageTooBig, "over wirecat's --max-frame")
+			w.closeWith(websocket.StatusMessageTooBig, "over wirecat's --max-frame", wsCloseWait)
 			return 0, false, fmt.Errorf("a message from %s over %d bytes (--max-frame)", w.peer, w.max)
 		}
 		if err == io.EOF {
@@ -204,12 +224,17 @@ func (w *WSConn) readErr(err error) error {
 	if code := websocket.CloseStatus(err); code != -1 {
 		var ce websocket.CloseError
 		errors.As(err, &ce)
-		w.o.debugf("ws: %s closed with %d %s%s", w.peer, int(code), closeName(code), reasonText(ce.Reason))
+		first := w.noteClose(code, ce.Reason, true)
 		switch code {
 		case websocket.StatusNormalClosure, websocket.StatusGoingAway, websocket.StatusNoStatusRcvd:
 			return io.EOF
 		}
-		return fmt.Errorf("%s closed the WebSocket with %d %s%s", w.peer, int(code), closeName(code), reasonText(ce.Reason))
+		if !first {
+			// Our close frame went first; the peer answered with another
+			// code: still the end we asked for.
+			return io.EOF
+		}
+		return fmt.Errorf("%s closed the WebSocket with %s", w.peer, closeText(code, ce.Reason))
 	}
 	if errors.Is(err, websocket.ErrMessageTooBig) {
 		return fmt.Errorf("a message from %s over %d bytes (--max-frame)", w.peer, w.max)
@@ -223,11 +248,50 @@ func (w *WSConn) readErr(err error) error {
 	return err
 }
 
-func reasonText(r string) string {
-	if r == "" {
-		return ""
+// noteClose keeps the first close frame of the connection, sent (byPeer
+// false) or received, and shows it with -v. It reports whether this one
+// was the first.
+func (w *WSConn) noteClose(code websocket.StatusCode, reason string, byPeer bool) bool {
+	w.mu.Lock()
+	first := w.ended == nil
+	if first {
+		w.ended = &wsClose{code: code, reason: reason, byPeer: byPeer}
 	}
-	return fmt.Sprintf(" %q", r)
+	w.mu.Unlock()
+	switch {
+	case !first:
+	case byPeer:
+		w.o.debugf("ws: %s closed the WebSocket with %s", w.peer, closeText(code, reason))
+	default:
+		w.o.debugf("ws: closing the WebSocket to %s with %s", w.peer, closeText(code, reason))
+	}
+	return first
+}
+
+// CloseFrame returns the close frame that ended the connection, the first
+// one sent or received: its code and reason, and whether the peer sent it.
+// ok is false while none has been (or when the connection broke without
+// one).
+func (w *WSConn) CloseFrame() (code int, reason string, byPeer, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended == nil {
+		return 0, "", false, false
+	}
+	return int(w.ended.code), w.ended.reason, w.ended.byPeer, true
+}
+
+// closeText shows a close code with its name and the reason, if any:
+// `1000 (normal)`, `4000 "bye"`.
+func closeText(code websocket.StatusCode, reason string) string {
+	s := fmt.Sprint(int(code))
+	if n := closeName(code); n != "" {
+		s += " " + n
+	}
+	if reason != "" {
+		s += fmt.Sprintf(" %q", reason)
+	}
+	return s
 }
 
 // closeName names the close codes of RFC 6455 section 7.4.1.
@@ -254,6 +318,9 @@ func closeName(c websocket.StatusCode) string {
 	case websocket.StatusTryAgainLater:
 		return "(try again later)"
 	}
+	if c >= 4000 && c <= 4999 {
+		return "(application)"
+	}
 	return ""
 }
 
@@ -276,41 +343,56 @@ func (w *WSConn) Write(p []byte) (int, error) {
 }
 
 // Close sends a normal close and waits a moment for the peer's answer.
+// During a close already under way (one lingering for a slow peer's
+// answer) it cuts the wait.
 func (w *WSConn) Close() error {
-	w.closeWith(websocket.StatusNormalClosure, "")
+	if w.closing.Load() {
+		w.hurried.Do(func() { close(w.hurry) })
+	}
+	w.closeWith(websocket.StatusNormalClosure, "", wsCloseWait)
 	return nil
 }
 
-// closeWith closes once, with code and reason, bounded by wsCloseWait.
-func (w *WSConn) closeWith(code websocket.StatusCode, reason string) {
+// closeWith closes once, with code and reason, waiting up to wait for the
+// peer's answer (or until Close hurries it).
+func (w *WSConn) closeWith(code websocket.StatusCode, reason string, wait time.Duration) {
+	w.closing.Store(true)
 	w.once.Do(func() {
 		w.stop()
+		// Noted before the frame goes: whoever sees the connection end
+		// after this finds it.
+		w.noteClose(code, reason, false)
 		w.mu.Lock()
 		if w.deadline != nil {
 			w.deadline.Stop()
 		}
 		w.mu.Unlock()
-		closeBounded(w.c, w.raw, code, reason)
+		closeBounded(w.c, w.raw, code, reason, wait, w.hurry)
 	})
 }
 
-// closeBounded sends a close frame and waits up to wsCloseWait for the
-// peer's; the library alone would wait seconds (while a read is blocked,
-// until the peer answers), so the socket underneath is closed then.
-func closeBounded(c *websocket.Conn, raw net.Conn, code websocket.StatusCode, reason string) {
+// closeBounded sends a close frame and waits up to wait for the peer's
+// (or until hurry is closed); the library alone would wait seconds (while
+// a read is blocked, until the peer answers), so the socket underneath is
+// closed then.
+func closeBounded(c *websocket.Conn, raw net.Conn, code websocket.StatusCode, reason string, wait time.Duration, hurry <-chan struct{}) {
 	done := make(chan struct{})
 	go func() {
 		c.Close(code, reason)
 		close(done)
 	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(wsCloseWait):
-		if raw != nil {
-			raw.Close()
-		}
-		c.CloseNow()
+		return
+	case <-t.C:
+	case <-hurry:
 	}
+	if raw != nil {
+		raw.Close()
+	}
+	c.CloseNow()
 }
 
 func (w *WSConn) LocalAddr() net.Addr  { return w.raw.LocalAddr() }
@@ -334,7 +416,9 @@ func (w *WSConn) SetReadDeadline(t time.Time) error {
 	}
 	w.deadline = time.AfterFunc(time.Until(t), func() {
 		w.expired.Store(true)
-		w.Close()
+		// wirecat is done: a peer busy with a backlog has a while to
+		// answer the close (a signal cuts it short).
+		w.closeWith(websocket.StatusNormalClosure, "", wsCloseLinger)
 	})
 	return nil
 }
@@ -342,6 +426,12 @@ func (w *WSConn) SetReadDeadline(t time.Time) error {
 // SetWriteDeadline is accepted and ignored: a write waits for the socket
 // like a TCP write, and Close bounds it.
 func (w *WSConn) SetWriteDeadline(time.Time) error { return nil }
+
+// CheckHeader says whether s is a header `Key: Value` a client can send.
+func CheckHeader(s string) error {
+	_, err := parseHeaders([]string{s})
+	return err
+}
 
 // parseHeaders reads --header values, `Key: Value` each.
 func parseHeaders(hs []string) (http.Header, error) {
@@ -428,7 +518,7 @@ func dialWS(ctx context.Context, a Addr, o *Options) (net.Conn, error) {
 		return nil, oe
 	}
 	if ws.Subprotocol != "" && c.Subprotocol() != ws.Subprotocol {
-		closeBounded(c, raw, websocket.StatusProtocolError, "subprotocol "+ws.Subprotocol+" wanted")
+		closeBounded(c, raw, websocket.StatusProtocolError, "subprotocol "+ws.Subprotocol+" wanted", wsCloseWait, nil)
 		return nil, &OpError{Op: "connect", Addr: a, Err: fmt.Errorf("the server did not agree to subprotocol %q", ws.Subprotocol)}
 	}
 	w := newWSConn(c, raw, a.String(), o)
@@ -605,10 +695,10 @@ func (l *WSListener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	select {
 	case l.conns <- wc:
 	case <-l.done:
-		wc.closeWith(websocket.StatusGoingAway, "")
+		wc.closeWith(websocket.StatusGoingAway, "", wsCloseWait)
 	case <-t.C:
 		l.o.logf("ws: %s closed: not accepted within %v (--max-conns?)", r.RemoteAddr, wsHandshakeWait)
-		wc.closeWith(websocket.StatusTryAgainLater, "too many clients")
+		wc.closeWith(websocket.StatusTryAgainLater, "too many clients", wsCloseWait)
 	}
 }
 

@@ -157,9 +157,11 @@ func TestWSOverMaxAndClose(t *testing.T) {
 	}
 }
 
-// A read deadline ends the read with a timeout (wirecat's linger).
+// A read deadline ends the read with a timeout (wirecat's linger), once
+// the peer (reading, as every WebSocket peer does) answered the close.
 func TestWSReadDeadline(t *testing.T) {
-	srv, _, _ := wsPair(t, nil, nil)
+	srv, cl, _ := wsPair(t, nil, nil)
+	go cl.Read(make([]byte, 10))
 	srv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	start := time.Now()
 	_, err := srv.Read(make([]byte, 10))
@@ -168,6 +170,23 @@ func TestWSReadDeadline(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("took %v", d)
+	}
+}
+
+// A peer that never reads never answers the close a deadline sends: the
+// read ends when wsCloseLinger passed, or at once when Close (a signal)
+// cuts the wait.
+func TestWSReadDeadlineSilentPeer(t *testing.T) {
+	srv, _, _ := wsPair(t, nil, nil)
+	srv.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	time.AfterFunc(600*time.Millisecond, func() { srv.Close() })
+	start := time.Now()
+	_, err := srv.Read(make([]byte, 10))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("err %v", err)
+	}
+	if d := time.Since(start); d < 500*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("took %v, want the Close at 600ms to end it", d)
 	}
 }
 

@@ -253,6 +253,12 @@ func (o *Writer) text(e *event.Event) []byte {
 		if e.From != 0 {
 			msg += " by " + closer(e)
 		}
+		if e.Code != 0 {
+			msg += fmt.Sprintf(" with code %d", e.Code)
+			if e.Reason != "" {
+				msg += fmt.Sprintf(" %q", e.Reason)
+			}
+		}
 		if e.Err != nil {
 			msg += ": " + e.Err.Error()
 		}
@@ -305,6 +311,8 @@ type jsonEvent struct {
 	Len       *int   `json:"len,omitempty"`
 	Text      string `json:"text,omitempty"`
 	B64       string `json:"b64,omitempty"`
+	Code      int    `json:"code,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 	Error     string `json:"error,omitempty"`
 }
 
@@ -341,6 +349,7 @@ func (o *Writer) json(e *event.Event) ([]byte, error) {
 		if e.From != 0 {
 			j.By = e.From.String()
 		}
+		j.Code, j.Reason = e.Code, e.Reason
 	}
 	if e.Err != nil {
 		j.Error = e.Err.Error()

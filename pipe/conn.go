@@ -111,17 +111,45 @@ func Serve(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source) err
 		err = t.drain(sendErr, cfg.Linger)
 	case isTimeout(rerr) && sent.Load():
 		by, err = m.Role, nil // a datagram peer that stopped answering
+	case errors.Is(rerr, link.ErrIdle):
+		by, err = m.Role, nil // a DTLS association silent for --idle (link says so with -v)
 	default:
 		err = rerr
 	}
 	if err != nil {
 		cfg.Sink.Emit(m.event(event.Error, 0, nil, err))
 	}
-	cfg.Sink.Emit(m.event(event.Close, by, nil, err))
+	cfg.Sink.Emit(m.closeEvent(c, by, err))
 	cfg.flush()
 	cfg.Log.Debugf("conn %d %s closed after %v: %d bytes in, %d bytes out",
 		m.ID, m.Remote, time.Since(start).Round(time.Millisecond), t.in.Load(), t.out.Load())
 	return err
+}
+
+// closeEvent is the close of c, closed first by side by; a WebSocket's
+// carries the close frame that ended it, and its sender as the closer.
+func (m *Meta) closeEvent(c net.Conn, by event.Side, err error) *event.Event {
+	e := m.event(event.Close, by, nil, err)
+	CloseFrame(e, c)
+	return e
+}
+
+// CloseFrame sets a close event's Code and Reason from the WebSocket close
+// frame that ended c, and From to the side that sent it (the event's Role
+// when wirecat did, else the other). Other connections leave e as it is.
+func CloseFrame(e *event.Event, c net.Conn) {
+	wc, ok := c.(*link.WSConn)
+	if !ok {
+		return
+	}
+	code, reason, byPeer, ok := wc.CloseFrame()
+	if !ok {
+		return
+	}
+	e.Code, e.Reason, e.From = code, reason, e.Role
+	if byPeer {
+		e.From = e.Role.Other()
+	}
 }
 
 // receive reads messages until the peer closes (nil) or something fails.
@@ -175,8 +203,11 @@ func receive(c net.Conn, m Meta, cfg *Config, t *traffic, onMessage func(msg []b
 }
 
 // wsKeep is the largest read buffer a WebSocket connection keeps between
-// messages; a larger message's buffer goes when it has been handled.
-const wsKeep = 256 << 10
+// messages; a larger message's buffer goes when it has been handled. It
+// holds a 256 KiB message (what wirecat sends per read of a file), whose
+// buffer ends at 512 KiB: kept, a bulk transfer reuses it instead of
+// growing a new one for every message (a third of the throughput).
+const wsKeep = 512 << 10
 
 // receiveMessages reads whole WebSocket messages (each split further by
 // the framer, as a datagram is) until the peer closes (nil).

@@ -47,7 +47,8 @@ func ServeExec(ctx context.Context, c net.Conn, m Meta, cfg *Config, command str
 	if err != nil {
 		cfg.Log.Notef("conn %d: exec %q: %v", m.ID, command, err)
 	}
-	cfg.Sink.Emit(m.event(event.Close, m.Role, nil, err))
+	c.Close() // before the event: a WebSocket's close frame is then known
+	cfg.Sink.Emit(m.closeEvent(c, m.Role, err))
 	cfg.flush()
 	return err
 }

@@ -90,7 +90,7 @@ func Send(ctx context.Context, c net.Conn, m Meta, cfg *Config, src Source, x Ex
 		if err != nil {
 			cfg.Sink.Emit(m.event(event.Error, 0, nil, err))
 		}
-		cfg.Sink.Emit(m.event(event.Close, by, nil, err))
+		cfg.Sink.Emit(m.closeEvent(c, by, err))
 		cfg.flush()
 		return o, err
 	}

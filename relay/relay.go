@@ -307,6 +307,33 @@ func (p *pair) emit(k event.Kind, from event.Side, data []byte, err error) {
 	events.Put(e)
 }
 
+// emitClose emits the pair's close, with the WebSocket close frame that
+// ended it when a side is a WebSocket: one a peer sent (and that peer as
+// the closer), else one the relay sent.
+func (p *pair) emitClose(by event.Side, err error) {
+	if p.r.cfg.Sink == nil {
+		return
+	}
+	e := &event.Event{Kind: event.Close, Time: time.Now(), Conn: p.id, Transport: p.transport, Local: p.local,
+		Remote: p.client.addr, Role: event.Relay, From: by, Err: err}
+	sent := false
+	for _, peer := range []bool{true, false} {
+		for _, s := range []*side{p.client, p.server} {
+			wc, ok := s.conn.(*link.WSConn)
+			if !ok || sent {
+				continue
+			}
+			if code, reason, byPeer, ok := wc.CloseFrame(); ok && byPeer == peer {
+				e.Code, e.Reason, sent = code, reason, true
+				if peer {
+					e.From = s.from
+				}
+			}
+		}
+	}
+	p.r.cfg.Sink.Emit(e)
+}
+
 func (p *pair) flush() {
 	if p.r.cfg.Flush != nil {
 		p.r.cfg.Flush()
@@ -436,7 +463,7 @@ func (p *pair) serve(ctx context.Context) {
 	if err != nil {
 		p.emit(event.Error, 0, nil, err)
 	}
-	p.emit(event.Close, by, nil, err)
+	p.emitClose(by, err)
 	p.flush()
 	why := "closed by " + by.String()
 	if err != nil {

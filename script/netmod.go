@@ -300,8 +300,10 @@ func (c *conn) shut(byScript bool) {
 	if byScript {
 		from = c.role
 	}
-	c.d.env.emit(&event.Event{Kind: event.Close, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
-		Remote: c.remote, Role: c.role, From: from})
+	e := &event.Event{Kind: event.Close, Time: time.Now(), Conn: c.id, Transport: c.tr, Local: c.local,
+		Remote: c.remote, Role: c.role, From: from}
+	pipe.CloseFrame(e, c.nc) // a WebSocket's close code and reason
+	c.d.env.emit(e)
 	if c.waiter != nil {
 		c.answer(lua.LNil, lua.LString("closed"))
 	}
@@ -643,6 +645,7 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 			}
 			o.proxy = string(v)
 		}
+		parseWSOpts(L, t, &o.link.WS)
 		if v, ok := t.RawGetString("broadcast").(lua.LBool); ok {
 			o.link.Broadcast = bool(v)
 		}

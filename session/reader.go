@@ -39,6 +39,8 @@ type Record struct {
 	Client    string     // Open: the client's address
 	Server    string     // Open: the server's address
 	Err       string     // Close and Error: what went wrong, if anything
+	Code      int        // Close: the close frame's code (WebSocket), 0: none
+	Reason    string     // Close: the close frame's reason
 }
 
 // Event converts r to an event timed from start (normally Header.Start).
@@ -48,6 +50,7 @@ func (r *Record) Event(start time.Time) *event.Event {
 	e := &event.Event{
 		Kind: r.Kind, Time: start.Add(r.T), Conn: r.Conn, Transport: r.Transport,
 		Local: r.Local, Remote: r.Remote, Role: r.Role, From: r.From, Data: r.Data, Wire: r.Wire,
+		Code: r.Code, Reason: r.Reason,
 	}
 	if r.Err != "" {
 		e.Err = errors.New(r.Err)
@@ -289,6 +292,8 @@ type recLine struct {
 	Client    string  `json:"client"`
 	Server    string  `json:"server"`
 	Error     string  `json:"error"`
+	Code      int     `json:"code"`
+	Reason    string  `json:"reason"`
 }
 
 // seconds is "t": a JSON number, kept as its text (json.Number alone would
@@ -550,6 +555,7 @@ func (r *Reader) record(w *recLine) (rec Record, known bool, err error) {
 				return rec, false, fmt.Errorf("by: %w", err)
 			}
 		}
+		rec.Code, rec.Reason = w.Code, w.Reason
 	}
 	return rec, true, nil
 }

@@ -47,7 +47,7 @@ func sample() []*event.Event {
 		{Kind: event.Close, Time: t0.Add(4 * time.Second), Conn: 1, From: event.Server, Err: errors.New("reset")},
 		open(2, "udp", event.Server, "[::1]:5000", "[::1]:41000", 5*time.Second),
 		data(2, event.Client, "ping", 5*time.Second),
-		{Kind: event.Close, Time: t0.Add(6 * time.Second), Conn: 2},
+		{Kind: event.Close, Time: t0.Add(6 * time.Second), Conn: 2, From: event.Client, Code: 4000, Reason: "bye \"now\""},
 		open(3, "tcp", event.Relay, "10.0.0.2:80", "10.0.0.9:5555", 7*time.Second),
 		{Kind: event.Error, Time: t0.Add(8 * time.Second), Conn: 0, Err: errors.New("accept: too many open files")},
 	}
@@ -121,6 +121,9 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("want base64: %s", l)
 		}
 	}
+	if !strings.Contains(string(file), `{"t":6,"ev":"close","conn":2,"by":"client","code":4000,"reason":"bye \"now\""}`+"\n") {
+		t.Errorf("a close frame's code and reason: %s", file)
+	}
 	if l := lines[8]; !strings.Contains(l, `"text":""`) {
 		t.Errorf("empty payload: %s", l)
 	}
@@ -159,8 +162,8 @@ func TestRoundTrip(t *testing.T) {
 				t.Errorf("record %d: from %v %q, want %v %q", i, got.From, got.Data, e.From, e.Data)
 			}
 		case event.Close, event.Error:
-			if got.From != e.From || fmt.Sprint(got.Err) != fmt.Sprint(e.Err) {
-				t.Errorf("record %d: by %v err %v, want %v %v", i, got.From, got.Err, e.From, e.Err)
+			if got.From != e.From || fmt.Sprint(got.Err) != fmt.Sprint(e.Err) || got.Code != e.Code || got.Reason != e.Reason {
+				t.Errorf("record %d: by %v err %v code %d %q, want %v %v %d %q", i, got.From, got.Err, got.Code, got.Reason, e.From, e.Err, e.Code, e.Reason)
 			}
 		}
 	}

@@ -176,6 +176,10 @@ func (x *wireEncoder) encode(b []byte, e *event.Event, t time.Duration) []byte {
 		}
 	case event.Close:
 		b = appendField(b, "by", sideName(e.From))
+		if e.Code != 0 {
+			b = append(append(b, `,"code":`...), strconv.Itoa(e.Code)...)
+			b = appendField(b, "reason", e.Reason)
+		}
 		if e.Err != nil {
 			b = appendField(b, "error", e.Err.Error())
 		}

@@ -80,6 +80,8 @@ each record one message, with certificates (the TLS flags) or a pre-shared
 key (--psk). Senders that never return the cookie (spoofed ClientHellos)
 are pushed out first when 512 handshakes are pending, and counted in one
 notice every 10s; a failed handshake is one line, and the listener goes on.
+With -k, an association nothing crossed for 5m ends (--idle sets it): a
+client that vanished without close_notify gives its place back.
 
 Examples:
 
@@ -149,6 +151,14 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	opts.WS.MaxMessage = p.cfg.MaxFrame
 	opts.Interface = c.Interface
 	opts.WaitDevice = c.KeepOpen
+	if addr.Scheme == "dtls" && c.KeepOpen {
+		// UDP has no end: vanished clients give their associations back.
+		opts.DTLSIdle = c.Idle.D()
+		if opts.DTLSIdle == 0 {
+			opts.DTLSIdle = link.DefaultDTLSIdle
+		}
+		p.log.Debugf("dtls: associations nothing crosses for %v end (--idle)", opts.DTLSIdle)
+	}
 	if err := c.SerialFlags.apply(opts); err != nil {
 		return err
 	}
