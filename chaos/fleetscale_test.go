@@ -91,9 +91,9 @@ func runScale(t *testing.T, devices, msgs int, ramp string) scaleRun {
 // its messages.
 func (r scaleRun) check(t *testing.T, devices, msgs int) {
 	t.Helper()
-	want := fmt.Sprintf("%d connections, 0 connection errors", devices)
+	want := fmt.Sprintf("%d connections, 0 errors", devices)
 	if devices == 1 {
-		want = "1 connection, 0 connection errors"
+		want = "1 connection, 0 errors"
 	}
 	if !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, ", 0 failed,") {
 		t.Fatalf("want every device connected (%q) and none failed:\n%.2000s", want, r.stderr)
@@ -225,7 +225,7 @@ func TestFleetRaisesSoftLimit(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "sh", "-c", `ulimit -Sn 64 && exec "$@"`, "sh",
 		e2e.Bin, "simulate", script, "--connect", addr, "-n", "300", "--ramp", "0", "--arg", "n=1")
 	out, err := cmd.CombinedOutput()
-	if err != nil || strings.Contains(string(out), "warning") || !strings.Contains(string(out), "300 connections, 0 connection errors") {
+	if err != nil || strings.Contains(string(out), "warning") || !strings.Contains(string(out), "300 connections, 0 errors") {
 		t.Fatalf("%v under ulimit -Sn 64 (hard %d):\n%.2000s", err, lim.Max, out)
 	}
 }
