@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
 // proxyEcho serves one connection that echoes a line, and returns its port.
@@ -54,14 +56,7 @@ func startPeer(t *testing.T, port string, name string, args ...string) {
 	t.Fatalf("%s did not listen on %s", name, port)
 }
 
-func freePort(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
-}
+func freePort(t *testing.T) string { return fmt.Sprint(e2e.FreePort(t)) }
 
 // viaProxy dials target through proxy and checks the echo.
 func viaProxy(t *testing.T, proxy, target string) error {

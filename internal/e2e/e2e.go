@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -94,8 +95,45 @@ func Need(t testing.TB, tools ...string) {
 }
 
 // FreePort returns a loopback TCP port nobody listens on right now.
-func FreePort(t testing.TB) int {
+func FreePort(t testing.TB) int { t.Helper(); return pickPort(t, "tcp") }
+
+// FreeUDPPort returns a loopback UDP port nobody uses right now.
+func FreeUDPPort(t testing.TB) int { t.Helper(); return pickPort(t, "udp") }
+
+// Ports handed out by this process, so two calls never return the same one.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
+
+// pickPort returns a port below the kernel's ephemeral range that can be
+// bound on every address (examples listen on ":PORT"). A port the kernel
+// picks for ":0" comes from that range, and between the check and the
+// test's own listen the kernel may hand it to any outgoing connection: with
+// a fleet test holding thousands of them beside, that failed runs ("address
+// already in use"). Below the range only another test choosing the same
+// port at random can collide.
+func pickPort(t testing.TB, network string) int {
 	t.Helper()
+	lo, hi := 10000, ephemeralLow()
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for i := 0; i < 200 && hi-lo >= 1000; i++ {
+		port := lo + rand.IntN(hi-lo)
+		if !portsGiven[port] && bindable(network, port) {
+			portsGiven[port] = true
+			return port
+		}
+	}
+	// No room below the range: let the kernel choose.
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -104,15 +142,38 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// FreeUDPPort returns a loopback UDP port nobody uses right now.
-func FreeUDPPort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+func bindable(network string, port int) bool {
+	addr := fmt.Sprintf(":%d", port)
+	if network == "udp" {
+		c, err := net.ListenPacket("udp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	l, err := net.Listen("tcp", addr)
+	if err == nil {
+		l.Close()
+	}
+	return err == nil
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 32768
+	}
+	n, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 32768
+	}
+	return n
 }
 
 // Buffer is a bytes.Buffer safe to read while a process writes it.

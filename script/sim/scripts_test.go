@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 	"github.com/wirecat-dev/wirecat/script"
 )
 
@@ -32,15 +33,7 @@ func needTool(t *testing.T, name string) string {
 	return path
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+func freePort(t *testing.T) int { return e2e.FreePort(t) }
 
 // waitPort waits until something listens on port.
 func waitPort(t *testing.T, port int) {
