@@ -281,6 +281,12 @@ func (w *WSConn) CloseFrame() (code int, reason string, byPeer, ok bool) {
 	return int(w.ended.code), w.ended.reason, w.ended.byPeer, true
 }
 
+// CloseText shows a WebSocket close code with its name and the reason, if
+// any: `1000 (normal)`, `4000 (application) "bye"`.
+func CloseText(code int, reason string) string {
+	return closeText(websocket.StatusCode(code), reason)
+}
+
 // closeText shows a close code with its name and the reason, if any:
 // `1000 (normal)`, `4000 "bye"`.
 func closeText(code websocket.StatusCode, reason string) string {
@@ -351,6 +357,36 @@ func (w *WSConn) Close() error {
 	}
 	w.closeWith(websocket.StatusNormalClosure, "", wsCloseWait)
 	return nil
+}
+
+// CloseWith closes with code and reason (a replay sends the recorded
+// ones) and waits a moment for the peer's answer, as Close does. A code
+// no close frame may carry (under 1000, 1004 to 1006, 1015) is refused
+// and the connection closed with 1000.
+func (w *WSConn) CloseWith(code int, reason string) error {
+	var err error
+	if !validCloseCode(code) {
+		err = fmt.Errorf("close code %d cannot be sent in a close frame", code)
+		code = int(websocket.StatusNormalClosure)
+	}
+	if len(reason) > maxCloseReason {
+		reason = reason[:maxCloseReason] // a control frame holds 125 bytes, 2 of them the code
+	}
+	w.closeWith(websocket.StatusCode(code), reason, wsCloseWait)
+	return err
+}
+
+// maxCloseReason is the longest reason a close frame holds (RFC 6455 5.5).
+const maxCloseReason = 123
+
+// validCloseCode reports whether code may be sent in a close frame (RFC
+// 6455 7.4): 1000 to 4999 but for the reserved 1004, 1005, 1006 and 1015.
+func validCloseCode(code int) bool {
+	switch code {
+	case 1004, 1005, 1006, 1015:
+		return false
+	}
+	return code >= 1000 && code <= 4999
 }
 
 // closeWith closes once, with code and reason, waiting up to wait for the

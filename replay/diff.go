@@ -22,9 +22,16 @@ type Difference struct {
 	Got      []byte        // what arrived
 	Offset   int           // the first byte that differs
 	Problem  string        // why nothing (more) arrived, if that is the difference
+	// WantClose and GotClose, when set, say the difference is the peer's
+	// WebSocket close frame rather than a message: the recorded one
+	// (`4000 (application) "bye"`) and what came instead.
+	WantClose, GotClose string
 }
 
 func (d *Difference) Error() string {
+	if d.WantClose != "" {
+		return fmt.Sprintf("connection %d, the close from the %s differs from the recording", d.Conn, d.From)
+	}
 	s := fmt.Sprintf("connection %d, message %d from the %s differs from the recording", d.Conn, d.Index, d.From)
 	if d.Problem != "" {
 		s = fmt.Sprintf("connection %d, message %d from the %s: %s", d.Conn, d.Index, d.From, d.Problem)
@@ -44,6 +51,10 @@ func (d *Difference) Report() string {
 		rec = "at +" + seconds(d.Recorded)
 	}
 	fmt.Fprintf(&b, "  recorded %s, arrived at +%s (from the connection's start)", rec, seconds(d.Arrived))
+	if d.WantClose != "" {
+		fmt.Fprintf(&b, "\nexpected: close code %s\ngot: %s\n", d.WantClose, d.GotClose)
+		return b.String()
+	}
 	if d.Expected != nil && d.Got != nil && d.Offset >= 0 {
 		fmt.Fprintf(&b, "; first difference at byte %d", d.Offset)
 	}

@@ -148,14 +148,17 @@ type player struct {
 	eof     error  // how the peer's side ended, once it has
 	closed  event.Side
 	wbuf    []byte
+	ws      *link.WSConn // the connection, when it is a WebSocket: its close frame is replayed
 }
 
 // newPlayer plays c, whose messages come from f (nil: c.Msgs).
-func newPlayer(c *Conv, f feed, cfg *Config, at time.Time, ev event.Event) *player {
+func newPlayer(c *Conv, f feed, cfg *Config, at time.Time, ev event.Event, conn net.Conn) *player {
 	if f == nil {
 		f = &sliceFeed{msgs: c.Msgs}
 	}
-	return &player{cfg: cfg, c: c, feed: f, me: ev.Role, ev: ev, anchor: at, base: c.Open, started: at}
+	p := &player{cfg: cfg, c: c, feed: f, me: ev.Role, ev: ev, anchor: at, base: c.Open, started: at}
+	p.ws, _ = conn.(*link.WSConn)
+	return p
 }
 
 func (p *player) other() event.Side { return p.me.Other() }
@@ -185,7 +188,18 @@ func (p *player) play(ctx context.Context, w wire, in <-chan item) (err error) {
 		if by == 0 {
 			by = p.me
 		}
-		p.emit(event.Close, by, nil, err)
+		e := p.ev
+		e.Kind, e.Time, e.From, e.Err = event.Close, time.Now(), by, err
+		if p.ws != nil {
+			// The close frame that ended it, and its sender, as recorded.
+			if code, reason, byPeer, ok := p.ws.CloseFrame(); ok {
+				e.Code, e.Reason, e.From = code, reason, p.me
+				if byPeer {
+					e.From = p.other()
+				}
+			}
+		}
+		p.cfg.Sink.Emit(&e)
 		p.cfg.flush()
 	}()
 	for {
@@ -434,8 +448,17 @@ func (p *player) finish(ctx context.Context, w wire) error {
 	}
 	byMe := !p.c.Closed || p.c.CloseBy == p.me || p.c.CloseBy == 0 && p.me == event.Client
 	if p.eof == nil && (byMe || p.me == event.Client) {
-		w.closeWrite()
-		if p.closed == 0 {
+		if p.ws != nil {
+			// A WebSocket has no half-close: the side that closed sends
+			// its close frame, with the recorded code and reason; the
+			// other waits for the peer's.
+			if byMe {
+				p.closeWS()
+			}
+		} else {
+			w.closeWrite()
+		}
+		if p.closed == 0 && (byMe || p.ws == nil) {
 			p.closed = p.me
 		}
 	}
@@ -460,7 +483,56 @@ func (p *player) finish(ctx context.Context, w wire) error {
 			return p.extra(it.data, it.at)
 		}
 	}
+	if strict && p.ws != nil && p.c.CloseCode != 0 {
+		return p.checkClose()
+	}
 	return nil
+}
+
+// closeWS sends our close frame: the recorded one when this side sent it,
+// else a normal close.
+func (p *player) closeWS() {
+	code, reason := p.c.CloseCode, p.c.CloseReason
+	if p.c.CloseBy != p.me || code == 0 {
+		code, reason = 1000, ""
+	}
+	if err := p.ws.CloseWith(code, reason); err != nil {
+		p.cfg.Log.Warnf("conn %d: the recorded %v; sent 1000 instead", p.ev.Conn, err)
+	}
+}
+
+// checkClose compares the peer's WebSocket close frame with the recorded
+// one: a different code is a difference (the reason, free text, is shown
+// but not compared).
+func (p *player) checkClose() error {
+	want := link.CloseText(p.c.CloseCode, p.c.CloseReason)
+	code, reason, byPeer, ok := p.ws.CloseFrame()
+	var got string
+	switch {
+	case !ok:
+		got = fmt.Sprintf("no close frame (%s)", p.closeWhy())
+	case !byPeer:
+		got = fmt.Sprintf("no close frame within %v: wirecat closed first", p.cfg.Timeout)
+	case code == p.c.CloseCode:
+		return nil
+	default:
+		got = "close code " + link.CloseText(code, reason)
+	}
+	return &Difference{
+		Conn: p.c.ID, Index: p.n + 1, From: p.other(), Recorded: p.c.CloseT - p.c.Open,
+		Arrived: time.Since(p.started), Offset: -1, WantClose: want, GotClose: got,
+	}
+}
+
+// closeWhy says how a WebSocket ended without a close frame.
+func (p *player) closeWhy() string {
+	switch {
+	case p.eof == nil:
+		return fmt.Sprintf("nothing within %v", p.cfg.Timeout)
+	case p.eof == io.EOF:
+		return "the connection closed"
+	}
+	return p.eof.Error()
 }
 
 func (p *player) extra(got []byte, at time.Time) *Difference {

@@ -188,7 +188,7 @@ func playClient(ctx context.Context, c *Conv, f feed, addr link.Addr, at time.Ti
 	p := newPlayer(c, f, cfg, at, event.Event{
 		Conn: lastID.Add(1), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 		Remote: conn.RemoteAddr().String(), Role: event.Client,
-	})
+	}, conn)
 	w := &netWire{c: conn, datagram: addr.Datagram()}
 	in := make(chan item, 64)
 	done := make(chan struct{})
@@ -289,7 +289,7 @@ func serveConn(ctx context.Context, conn net.Conn, c *Conv, f feed, addr link.Ad
 	p := newPlayer(c, f, cfg, time.Now(), event.Event{
 		Conn: lastID.Add(1), Transport: addr.Transport(), Local: conn.LocalAddr().String(),
 		Remote: conn.RemoteAddr().String(), Role: event.Server,
-	})
+	}, conn)
 	cfg.Log.Debugf("conn %d: %s plays recorded connection %d", p.ev.Conn, p.ev.Remote, c.ID)
 	w := &netWire{c: conn}
 	in := make(chan item, 64)
@@ -358,7 +358,7 @@ func servePacket(ctx context.Context, addr link.Addr, rot rotation, cfg *Config)
 			p := newPlayer(c, f, cfg, at, event.Event{
 				Conn: lastID.Add(1), Transport: addr.Transport(), Local: pc.LocalAddr().String(),
 				Remote: key, Role: event.Server,
-			})
+			}, nil)
 			g.wg.Add(1)
 			go func() {
 				defer g.wg.Done()

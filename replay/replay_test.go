@@ -548,12 +548,13 @@ func TestLoadAndSelect(t *testing.T) {
 		return event.Event{Kind: event.Data, Conn: id, From: from, Data: []byte(s)}
 	}
 	s := load(t, open(1, event.Server), data(1, event.Client, "hi"), open(2, event.Server), data(2, event.Client, "yo"),
-		data(1, event.Server, "hello"), event.Event{Kind: event.Close, Conn: 1, From: event.Client})
+		data(1, event.Server, "hello"), event.Event{Kind: event.Close, Conn: 1, From: event.Client, Code: 4001, Reason: "done"})
 	if len(s.Convs) != 2 || s.Header.Frame != "line" {
 		t.Fatalf("loaded %+v", s)
 	}
 	c := s.Convs[0]
-	if c.ID != 1 || c.Server != "127.0.0.1:1" || c.Client != "127.0.0.1:2" || len(c.Msgs) != 2 || !c.Closed || c.CloseBy != event.Client {
+	if c.ID != 1 || c.Server != "127.0.0.1:1" || c.Client != "127.0.0.1:2" || len(c.Msgs) != 2 || !c.Closed || c.CloseBy != event.Client ||
+		c.CloseCode != 4001 || c.CloseReason != "done" {
 		t.Fatalf("conn 1: %+v", c)
 	}
 	if side, err := s.DefaultSide(); err != nil || side != event.Server {
@@ -575,5 +576,16 @@ func TestLoadAndSelect(t *testing.T) {
 	empty := load(t)
 	if _, err := empty.Select(event.Client, 0); !errors.Is(err, ErrNoConn) || !strings.Contains(err.Error(), "has no connection") {
 		t.Fatalf("empty: %v", err)
+	}
+}
+
+func TestCloseDifferenceReport(t *testing.T) {
+	d := &Difference{Conn: 2, Index: 3, From: event.Server, Recorded: 30 * time.Millisecond, Arrived: 40 * time.Millisecond,
+		Offset: -1, WantClose: `4000 (application) "bye"`, GotClose: "close code 1000 (normal)"}
+	want := "connection 2, the close from the server differs from the recording\n" +
+		"  recorded at +30ms, arrived at +40ms (from the connection's start)\n" +
+		"expected: close code 4000 (application) \"bye\"\ngot: close code 1000 (normal)\n"
+	if got := d.Report(); got != want {
+		t.Fatalf("report:\n%s\nwant:\n%s", got, want)
 	}
 }

@@ -36,6 +36,10 @@ type Conv struct {
 	Closed    bool
 	CloseT    time.Duration
 	CloseBy   event.Side // 0: not recorded
+	// CloseCode and CloseReason are the close frame that ended the
+	// connection, sent by CloseBy (a WebSocket's); 0 and "": none recorded.
+	CloseCode   int
+	CloseReason string
 }
 
 // Msg is one recorded message.
@@ -92,6 +96,7 @@ func Load(r *session.Reader) (*Script, error) {
 		case event.Close:
 			c := get(&rec)
 			c.Closed, c.CloseT, c.CloseBy = true, rec.T, rec.From
+			c.CloseCode, c.CloseReason = rec.Code, rec.Reason
 		}
 	}
 	sort.SliceStable(s.Convs, func(i, j int) bool { return s.Convs[i].Open < s.Convs[j].Open })

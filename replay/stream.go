@@ -283,6 +283,7 @@ read:
 		case event.Close:
 			if lc != nil {
 				lc.c.Closed, lc.c.CloseT, lc.c.CloseBy = true, rec.T, rec.From
+				lc.c.CloseCode, lc.c.CloseReason = rec.Code, rec.Reason
 				end(lc, nil)
 			}
 		}
@@ -502,6 +503,7 @@ func readConv(ctx context.Context, path string, off int64, line int, c *Conv, f 
 			}
 		case event.Close:
 			c.Closed, c.CloseT, c.CloseBy = true, rec.T, rec.From
+			c.CloseCode, c.CloseReason = rec.Code, rec.Reason
 			f.end(nil)
 			return n
 		}

@@ -207,7 +207,7 @@ func (c *conn) onRead(b []byte, err error) {
 	}
 	if err != nil {
 		c.rerr = err
-		if r := readErr(err); r != "closed" && r != "timeout" { // reset, not a goodbye
+		if r := readErr(err); r != "closed" && r != "timeout" && r != "idle" { // reset, not a goodbye
 			c.d.failed()
 		}
 	}
@@ -266,6 +266,9 @@ func readErr(err error) string {
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return "timeout"
+	}
+	if errors.Is(err, link.ErrIdle) {
+		return "idle" // a DTLS listener ended the silent association (opts.idle)
 	}
 	return link.Cause(err)
 }
@@ -874,6 +877,9 @@ func netListen(L *lua.LState) int {
 	if d.listenCodec != nil {
 		o.codec = d.listenCodec
 	}
+	if a.Scheme == "dtls" {
+		o.link.DTLSIdle = dtlsIdle(L, opts)
+	}
 	l := &listener{d: d, addr: a, handler: handler, opts: o, origin: "in net.listen handler started at " + where(L)}
 	if a.Packet() {
 		pc, err := link.ListenPacket(d.ctx, a, &o.link)
@@ -897,6 +903,28 @@ func netListen(L *lua.LState) int {
 	u.Metatable = libs().lst
 	L.Push(u)
 	return 1
+}
+
+// dtlsIdle is how long a DTLS listener keeps an association nothing
+// crosses: opts.idle seconds, else link.DefaultDTLSIdle as `listen -k`.
+// UDP has no end: without it a client that vanished without close_notify
+// would hold its association (and its handler) for good. Other listeners
+// leave opts.idle alone (http.serve's is its keep-alive).
+func dtlsIdle(L *lua.LState, opts *lua.LTable) time.Duration {
+	if opts == nil {
+		return link.DefaultDTLSIdle
+	}
+	switch v := opts.RawGetString("idle").(type) {
+	case *lua.LNilType:
+		return link.DefaultDTLSIdle
+	case lua.LNumber:
+		// Up to a year: the point is an end; a larger figure would overflow.
+		if f := float64(v); f > 0 && f <= 365*24*3600 {
+			return dur(f)
+		}
+	}
+	L.ArgError(2, "idle: seconds an association may stay silent, more than 0")
+	return 0
 }
 
 // broke closes a listener whose socket failed under it (not by close).

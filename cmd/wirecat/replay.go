@@ -49,6 +49,9 @@ close, later than recorded, with a note; raise the limit to keep the times.
 
 With --check, every message the peer sends is compared with the recording;
 the first difference is shown as a diff on stderr and wirecat exits 3.
+A WebSocket closes as recorded: the side that sent the close frame sends
+the recorded code and reason; with --check, a peer closing with another
+code than the recorded one is a difference.
 
 Examples:
 
@@ -57,7 +60,8 @@ Examples:
     wirecat replay led.jsonl --to 10.0.0.7:5000 --speed max
     wirecat replay led.jsonl --as server --listen :5000   # a mock board
     wirecat replay http.jsonl --as server --listen 127.0.0.1:8080 --once
-    wirecat replay fleet.jsonl --as client --conn 3 --check --timeout 2s`
+    wirecat replay fleet.jsonl --as client --conn 3 --check --timeout 2s
+    wirecat replay ws.jsonl --to ws://127.0.0.1:8080/mqtt --check`
 }
 
 func (c *ReplayCmd) Run(app *App, g *Globals) error {
