@@ -64,7 +64,13 @@ Examples:
         --threshold 'errors == 0'
 
 --report, --summary and --threshold are the fleet's metrics (docs/fleet.md);
-a threshold not met exits 3.`
+a threshold not met exits 3.
+
+A fleet too big for one machine runs as shards (docs/fleet.md): each
+process runs every Nth device id, and --start-at starts them together:
+
+    wirecat simulate scripts/thermo.lua --count 20000 --shard 0/2 \
+        --start-at 2026-11-29T21:30:00Z --ramp 20s --connect 10.0.0.5:5000`
 }
 
 func (c *SimulateCmd) Run(app *App, g *Globals) error {
