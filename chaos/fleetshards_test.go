@@ -1,0 +1,169 @@
+package chaos
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
+)
+
+// Issue 12, shards: 4 simulate processes share one fleet (--shard K/4,
+// --start-at, the ramp over the whole fleet, devices spread over 8 source
+// addresses), each against its own `listen -k` sink. Every device sends
+// "ID SEQ" once a second. The sinks see every id of 1..count, the shards'
+// summaries add up to the fleet, and the messages flow at one a device a
+// second. Full size (-chaos.soak): 4 × 9,000 devices.
+func TestFleetShards(t *testing.T) {
+	const shards = 4
+	perShard, ramp, run := 50, 1*time.Second, 4*time.Second
+	if *soak {
+		perShard, ramp, run = 9000, 30*time.Second, 90*time.Second
+	}
+	count := shards * perShard
+	script := writeFile(t, "fleet.lua", `FRAME = "line"
+local conn = assert(net.connect(TARGET))
+local n = 0
+while true do
+  n = n + 1
+  local ok, err = conn:send(device.id .. " " .. n)
+  if not ok then error("the sink went away: " .. err) end
+  sleep(1)
+end`)
+	var seen idLines
+	seen.ids = make([]atomic.Int32, count+2)
+	sinks := make([]string, shards)
+	for k := range sinks {
+		port := e2e.FreePort(t)
+		sinks[k] = "127.0.0.1:" + itoa(port)
+		e2e.StartWith(t, nil, &seen, "wirecat", "listen", "-k", "--frame", "line", "--recv-only", "-q", sinks[k])
+		e2e.WaitListen(t, port)
+	}
+	// The shards are started apart, the way a scheduler starts pods; the
+	// fleet starts when the last one surely runs.
+	t0 := time.Now().Add(2 * time.Second)
+	procs := make([]*e2e.Proc, shards)
+	peaks := make([]atomic.Int64, shards)
+	for k := range procs {
+		procs[k] = e2e.Start(t, "wirecat", "simulate", script, "--count", itoa(count), "--shard", fmt.Sprintf("%d/%d", k, shards),
+			"--start-at", t0.UTC().Format(time.RFC3339Nano), "--ramp", ramp.String(), "--duration", run.String(),
+			"--connect", sinks[k], "-s", "127.0.0.2-127.0.0.9")
+		go watchPeak(procs[k], &peaks[k])
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The steady rate: from the end of the ramp (and a second for the
+	// last device's first message) to a second before the deadline.
+	from, to := t0.Add(ramp+time.Second), t0.Add(run-time.Second)
+	time.Sleep(time.Until(from))
+	atFrom := seen.lines.Load()
+	time.Sleep(time.Until(to))
+	rate := float64(seen.lines.Load()-atFrom) / to.Sub(from).Seconds()
+
+	summary := regexp.MustCompile(`shard (\d)/\d: (\d+) devices started in \S+ \(connected after (\S+)\), (\d+) failed, (\d+) stopped at the deadline, ran \S+\nwirecat: sent (\d+) messages`)
+	var devices, failed, sent int64
+	var connect, rss []string
+	var worstRSS int64
+	for k, p := range procs {
+		if code := p.Wait(run + 30*time.Second); code != 0 {
+			t.Errorf("shard %d exited %d: %.2000s", k, code, p.Stderr)
+		}
+		m := summary.FindStringSubmatch(p.Stderr.String())
+		if m == nil || m[1] != itoa(k) {
+			t.Fatalf("shard %d's summary: %.2000q", k, p.Stderr)
+		}
+		d, _ := strconv.ParseInt(m[2], 10, 64)
+		f, _ := strconv.ParseInt(m[4], 10, 64)
+		s, _ := strconv.ParseInt(m[6], 10, 64)
+		devices, failed, sent = devices+d, failed+f, sent+s
+		connect = append(connect, m[3])
+		rss = append(rss, fmt.Sprintf("%.0f MiB", mib(peaks[k].Load())))
+		worstRSS = max(worstRSS, peaks[k].Load())
+	}
+	// What the devices sent is read by now, or soon: the sinks stay up.
+	e2e.WaitFor(t, 10*time.Second, "the sinks to read every message", func() bool { return seen.lines.Load() >= sent })
+	missing, twice := 0, 0
+	for id := 1; id <= count; id++ {
+		switch seen.ids[id].Load() {
+		case 0:
+			missing++
+		case 1:
+		default:
+			twice++
+		}
+	}
+	figure(t, "fleet in shards", "%d shards × %d devices: %d started, %d failed; connected after %v; %.0f messages/s steady (%d devices at 1/s); peak RSS per shard %v (%.1f KiB a device)",
+		shards, perShard, devices, failed, connect, rate, count, rss, float64(worstRSS)/1024/float64(perShard))
+	if devices != int64(count) || failed != 0 {
+		t.Errorf("the shards started %d devices with %d failed, want %d and 0", devices, failed, count)
+	}
+	if missing > 0 || twice > 0 || seen.bad.Load() > 0 {
+		t.Errorf("at the sinks: %d device ids never seen, %d seen starting twice, %d lines not ID SEQ", missing, twice, seen.bad.Load())
+	}
+	if got := seen.lines.Load(); got != sent {
+		t.Errorf("the sinks read %d messages, the shards sent %d", got, sent)
+	}
+	if !raceEnabled && rate < 0.9*float64(count) {
+		t.Errorf("%.0f messages/s, want about %d (one a device a second)", rate, count)
+	}
+}
+
+// watchPeak keeps the peak RSS of p until it exits.
+func watchPeak(p *e2e.Proc, peak *atomic.Int64) {
+	for {
+		select {
+		case <-p.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+			if v := e2e.PeakRSS(p.Pid()); v > 0 {
+				peak.Store(v)
+			}
+		}
+	}
+}
+
+// idLines reads what the sinks print, "ID SEQ" a line: it counts the
+// lines and, for each id, how many times its first message (SEQ 1) came.
+type idLines struct {
+	mu    sync.Mutex
+	part  []byte
+	lines atomic.Int64
+	bad   atomic.Int64
+	ids   []atomic.Int32
+}
+
+var _ io.Writer = (*idLines)(nil)
+
+func (s *idLines) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	buf := append(s.part, p...)
+	for {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			break
+		}
+		s.line(buf[:i])
+		buf = buf[i+1:]
+	}
+	s.part = append(s.part[:0], buf...)
+	return len(p), nil
+}
+
+func (s *idLines) line(l []byte) {
+	s.lines.Add(1)
+	id, seq, ok := bytes.Cut(l, []byte(" "))
+	n, err := strconv.Atoi(string(id))
+	if !ok || err != nil || n < 1 || n >= len(s.ids) {
+		s.bad.Add(1)
+		return
+	}
+	if string(seq) == "1" {
+		s.ids[n].Add(1)
+	}
+}
