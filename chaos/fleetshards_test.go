@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,7 +73,7 @@ end`)
 	var worstRSS int64
 	for k, p := range procs {
 		if code := p.Wait(run + 30*time.Second); code != 0 {
-			t.Errorf("shard %d exited %d: %.2000s", k, code, p.Stderr)
+			t.Errorf("shard %d exited %d; its errors: %v", k, code, tally(p.Stderr.String()))
 		}
 		m := summary.FindStringSubmatch(p.Stderr.String())
 		if m == nil || m[1] != itoa(k) {
@@ -111,6 +113,28 @@ end`)
 	if !raceEnabled && rate < 0.9*float64(count) {
 		t.Errorf("%.0f messages/s, want about %d (one a device a second)", rate, count)
 	}
+}
+
+// tally counts a process's error lines by kind (numbers blanked), most
+// frequent first, at most 5.
+func tally(stderr string) []string {
+	digits := regexp.MustCompile(`[0-9]+`)
+	n := map[string]int{}
+	for _, l := range strings.Split(stderr, "\n") {
+		if strings.HasPrefix(l, "wirecat: device ") {
+			n[digits.ReplaceAllString(l, "#")]++
+		}
+	}
+	kinds := make([]string, 0, len(n))
+	for l := range n {
+		kinds = append(kinds, l)
+	}
+	sort.Slice(kinds, func(i, j int) bool { return n[kinds[i]] > n[kinds[j]] })
+	var out []string
+	for _, l := range kinds[:min(len(kinds), 5)] {
+		out = append(out, fmt.Sprintf("%d × %q", n[l], l))
+	}
+	return out
 }
 
 // watchPeak keeps the peak RSS of p until it exits.
