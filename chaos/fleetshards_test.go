@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -41,22 +42,23 @@ end`)
 	var seen idLines
 	seen.ids = make([]atomic.Int32, count+2)
 	sinks := make([]string, shards)
+	sinkProcs := make([]*e2e.Proc, shards)
 	for k := range sinks {
 		port := e2e.FreePort(t)
 		sinks[k] = "127.0.0.1:" + itoa(port)
-		e2e.StartWith(t, nil, &seen, "wirecat", "listen", "-k", "--frame", "line", "--recv-only", "-q", sinks[k])
+		sinkProcs[k] = e2e.StartWith(t, nil, &seen, "wirecat", "listen", "-k", "--frame", "line", "--recv-only", "-q", sinks[k])
 		e2e.WaitListen(t, port)
 	}
 	// The shards are started apart, the way a scheduler starts pods; the
 	// fleet starts when the last one surely runs.
 	t0 := time.Now().Add(2 * time.Second)
 	procs := make([]*e2e.Proc, shards)
-	peaks := make([]atomic.Int64, shards)
+	peaks, cpus := make([]atomic.Int64, shards), make([]atomic.Int64, shards)
 	for k := range procs {
 		procs[k] = e2e.Start(t, "wirecat", "simulate", script, "--count", itoa(count), "--shard", fmt.Sprintf("%d/%d", k, shards),
 			"--start-at", t0.UTC().Format(time.RFC3339Nano), "--ramp", ramp.String(), "--duration", run.String(),
 			"--connect", sinks[k], "-s", "127.0.0.2-127.0.0.9")
-		go watchPeak(procs[k], &peaks[k])
+		go watchPeak(procs[k], &peaks[k], &cpus[k])
 		time.Sleep(100 * time.Millisecond)
 	}
 	// The steady rate: from the end of the ramp (and a second for the
@@ -71,6 +73,10 @@ end`)
 	var devices, failed, sent int64
 	var connect, rss []string
 	var worstRSS int64
+	var simCPU, sinkCPU time.Duration
+	for _, p := range sinkProcs {
+		sinkCPU += cpuTime(p.Pid())
+	}
 	for k, p := range procs {
 		if code := p.Wait(run + 30*time.Second); code != 0 {
 			t.Errorf("shard %d exited %d; its errors: %v", k, code, tally(p.Stderr.String()))
@@ -86,6 +92,7 @@ end`)
 		connect = append(connect, m[3])
 		rss = append(rss, fmt.Sprintf("%.0f MiB", mib(peaks[k].Load())))
 		worstRSS = max(worstRSS, peaks[k].Load())
+		simCPU += time.Duration(cpus[k].Load())
 	}
 	// What the devices sent is read by now, or soon: the sinks stay up.
 	e2e.WaitFor(t, 10*time.Second, "the sinks to read every message", func() bool { return seen.lines.Load() >= sent })
@@ -99,8 +106,9 @@ end`)
 			twice++
 		}
 	}
-	figure(t, "fleet in shards", "%d shards × %d devices: %d started, %d failed; connected after %v; %.0f messages/s steady (%d devices at 1/s); peak RSS per shard %v (%.1f KiB a device)",
-		shards, perShard, devices, failed, connect, rate, count, rss, float64(worstRSS)/1024/float64(perShard))
+	figure(t, "fleet in shards", "%d shards × %d devices: %d started, %d failed; connected after %v; %.0f messages/s steady (%d devices at 1/s); peak RSS per shard %v (%.1f KiB a device); CPU %.1fs in the shards, %.1fs in the sinks (%.0f µs a message, both sides)",
+		shards, perShard, devices, failed, connect, rate, count, rss, float64(worstRSS)/1024/float64(perShard),
+		simCPU.Seconds(), sinkCPU.Seconds(), float64((simCPU+sinkCPU).Microseconds())/float64(max(sent, 1)))
 	if devices != int64(count) || failed != 0 {
 		t.Errorf("the shards started %d devices with %d failed, want %d and 0", devices, failed, count)
 	}
@@ -137,8 +145,8 @@ func tally(stderr string) []string {
 	return out
 }
 
-// watchPeak keeps the peak RSS of p until it exits.
-func watchPeak(p *e2e.Proc, peak *atomic.Int64) {
+// watchPeak keeps the peak RSS and the CPU time of p until it exits.
+func watchPeak(p *e2e.Proc, peak, cpu *atomic.Int64) {
 	for {
 		select {
 		case <-p.Done():
@@ -147,8 +155,28 @@ func watchPeak(p *e2e.Proc, peak *atomic.Int64) {
 			if v := e2e.PeakRSS(p.Pid()); v > 0 {
 				peak.Store(v)
 			}
+			if v := cpuTime(p.Pid()); v > 0 {
+				cpu.Store(int64(v))
+			}
 		}
 	}
+}
+
+// cpuTime is the user and system time process pid has used (0 without
+// /proc). /proc/PID/stat counts in clock ticks, 100 a second on Linux.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // state is f[0]; utime and stime are fields 14 and 15
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // idLines reads what the sinks print, "ID SEQ" a line: it counts the
