@@ -196,3 +196,30 @@ func TestSimulateStartAtInterruptE2E(t *testing.T) {
 		t.Errorf("exit %d, want 130: %s", code, p.stderr)
 	}
 }
+
+// The descriptor warning counts the devices this shard runs, not the whole
+// fleet: a fleet too big for one process is what shards are for.
+func TestSimulateShardDescriptorWarningE2E(t *testing.T) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<20 {
+		t.Skipf("descriptor limit %d: too large to outgrow here", lim.Cur)
+	}
+	count := strconv.Itoa(int(3 * lim.Cur))
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339) // nothing starts: the warning comes before the wait
+	for _, tc := range []struct {
+		shard string
+		warn  bool
+	}{{"", true}, {"0/8", false}} {
+		args := []string{"simulate", writeScript(t, reportScript), "--count", count, "--start-at", at, "--connect", "127.0.0.1:9"}
+		if tc.shard != "" {
+			args = append(args, "--shard", tc.shard)
+		}
+		p := start(t, "wirecat", args...)
+		p.waitStderr("waiting until", 10*time.Second)
+		p.cmd.Process.Signal(syscall.SIGINT)
+		p.wait(5 * time.Second)
+		if warned := strings.Contains(p.stderr.String(), "ulimit -n"); warned != tc.warn {
+			t.Errorf("--count %s --shard %q: warned %v, want %v: %s", count, tc.shard, warned, tc.warn, p.stderr)
+		}
+	}
+}
