@@ -134,6 +134,9 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer fm.close()
+	if !shard.Whole() {
+		fm.Shard = shard.String() // the summary file says which part of the fleet it holds
+	}
 	// The script's FRAME stands in for --frame: its connections, the
 	// sink, and -o lines by default.
 	df := c.DataFlags
