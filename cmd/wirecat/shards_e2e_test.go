@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -220,6 +222,87 @@ func TestSimulateShardDescriptorWarningE2E(t *testing.T) {
 		p.wait(5 * time.Second)
 		if warned := strings.Contains(p.stderr.String(), "ulimit -n"); warned != tc.warn {
 			t.Errorf("--count %s --shard %q: warned %v, want %v: %s", count, tc.shard, warned, tc.warn, p.stderr)
+		}
+	}
+}
+
+// summaryFile is the part of a --summary file the shard tests compare.
+type summaryFile struct {
+	Shard    string
+	Shards   []string
+	Counters map[string]int64
+	Timings  map[string]struct{ Count int64 }
+}
+
+func readSummary(t *testing.T, b []byte) summaryFile {
+	t.Helper()
+	var s summaryFile
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatalf("summary: %v\n%s", err, b)
+	}
+	return s
+}
+
+// The merged summary of N shards is the summary of one run of the whole
+// fleet: every counter the same, every timing with as many samples.
+func TestSimulateShardsMergedSummaryE2E(t *testing.T) {
+	const count, n = 40, 4
+	port := freePort(t)
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	start(t, "wirecat", "listen", "-k", "--frame", "line", "--recv-only", "-q", addr)
+	waitListen(t, port)
+	script := writeScript(t, reportScript)
+	dir := t.TempDir()
+	common := []string{"simulate", script, "--count", strconv.Itoa(count), "--connect", addr, "--duration", "20s", "-q"}
+	at := time.Now().Add(time.Second).UTC().Format(time.RFC3339Nano)
+	var shards []*proc
+	var files []string
+	for k := range n {
+		f := filepath.Join(dir, fmt.Sprintf("summary-%d.json", k))
+		files = append(files, f)
+		shards = append(shards, start(t, "wirecat", append(common, "--shard", fmt.Sprintf("%d/%d", k, n), "--start-at", at, "--summary", f)...))
+	}
+	whole := filepath.Join(dir, "whole.json")
+	if _, errOut, code := runWirecat(t, "", 30*time.Second, append(common, "--summary", whole)...); code != 0 {
+		t.Fatalf("the whole fleet: exit %d: %s", code, errOut)
+	}
+	for k, p := range shards {
+		if code := p.wait(30 * time.Second); code != 0 {
+			t.Fatalf("shard %d: exit %d: %s", k, code, p.stderr)
+		}
+		b, err := os.ReadFile(files[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := readSummary(t, b); s.Shard != fmt.Sprintf("%d/%d", k, n) {
+			t.Errorf("shard %d's summary says it is shard %q", k, s.Shard)
+		}
+	}
+	out, errOut, code := runWirecat(t, "", 10*time.Second, append(append([]string{"summary"}, files...), "-o", "json")...)
+	if code != 0 {
+		t.Fatalf("summary: exit %d: %s", code, errOut)
+	}
+	merged := readSummary(t, []byte(out))
+	b, err := os.ReadFile(whole)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := readSummary(t, b)
+	if len(merged.Shards) != n {
+		t.Errorf("the merged summary holds shards %q, want %d", merged.Shards, n)
+	}
+	if one.Counters["devices.started"] != count || one.Counters["msgs.sent"] != count {
+		t.Fatalf("the whole fleet's summary: %v", one.Counters)
+	}
+	if fmt.Sprint(merged.Counters) != fmt.Sprint(one.Counters) {
+		t.Errorf("merged counters %v\nwhole fleet's   %v", merged.Counters, one.Counters)
+	}
+	if len(merged.Timings) != len(one.Timings) {
+		t.Errorf("merged timings %v, the whole fleet's %v", merged.Timings, one.Timings)
+	}
+	for name, tm := range one.Timings {
+		if merged.Timings[name].Count != tm.Count {
+			t.Errorf("timing %s: %d samples merged, %d in the whole fleet", name, merged.Timings[name].Count, tm.Count)
 		}
 	}
 }
