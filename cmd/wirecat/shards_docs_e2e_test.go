@@ -27,10 +27,11 @@ func init() {
 var noErrors = regexp.MustCompile(`\b0 (connection )?errors\b`)
 
 // fleetCommands are docs/fleet.md's Shards examples, as printed.
-var fleetCommands = struct{ sink, at, shards, apply, logs, waitFleet, merge, waitMerge, logsMerge, delete string }{
+var fleetCommands = struct{ sink, at, shards, summary, apply, logs, waitFleet, merge, waitMerge, logsMerge, delete string }{
 	sink:      "wirecat listen -k --frame delim:, --recv-only -q 127.0.0.1:5000 > /dev/null &",
 	at:        "at=$(date -u -d '+5 seconds' +%Y-%m-%dT%H:%M:%SZ)",
-	shards:    "seq 0 3 | xargs -P 4 -I {} wirecat simulate scripts/thermo.lua --count 20000 --shard {}/4 --start-at $at --ramp 20s --duration 60s --connect 127.0.0.1:5000 -s 127.0.0.2-127.0.0.9",
+	shards:    "seq 0 3 | xargs -P 4 -I {} wirecat simulate scripts/thermo.lua --count 20000 --shard {}/4 --start-at $at --ramp 20s --duration 60s --connect 127.0.0.1:5000 -s 127.0.0.2-127.0.0.9 --summary shard-{}.json",
+	summary:   "wirecat summary shard-*.json --threshold 'connect.failed == 0'",
 	apply:     `sed "s/START_AT/$(date -u -d '+2 min' +%Y-%m-%dT%H:%M:%SZ)/" deploy/kubernetes/fleet.yaml | kubectl apply -f -`,
 	logs:      "kubectl logs -f -l app.kubernetes.io/component=fleet --prefix --max-log-requests 4",
 	waitFleet: "kubectl wait --for=condition=complete --timeout=30m job/wirecat-fleet",
@@ -82,7 +83,7 @@ var shardDocCases = []docCase{
 	},
 	{
 		name: "fleet-shards-one-machine",
-		cmds: []string{fleetCommands.sink, fleetCommands.at, fleetCommands.shards},
+		cmds: []string{fleetCommands.sink, fleetCommands.at, fleetCommands.shards, fleetCommands.summary},
 		run: func(e *docEnv, c []string) {
 			// A fiftieth of the fleet, over 1s of ramp and 3s of run.
 			e.sub("--count 20000", "--count 400")
@@ -103,6 +104,12 @@ var shardDocCases = []docCase{
 			}
 			if n := len(noErrors.FindAllString(errOut, -1)); n != 4 {
 				e.t.Errorf("%d shards without an error, want 4: %s", n, errOut)
+			}
+			// The fleet's figures: 400 devices, every connect made.
+			sum := e.mustRun(c[3], "")
+			wantContains(e.t, "the merged summary", sum, "4 of 4 shards", "threshold connect.failed == 0: met")
+			if !regexp.MustCompile(`devices\.started +400 `).MatchString(sum) {
+				e.t.Errorf("the merged summary does not count 400 devices: %s", sum)
 			}
 		},
 	},
