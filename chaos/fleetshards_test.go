@@ -2,9 +2,11 @@ package chaos
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -52,12 +54,15 @@ end`)
 	// The shards are started apart, the way a scheduler starts pods; the
 	// fleet starts when the last one surely runs.
 	t0 := time.Now().Add(2 * time.Second)
+	dir := t.TempDir()
 	procs := make([]*e2e.Proc, shards)
+	files := make([]string, shards)
 	peaks, cpus := make([]atomic.Int64, shards), make([]atomic.Int64, shards)
 	for k := range procs {
+		files[k] = filepath.Join(dir, fmt.Sprintf("summary-%d.json", k))
 		procs[k] = e2e.Start(t, "wirecat", "simulate", script, "--count", itoa(count), "--shard", fmt.Sprintf("%d/%d", k, shards),
 			"--start-at", t0.UTC().Format(time.RFC3339Nano), "--ramp", ramp.String(), "--duration", run.String(),
-			"--connect", sinks[k], "-s", "127.0.0.2-127.0.0.9")
+			"--connect", sinks[k], "-s", "127.0.0.2-127.0.0.9", "--summary", files[k])
 		go watchPeak(procs[k], &peaks[k], &cpus[k])
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -105,6 +110,30 @@ end`)
 		default:
 			twice++
 		}
+	}
+	// The shards' summaries, merged: the fleet's own figures.
+	out, errOut, code := e2e.Run(t, "", 30*time.Second, append([]string{"summary", "-o", "json"}, files...)...)
+	if code != 0 {
+		t.Fatalf("wirecat summary: exit %d: %s", code, errOut)
+	}
+	var merged struct {
+		Elapsed  float64
+		Shards   []string
+		Counters map[string]int64
+	}
+	if err := json.Unmarshal([]byte(out), &merged); err != nil {
+		t.Fatalf("merged summary: %v", err)
+	}
+	text, _, _ := e2e.Run(t, "", 30*time.Second, append([]string{"summary"}, files...)...)
+	connectLine := regexp.MustCompile(`(?m)^\s*connect\s+\d+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)`).FindStringSubmatch(text)
+	if connectLine == nil {
+		t.Fatalf("no connect timing in the merged summary:\n%s", text)
+	}
+	figure(t, "fleet in shards, merged", "%d shards: %d devices started, %d connected, %d messages sent (%.0f/s over %.0fs), connect p50 %s p90 %s p99 %s max %s",
+		len(merged.Shards), merged.Counters["devices.started"], merged.Counters["devices.connected"], merged.Counters["msgs.sent"],
+		float64(merged.Counters["msgs.sent"])/merged.Elapsed, merged.Elapsed, connectLine[1], connectLine[2], connectLine[3], connectLine[4])
+	if merged.Counters["devices.started"] != int64(count) || merged.Counters["msgs.sent"] != sent || len(merged.Shards) != shards {
+		t.Errorf("the merged summary: %d shards, %v; want %d devices and the %d messages the shards said", len(merged.Shards), merged.Counters, count, sent)
 	}
 	figure(t, "fleet in shards", "%d shards × %d devices: %d started, %d failed; connected after %v; %.0f messages/s steady (%d devices at 1/s); peak RSS per shard %v (%.1f KiB a device); CPU %.1fs in the shards, %.1fs in the sinks (%.0f µs a message, both sides)",
 		shards, perShard, devices, failed, connect, rate, count, rss, float64(worstRSS)/1024/float64(perShard),

@@ -252,6 +252,12 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.MsgsRecv, sum.BytesRecv = stats.MsgsRecv.Load(), stats.BytesRecv.Load()
 	sum.Conns, sum.Errs = stats.Conns.Load(), stats.Errors.Load()
 	sum.Metrics, sum.Custom = stats.Set.Summary(), stats.Custom()
+	if !cfg.StartAt.IsZero() {
+		// The figures count from the fleet's start, not from the wait
+		// for it, or the rates of merged shards would count the wait.
+		sum.Metrics.Started = start.Round(0).UTC()
+		sum.Metrics.Elapsed = time.Since(start).Seconds()
+	}
 	if last := stats.LastConn.Load(); last > 0 {
 		sum.Connected = time.Unix(0, last).Sub(start)
 	}
