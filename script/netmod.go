@@ -600,7 +600,11 @@ func (d *Device) proxyFor(a link.Addr, o *connOpts) error {
 type DialDefaults struct {
 	Timeout time.Duration // 0: 10s
 	Source  string        // ADDR[:PORT]; "": the system's choice
-	Retry   int           // opts.retry's default: link.Options.Retry
+	// Sources, when set, overrides Source: device id i connects from
+	// Sources[(i-1) mod len], so a fleet spreads over several local
+	// addresses (simulate -s LIST or a range).
+	Sources []string
+	Retry   int // opts.retry's default: link.Options.Retry
 	// Proxy picks the proxy of a net.connect (--proxy or the environment);
 	// nil: none. opts.proxy wins.
 	Proxy func(link.Addr) (*link.Proxy, error)
@@ -621,6 +625,9 @@ func (d *Device) parseOpts(L *lua.LState, t *lua.LTable) connOpts {
 		o.timeout = d.env.Dial.Timeout
 	}
 	o.link.Source = d.env.Dial.Source
+	if n := len(d.env.Dial.Sources); n > 0 {
+		o.link.Source = d.env.Dial.Sources[((d.ID-1)%n+n)%n] // an id below 1 (not a fleet's) still picks one
+	}
 	o.link.TLS = d.env.TLS
 	o.link.WS = d.env.WS
 	o.retry = d.env.Dial.Retry

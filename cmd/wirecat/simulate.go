@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
-	"github.com/wirecat-dev/wirecat/link"
 	"github.com/wirecat-dev/wirecat/proto"
 	"github.com/wirecat-dev/wirecat/script"
 	"github.com/wirecat-dev/wirecat/script/sim"
@@ -21,15 +20,17 @@ func init() { loadFramer = script.LoadFunc }
 // SimulateCmd is `wirecat simulate`.
 type SimulateCmd struct {
 	Script   string         `arg:"" placeholder:"SCRIPT.lua" predictor:"lua" help:"The device script."`
-	Count    int            `short:"n" default:"1" help:"How many devices to run at once."`
-	Ramp     units.Duration `placeholder:"DUR" help:"Spread the devices' starts over this long."`
+	Count    int            `short:"n" default:"1" help:"How many devices to run at once (the whole fleet, with --shard)."`
+	Shard    string         `placeholder:"K/N" help:"Run shard K (from 0) of N: device ids K+1, K+1+N, ...; auto/N takes K from $JOB_COMPLETION_INDEX, $NOMAD_ALLOC_INDEX or $WIRECAT_SHARD."`
+	StartAt  string         `placeholder:"TIME" help:"Start the fleet at TIME (RFC 3339, or HH:MM[:SS] today in UTC); --ramp and --duration count from it."`
+	Ramp     units.Duration `placeholder:"DUR" help:"Spread the devices' starts over this long (the whole fleet's, with --shard)."`
 	Duration units.Duration `placeholder:"DUR" help:"Stop every device after this long (default: run until they are done)."`
 	Seed     uint64         `default:"1" help:"Seed of each device's math.random (with its device id)."`
 	Arg      []string       `placeholder:"K=V" help:"Set args.K to V in the script; repeatable."`
 	Connect  string         `placeholder:"ADDR" predictor:"addr" help:"Every net.connect goes here, whatever the script says; also the TARGET global."`
 	Listen   string         `placeholder:"ADDR" predictor:"addr" help:"Every net.listen binds here, whatever the script says."`
 	Timeout  units.Duration `short:"w" placeholder:"DUR" help:"net.connect gives up after DUR unless the script says (default 10s)."`
-	Source   string         `short:"s" placeholder:"ADDR[:PORT]" help:"net.connect connects from this local address unless the script says."`
+	Source   string         `short:"s" placeholder:"ADDR[,ADDR...]" help:"net.connect connects from this local address unless the script says; a list or a range (127.0.0.2-127.0.0.9) spreads the devices by id."`
 	HealFlags
 	DataFlags
 	TLSFlags
@@ -63,7 +64,13 @@ Examples:
         --threshold 'errors == 0'
 
 --report, --summary and --threshold are the fleet's metrics (docs/fleet.md);
-a threshold not met exits 3.`
+a threshold not met exits 3.
+
+A fleet too big for one machine runs as shards (docs/fleet.md): each
+process runs every Nth device id, and --start-at starts them together:
+
+    wirecat simulate scripts/thermo.lua --count 20000 --shard 0/2 \
+        --start-at 2026-11-29T21:30:00Z --ramp 20s --connect 10.0.0.5:5000`
 }
 
 func (c *SimulateCmd) Run(app *App, g *Globals) error {
@@ -77,9 +84,26 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	if c.Timeout < 0 {
 		return usage(errors.New("--timeout must be positive"))
 	}
+	var sources []string
 	if c.Source != "" {
-		if _, _, err := link.ParseSource(c.Source); err != nil {
+		if sources, err = sim.ParseSources(c.Source); err != nil {
 			return usage(fmt.Errorf("--source: %w", err))
+		}
+	}
+	var shard sim.Shard
+	if c.Shard != "" {
+		if shard, err = sim.ParseShard(c.Shard, c.Count, app.Getenv); err != nil {
+			return usage(err)
+		}
+	}
+	var startAt time.Time
+	if c.StartAt != "" {
+		if startAt, err = sim.ParseStartAt(c.StartAt, time.Now()); err != nil {
+			return usage(err)
+		}
+		if c.Duration > 0 && time.Until(startAt.Add(c.Duration.D())) <= 0 {
+			return usage(fmt.Errorf("--start-at %s with --duration %v ended %v ago: nothing is left to run",
+				c.StartAt, c.Duration.D(), -time.Until(startAt.Add(c.Duration.D())).Round(time.Second)))
 		}
 	}
 	retry, err := c.retries()
@@ -110,6 +134,9 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer fm.close()
+	if !shard.Whole() {
+		fm.Shard = shard.String() // the summary file says which part of the fleet it holds
+	}
 	// The script's FRAME stands in for --frame: its connections, the
 	// sink, and -o lines by default.
 	df := c.DataFlags
@@ -130,14 +157,21 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if w := sim.DescriptorWarning(c.Count, c.Connect == ""); w != "" {
+	if w := sim.DescriptorWarning(shard.Size(c.Count), c.Connect == ""); w != "" {
 		p.log.Warnf("%s", w)
+	}
+	if !startAt.IsZero() {
+		if wait := time.Until(startAt); wait > 0 {
+			p.log.Notef("waiting until %s (in %v) to start", startAt.UTC().Format(time.RFC3339), wait.Round(time.Second))
+		} else {
+			p.log.Notef("--start-at %s passed %v ago: starting now; the devices already due start at once", c.StartAt, -wait.Round(time.Millisecond))
+		}
 	}
 	stopFlush := every(100*time.Millisecond, func() { p.out.Flush() }) // what the sink prints keeps flowing
 	cfg := sim.Config{
-		Program: prog, Count: c.Count, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
+		Program: prog, Count: c.Count, Shard: shard, StartAt: startAt, Ramp: c.Ramp.D(), Duration: c.Duration.D(), Seed: c.Seed, Args: args,
 		Connect: c.Connect, Listen: c.Listen, Frame: df.Frame, TLS: c.TLSFlags.options(), WS: c.TLSFlags.WSFlags.options(), MaxFrame: int(c.MaxFrame),
-		Dial: script.DialDefaults{Timeout: c.Timeout.D(), Source: c.Source, Retry: retry, Proxy: proxy},
+		Dial: script.DialDefaults{Timeout: c.Timeout.D(), Sources: sources, Retry: retry, Proxy: proxy},
 		Load: loadFramer, Sink: deviceSink(p, df.outputMode()), SinkEvents: p.cfg.Sink,
 		Stdout: printWriter{p, app.Stdout}, Stderr: app.Stderr, Verbose: g.Verbose,
 		Progress: app.StderrTerminal && !g.Quiet,

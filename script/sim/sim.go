@@ -26,11 +26,16 @@ import (
 // Config describes a run.
 type Config struct {
 	Program  *script.Program
-	Count    int           // devices; 0 means 1
-	Ramp     time.Duration // starts are spread evenly over this
+	Count    int           // devices of the whole fleet; 0 means 1
+	Shard    Shard         // the devices this process runs; the zero Shard runs them all
+	Ramp     time.Duration // the fleet's starts are spread evenly over this
 	Duration time.Duration // stop every device after this; 0 runs until done or ctx ends
-	Seed     uint64
-	Args     map[string]string
+	// StartAt, when set, is when the fleet starts (--start-at): Run waits
+	// until then, and the ramp and the duration count from it, so shards
+	// started apart keep one schedule. The zero time is now.
+	StartAt time.Time
+	Seed    uint64
+	Args    map[string]string
 	// Connect, when set, is where every net.connect goes, whatever address
 	// the script gives; it is also the TARGET global. Without it, TARGET is
 	// the address of a built-in sink that prints what it receives.
@@ -69,9 +74,10 @@ type Config struct {
 
 // Summary is what a fleet did.
 type Summary struct {
-	Devices   int // devices started
-	Failed    int // devices that stopped with a script error
-	Stopped   int // devices still running at the deadline or cancel
+	Shard     Shard // the shard that ran, zero for a whole fleet
+	Devices   int   // devices started
+	Failed    int   // devices that stopped with a script error
+	Stopped   int   // devices still running at the deadline or cancel
 	MsgsSent  int64
 	BytesSent int64
 	MsgsRecv  int64
@@ -95,6 +101,9 @@ const keepErrors = 10
 // String is the closing summary shown on stderr.
 func (s Summary) String() string {
 	var b strings.Builder
+	if !s.Shard.Whole() {
+		fmt.Fprintf(&b, "shard %s: ", s.Shard)
+	}
 	fmt.Fprintf(&b, "%s started in %v", plural(int64(s.Devices), "device"), s.StartUp.Round(time.Millisecond))
 	if s.Conns > 0 {
 		fmt.Fprintf(&b, " (connected after %v)", s.Connected.Round(time.Millisecond))
@@ -142,9 +151,18 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		status = &statusLine{w: cfg.Stderr}
 		cfg.Stderr = status
 	}
+	if cfg.Shard.K < 0 || cfg.Shard.K >= cfg.Shard.Step() {
+		return Summary{}, fmt.Errorf("shard %s: K out of range", cfg.Shard)
+	}
+	// t0 is the fleet's start: device i is due at t0 + ramp*(i-1)/count,
+	// whichever shard runs it.
+	t0 := time.Now()
+	if !cfg.StartAt.IsZero() {
+		t0 = cfg.StartAt
+	}
 	if cfg.Duration > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Duration)
+		ctx, cancel = context.WithDeadline(ctx, t0.Add(cfg.Duration))
 		defer cancel()
 	}
 	stats := script.NewStats(cfg.Metrics)
@@ -153,7 +171,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		Frame: cfg.Frame, TLS: cfg.TLS, WS: cfg.WS, Dial: cfg.Dial, Load: cfg.Load, MaxFrame: cfg.MaxFrame, Sink: cfg.Sink,
 		Stdout: cfg.Stdout, Stderr: cfg.Stderr, Verbose: cfg.Verbose, Stats: stats, Target: cfg.Connect,
 	}
-	var sum Summary
+	sum := Summary{Shard: cfg.Shard}
 	if cfg.Connect == "" && !cfg.NoSink {
 		sk, err := startSink(cfg, frame)
 		if err != nil {
@@ -164,7 +182,10 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		sum.SinkAddr = sk.addr
 	}
 
-	start := time.Now()
+	if !sleepUntil(ctx, t0) {
+		return sum, nil // stopped while it waited: nothing ran
+	}
+	start := time.Now() // this process's start: t0, or later when it came late
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var running atomic.Int64 // devices started and not yet ended
@@ -195,15 +216,9 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		stopProgress = progress(cfg, status, stats, &sum, &mu, start)
 	}
 	started := 0
-	for i := 1; i <= cfg.Count; i++ {
+	for i := cfg.Shard.First(); i <= cfg.Count; i += cfg.Shard.Step() {
 		if cfg.Ramp > 0 && i > 1 {
-			at := start.Add(cfg.Ramp * time.Duration(i-1) / time.Duration(cfg.Count))
-			if wait := time.Until(at); wait > 0 {
-				select {
-				case <-time.After(wait):
-				case <-ctx.Done():
-				}
-			}
+			sleepUntil(ctx, t0.Add(cfg.Ramp*time.Duration(i-1)/time.Duration(cfg.Count)))
 		}
 		if ctx.Err() != nil {
 			break
@@ -237,10 +252,30 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	sum.MsgsRecv, sum.BytesRecv = stats.MsgsRecv.Load(), stats.BytesRecv.Load()
 	sum.Conns, sum.Errs = stats.Conns.Load(), stats.Errors.Load()
 	sum.Metrics, sum.Custom = stats.Set.Summary(), stats.Custom()
+	if !cfg.StartAt.IsZero() {
+		// The figures count from the fleet's start, not from the wait
+		// for it, or the rates of merged shards would count the wait.
+		sum.Metrics.Started = start.Round(0).UTC()
+		sum.Metrics.Elapsed = time.Since(start).Seconds()
+	}
 	if last := stats.LastConn.Load(); last > 0 {
 		sum.Connected = time.Unix(0, last).Sub(start)
 	}
 	return sum, nil
+}
+
+// sleepUntil waits until t or until ctx ends, and reports whether ctx is
+// still alive.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	if wait := time.Until(t); wait > 0 {
+		tm := time.NewTimer(wait)
+		defer tm.Stop()
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+		}
+	}
+	return ctx.Err() == nil
 }
 
 func orRaw(s string) string {
@@ -323,23 +358,34 @@ func (s *statusLine) clear() {
 // sink is the built-in server client devices talk to when no --connect was
 // given: it accepts every device and reports what each sends.
 type sink struct {
-	ln    net.Listener
-	addr  string
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	ln       net.Listener
+	addr     string
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	draining atomic.Bool   // close has begun: accept what the backlog holds, then stop
+	accepted chan struct{} // closed when the accept loop has returned
 }
+
+// drainWait is how long the closing sink waits for one more connection in
+// its backlog. Every device is done by then, so none is coming: this only
+// has to cover the moment between setting the deadline and the accept.
+const drainWait = 20 * time.Millisecond
 
 func startSink(cfg Config, f proto.Framer) (*sink, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("built-in sink: %w", err)
 	}
-	s := &sink{ln: ln, addr: "tcp://" + ln.Addr().String(), conns: map[net.Conn]struct{}{}}
+	s := &sink{ln: ln, addr: "tcp://" + ln.Addr().String(), conns: map[net.Conn]struct{}{}, accepted: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(s.accepted)
 		for {
+			if s.draining.Load() {
+				ln.(*net.TCPListener).SetDeadline(time.Now().Add(drainWait))
+			}
 			c, err := ln.Accept()
 			if err != nil {
 				return
@@ -423,8 +469,14 @@ func (s *sink) serve(c net.Conn, f proto.Framer, cfg Config) {
 }
 
 // close stops accepting, gives the devices' last bytes (their connections
-// are closed by now) a moment to be read, then closes what is left.
+// are closed by now) a moment to be read, then closes what is left. A
+// device that connected, sent and closed before the accept loop took it is
+// still in the listener's backlog, and closing the listener would drop it
+// unread: the loop first accepts until the backlog is empty.
 func (s *sink) close() {
+	s.draining.Store(true)
+	s.ln.(*net.TCPListener).SetDeadline(time.Now().Add(drainWait)) // wakes an idle Accept
+	<-s.accepted
 	s.ln.Close()
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
