@@ -353,8 +353,8 @@ func coapParse(L *lua.LState) int {
 		return 0
 	}
 	if m.Type == coap.RST { // a client that no longer wants our notifications
-		if pc, ok := peerOf(L.Get(2)); ok {
-			devOf(L).coapForget(pc.to.String())
+		if c, ok := connOf(L.Get(2)); ok {
+			devOf(L).coapForget(c)
 		}
 		return 0
 	}
@@ -399,7 +399,7 @@ func coapParse(L *lua.LState) int {
 	t.RawSetString("payload", lua.LString(m.Payload))
 	t.RawSetString("confirmable", lua.LBool(m.Type == coap.CON))
 	if v, err := m.Options.Observe(); err == nil && method == "GET" {
-		if c, ok := peerConnOf(L.Get(2)); ok {
+		if c, ok := connOf(L.Get(2)); ok {
 			devOf(L).coapObserve(path, c, m.Token, v == 0)
 			t.RawSetString("observe", lua.LBool(v == 0))
 		}
@@ -456,49 +456,52 @@ func coapReplyObs(req *coap.Message, code codes.Code, payload []byte, cf int, ob
 	return wire
 }
 
-// coapObserver is a client observing a path of the device's coap.serve.
+// coapObserver is a client observing a path of the device's coap.serve:
+// over UDP a sender of the listener's socket (pc), over DTLS the
+// association's conn (c), which notifications are records of while it
+// lasts.
 type coapObserver struct {
 	tr    string // the listener's transport, for the notifications' events
+	addr  string // the client's address
 	pc    *peerConn
+	c     *conn
 	token []byte
 	seq   uint32
 }
 
+// gone: the observer's DTLS association has ended.
+func (o *coapObserver) gone() bool { return o.c != nil && o.c.closed }
+
 // coapMaxObservers bounds a device's observers.
 const coapMaxObservers = 1024
 
-func peerOf(v lua.LValue) (*peerConn, bool) {
-	c, ok := peerConnOf(v)
-	if !ok {
-		return nil, false
-	}
-	return c.nc.(*peerConn), true
-}
-
-// peerConnOf is the conn of a datagram listener's sender.
-func peerConnOf(v lua.LValue) (*conn, bool) {
+// connOf is the conn a coap.serve handler was given: a datagram
+// listener's sender (UDP) or an association (DTLS).
+func connOf(v lua.LValue) (*conn, bool) {
 	u, ok := v.(*lua.LUserData)
 	if !ok {
 		return nil, false
 	}
 	c, ok := u.Value.(*conn)
-	if !ok {
-		return nil, false
-	}
-	_, ok = c.nc.(*peerConn)
 	return c, ok
 }
 
 // coapObserve registers (or, with add false, removes) an observer of path.
 func (d *Device) coapObserve(path string, c *conn, token []byte, add bool) {
-	pc := c.nc.(*peerConn)
 	if d.coapObs == nil {
 		d.coapObs = map[string][]*coapObserver{}
 	}
+	o := &coapObserver{tr: c.tr, addr: c.remote, token: append([]byte{}, token...), seq: 1}
+	if pc, ok := c.nc.(*peerConn); ok {
+		// the handler's conn ends with its request; the socket does not
+		o.pc, o.addr = &peerConn{pc: pc.pc, to: pc.to}, pc.to.String()
+	} else {
+		o.c = c
+	}
 	var obs []*coapObserver
-	for _, o := range d.coapObs[path] {
-		if o.pc.to.String() != pc.to.String() || string(o.token) != string(token) {
-			obs = append(obs, o)
+	for _, x := range d.coapObs[path] {
+		if (x.addr != o.addr || string(x.token) != string(token)) && !x.gone() {
+			obs = append(obs, x)
 		}
 	}
 	total := 0
@@ -506,17 +509,21 @@ func (d *Device) coapObserve(path string, c *conn, token []byte, add bool) {
 		total += len(l)
 	}
 	if add && total < coapMaxObservers {
-		obs = append(obs, &coapObserver{tr: c.tr, pc: &peerConn{pc: pc.pc, to: pc.to}, token: append([]byte{}, token...), seq: 1})
+		obs = append(obs, o)
 	}
 	d.coapObs[path] = obs
 }
 
-// coapForget removes every observer at addr.
-func (d *Device) coapForget(addr string) {
+// coapForget removes every observer at c's address (an RST came from it).
+func (d *Device) coapForget(c *conn) {
+	addr := c.remote
+	if pc, ok := c.nc.(*peerConn); ok {
+		addr = pc.to.String()
+	}
 	for path, l := range d.coapObs {
 		var keep []*coapObserver
 		for _, o := range l {
-			if o.pc.to.String() != addr {
+			if o.addr != addr && !o.gone() {
 				keep = append(keep, o)
 			}
 		}
@@ -546,10 +553,22 @@ func coapNotify(L *lua.LState) int {
 		cf = int(v)
 	}
 	sent := 0
+	var keep []*coapObserver
 	for _, o := range d.coapObs[path] {
+		if o.gone() {
+			continue // its association ended: it observes no more
+		}
+		keep = append(keep, o)
 		o.seq++
 		req := &coap.Message{Type: coap.NON, Token: o.token}
 		wire := coapReplyObs(req, code, payload, cf, true, o.seq&0xffffff)
+		if o.c != nil {
+			// a record of the association, shown and recorded with it
+			if o.c.send(L, wire) == "" {
+				sent++
+			}
+			continue
+		}
 		if _, err := o.pc.Write(wire); err == nil {
 			sent++
 			// A notification is an exchange of its own, as each request
@@ -558,6 +577,9 @@ func coapNotify(L *lua.LState) int {
 			w.sent(wire)
 			w.close(true, nil)
 		}
+	}
+	if d.coapObs != nil {
+		d.coapObs[path] = keep
 	}
 	L.Push(lua.LNumber(sent))
 	return 1

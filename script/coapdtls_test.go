@@ -1,0 +1,126 @@
+package script
+
+import (
+	"fmt"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
+)
+
+// coapDTLSSensor is a sensor behind dtls:// with a pre-shared key ("secret!"
+// as identity sensor-1) that pushes a reading to its observers every 0.1 s
+// and serves a 3000-byte /log block-wise; it observes itself over coaps://
+// (three notifications, then stop) and runs for args.wait seconds.
+const coapDTLSSensor = `
+local psk, id = "73656372657421", "sensor-1"
+local temp = 20
+local big = string.rep("0123456789", 300)
+local srv = assert(coap.serve("dtls://127.0.0.1:%d", { psk = psk, psk_identity = id }, {
+  ["/temp"] = function() return string.format("%%.1f", temp) end,
+  ["/log"] = big,
+}))
+local tick = every(0.1, function()
+  temp = temp + 0.5
+  coap.notify("/temp", string.format("%%.1f", temp))
+end)
+local base = "coaps://127.0.0.1:%d"
+local r = assert(coap.request({ url = base .. "/log", psk = psk, psk_identity = id }))
+print("log", r.code, #r.payload, r.payload == big)
+local n, h = 0, nil
+h = assert(coap.observe({ url = base .. "/temp", psk = psk, psk_identity = id }, function(r)
+  n = n + 1
+  print(n, r.code, r.observe, r.payload)
+  if n == 3 then h:stop() end
+end))
+sleep(tonumber(args.wait))
+tick:stop()
+print("observers left", coap.notify("/temp", "x"))
+srv:close()
+`
+
+// TestCoAPDTLSObserve: over dtls://, a device's coap.notify reaches its own
+// coap.observe client, which deregisters on stop (a GET with Observe 1),
+// and libcoap's coap-client-openssl -s with a PSK; block-wise answers go
+// over DTLS to both clients.
+func TestCoAPDTLSObserve(t *testing.T) {
+	port := e2e.FreeUDPPort(t)
+	src := fmt.Sprintf(coapDTLSSensor, port, port)
+	r := run(t, src, 15*time.Second, &Env{Args: map[string]string{"wait": "1"}})
+	// the observer's first answer is the reading at registration: the
+	// ticks that ran during the block-wise request changed it, so only
+	// the sequence is fixed, and each notification is 0.5 above the last
+	lines := strings.Split(r.out, "\n")
+	if r.err != nil || len(lines) != 6 || lines[0] != "log\t2.05\t3000\ttrue" || lines[4] != "observers left\t0" {
+		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
+	}
+	var prev float64
+	for i, l := range lines[1:4] {
+		var n, seq int
+		var code string
+		var temp float64
+		if _, err := fmt.Sscanf(l, "%d\t%s\t%d\t%g", &n, &code, &seq, &temp); err != nil || n != i+1 || code != "2.05" {
+			t.Fatalf("notification %d: %q (%v) in %q", i+1, l, err, r.out)
+		}
+		if i > 0 && (seq <= 1 || temp != prev+0.5) {
+			t.Fatalf("notification %d: %q after %g in %q", i+1, l, prev, r.out)
+		}
+		prev = temp
+	}
+
+	e2e.Need(t, "coap-client-openssl")
+	p, err := Compile("sensor.lua", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextTimeout(15 * time.Second)
+		defer cancel()
+		done <- p.Run(ctx, 1, &Env{Count: 1, Args: map[string]string{"wait": "4"}})
+	}()
+	e2e.WaitUDP(t, port)
+	url := fmt.Sprintf("coaps://127.0.0.1:%d", port)
+	b, err := exec.Command("coap-client-openssl", "-B", "3", "-k", "secret!", "-u", "sensor-1", "-m", "get", "-s", "1", url+"/temp").CombinedOutput()
+	if err != nil {
+		t.Fatalf("coap-client-openssl -s: %v %s", err, b)
+	}
+	if got := strings.Count(string(b), "."); got < 5 {
+		t.Errorf("coap-client-openssl -s 1 saw %d readings in a second over DTLS, want about 10: %q", got, b)
+	}
+	// block-wise: the default (1024-byte blocks) and 64-byte ones the client asks for
+	for _, args := range [][]string{nil, {"-b", "64"}} {
+		args = append(append([]string{"-B", "3", "-k", "secret!", "-u", "sensor-1"}, args...), url+"/log")
+		b, err = exec.Command("coap-client-openssl", args...).Output()
+		if err != nil || strings.TrimSpace(string(b)) != strings.Repeat("0123456789", 300) {
+			t.Errorf("coap-client-openssl %v: %v, %d bytes %.60q", args, err, len(b), b)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCoAPObserveSecure: coap.observe over coaps:// of libcoap's
+// coap-server-openssl (PSK), whose /time notifies every second.
+func TestCoAPObserveSecure(t *testing.T) {
+	e2e.Need(t, "coap-server-openssl")
+	port := e2e.FreeUDPPort(t)
+	e2e.Start(t, "coap-server-openssl", "-A", "127.0.0.1", "-p", fmt.Sprint(port-1), "-k", "secretkey")
+	e2e.WaitUDP(t, port)
+	r := run(t, fmt.Sprintf(`
+local url = "coaps://127.0.0.1:%d/time"
+local n, h = 0, nil
+h = assert(coap.observe({ url = url, psk = "7365637265746b6579", psk_identity = "dev1" }, function(r)
+  n = n + 1
+  print(n, r.code, r.observe ~= nil, #r.payload > 0)
+  if n == 2 then h:stop() end
+end))
+`, port), 10*time.Second, nil)
+	want := "1\t2.05\ttrue\ttrue\n2\t2.05\ttrue\ttrue\n"
+	if r.err != nil || r.out != want {
+		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
+	}
+}
