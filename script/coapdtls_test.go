@@ -2,12 +2,17 @@ package script
 
 import (
 	"fmt"
+	"net"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/plgd-dev/go-coap/v3/message"
+	"github.com/plgd-dev/go-coap/v3/message/codes"
+
 	"github.com/wirecat-dev/wirecat/internal/e2e"
+	"github.com/wirecat-dev/wirecat/luamod/coap"
 )
 
 // coapDTLSSensor is a sensor behind dtls:// with a pre-shared key ("secret!"
@@ -122,5 +127,112 @@ end))
 	want := "1\t2.05\ttrue\ttrue\n2\t2.05\ttrue\ttrue\n"
 	if r.err != nil || r.out != want {
 		t.Fatalf("%v %q %s", r.err, r.out, r.errOut)
+	}
+}
+
+// TestCoAPObserversBounded: a device keeps at most 1024 observers, and the
+// next is answered without Observe (with one warning); observers that leave
+// their confirmable notifications unacknowledged (a client gone without a
+// word) are forgotten, while one that acknowledges stays.
+func TestCoAPObserversBounded(t *testing.T) {
+	port := e2e.FreeUDPPort(t)
+	src := fmt.Sprintf(`
+local go = false
+local srv = assert(coap.serve("127.0.0.1:%d", { ["/t"] = "0", ["POST /go"] = function() go = true; return "2.04", "" end }))
+while not go do sleep(0.01) end
+for i = 1, 40 do
+  print(coap.notify("/t", tostring(i)))
+  sleep(0.01)
+end
+srv:close()
+`, port)
+	p, err := Compile("bound.lua", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut syncBuf
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextTimeout(20 * time.Second)
+		defer cancel()
+		done <- p.Run(ctx, 1, &Env{Count: 1, Stdout: &out, Stderr: &errOut})
+	}()
+	e2e.WaitUDP(t, port)
+	dial := func() *net.UDPConn {
+		c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	get := func(c *net.UDPConn, token uint16, code codes.Code, path string, observe bool) *coap.Message {
+		opts := message.Options{}
+		opts, _, _ = opts.SetPath(make([]byte, 16), path)
+		if observe {
+			opts, _, _ = opts.SetObserve(make([]byte, 4), 0)
+		}
+		w, _ := coap.Encode(&coap.Message{Type: coap.CON, Code: code, MessageID: int32(token), Token: []byte{byte(token >> 8), byte(token)}, Options: opts})
+		b := make([]byte, 1500)
+		for range 3 {
+			c.Write(w)
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			n, err := c.Read(b)
+			if err != nil {
+				continue
+			}
+			if r, err := coap.Decode(b[:n]); err == nil && r.MessageID == int32(token) {
+				return r
+			}
+		}
+		t.Fatalf("no answer to request %d", token)
+		return nil
+	}
+	live, dead := dial(), dial()
+	defer live.Close()
+	if _, err := get(live, 1, codes.GET, "/t", true).Options.Observe(); err != nil {
+		t.Fatal("the first observer is not registered")
+	}
+	for i := range 1024 {
+		_, err := get(dead, uint16(100+i), codes.GET, "/t", true).Options.Observe()
+		if i < 1023 && err != nil {
+			t.Fatalf("observer %d of 1024 not registered", i+2)
+		}
+		if i == 1023 && err == nil {
+			t.Fatal("observer 1025 answered with Observe: over the bound")
+		}
+	}
+	dead.Close() // its notifications go unanswered from now on
+	acks := make(chan int, 1)
+	go func() { // the live observer acknowledges its confirmable notifications
+		b, n := make([]byte, 1500), 0
+		for {
+			live.SetReadDeadline(time.Now().Add(5 * time.Second))
+			k, err := live.Read(b)
+			if err != nil {
+				acks <- n
+				return
+			}
+			if r, err := coap.Decode(b[:k]); err == nil && r.Type == coap.CON {
+				w, _ := coap.Encode(&coap.Message{Type: coap.ACK, Code: codes.Empty, MessageID: r.MessageID})
+				live.Write(w)
+				n++
+			}
+		}
+	}()
+	get(dial(), 9, codes.POST, "/go", false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	counts := strings.Fields(out.String())
+	t.Logf("observers reached by each notification: %v", counts)
+	if len(counts) != 40 || counts[0] != "1024" || counts[39] != "1" {
+		t.Fatalf("observers reached by each notification: %v", counts)
+	}
+	if n := strings.Count(errOut.String(), "the limit"); n != 1 || !strings.Contains(errOut.String(), "answered without observe: the device has 1024 observers") {
+		t.Fatalf("want one warning of the bound, got %q", errOut.String())
+	}
+	live.Close()
+	if n := <-acks; n < 4 {
+		t.Fatalf("the live observer acknowledged %d confirmable notifications of 40", n)
 	}
 }

@@ -354,11 +354,14 @@ func coapParse(L *lua.LState) int {
 	}
 	if m.Type == coap.RST { // a client that no longer wants our notifications
 		if c, ok := connOf(L.Get(2)); ok {
-			devOf(L).coapForget(c)
+			devOf(L).coapObs.forget(peerAddr(c))
 		}
 		return 0
 	}
-	if m.Type == coap.ACK {
+	if m.Type == coap.ACK { // of a confirmable notification: its client is there
+		if c, ok := connOf(L.Get(2)); ok {
+			devOf(L).coapObs.acked(peerAddr(c), m.MessageID)
+		}
 		return 0
 	}
 	method := coap.MethodName(m.Code)
@@ -400,8 +403,11 @@ func coapParse(L *lua.LState) int {
 	t.RawSetString("confirmable", lua.LBool(m.Type == coap.CON))
 	if v, err := m.Options.Observe(); err == nil && method == "GET" {
 		if c, ok := connOf(L.Get(2)); ok {
-			devOf(L).coapObserve(path, c, m.Token, v == 0)
-			t.RawSetString("observe", lua.LBool(v == 0))
+			d := devOf(L)
+			if d.coapObs == nil {
+				d.coapObs = &coapObservers{byPath: map[string][]*coapObserver{}}
+			}
+			t.RawSetString("observe", lua.LBool(d.coapObs.observe(d, path, c, m.Token, v == 0)))
 		}
 	}
 	if f, err := m.Options.ContentFormat(); err == nil {
@@ -423,6 +429,12 @@ func coapReply(req *coap.Message, code codes.Code, payload []byte, cf int) []byt
 
 // coapReplyObs is coapReply with an Observe option of seq when obs.
 func coapReplyObs(req *coap.Message, code codes.Code, payload []byte, cf int, obs bool, seq uint32) []byte {
+	wire, _ := coap.Encode(coapAnswer(req, code, payload, cf, obs, seq))
+	return wire
+}
+
+// coapAnswer is coapReplyObs's message.
+func coapAnswer(req *coap.Message, code codes.Code, payload []byte, cf int, obs bool, seq uint32) *coap.Message {
 	r := &coap.Message{Token: req.Token, Code: code, Type: coap.NON, MessageID: int32(randUint(1 << 16)), Options: message.Options{}}
 	if req.Type == coap.CON {
 		r.Type, r.MessageID = coap.ACK, req.MessageID
@@ -452,8 +464,7 @@ func coapReplyObs(req *coap.Message, code codes.Code, payload []byte, cf int, ob
 		r.Options, _, _ = r.Options.SetObserve(b, seq)
 	}
 	r.Payload = payload
-	wire, _ := coap.Encode(r)
-	return wire
+	return r
 }
 
 // coapObserver is a client observing a path of the device's coap.serve:
@@ -467,13 +478,31 @@ type coapObserver struct {
 	c     *conn
 	token []byte
 	seq   uint32
+	// pending is the message id of the last confirmable notification
+	// while it is not acknowledged; missed counts the ones never were.
+	pending int32
+	missed  int
 }
 
 // gone: the observer's DTLS association has ended.
 func (o *coapObserver) gone() bool { return o.c != nil && o.c.closed }
 
-// coapMaxObservers bounds a device's observers.
-const coapMaxObservers = 1024
+// coapObservers are a device's observers, by path.
+type coapObservers struct {
+	byPath map[string][]*coapObserver
+	warned bool // the bound was reported
+}
+
+const (
+	// coapMaxObservers bounds a device's observers.
+	coapMaxObservers = 1024
+	// Every coapConfirmEvery-th notification to an observer is
+	// confirmable (RFC 7641 §4.5): one that leaves coapMaxMissed of them
+	// unacknowledged in a row is gone (a client killed, a board off) and
+	// is forgotten, so the dead do not fill the bound.
+	coapConfirmEvery = 8
+	coapMaxMissed    = 2
+)
 
 // connOf is the conn a coap.serve handler was given: a datagram
 // listener's sender (UDP) or an association (DTLS).
@@ -486,53 +515,84 @@ func connOf(v lua.LValue) (*conn, bool) {
 	return c, ok
 }
 
-// coapObserve registers (or, with add false, removes) an observer of path.
-func (d *Device) coapObserve(path string, c *conn, token []byte, add bool) {
-	if d.coapObs == nil {
-		d.coapObs = map[string][]*coapObserver{}
+// peerAddr is the address of c's client.
+func peerAddr(c *conn) string {
+	if pc, ok := c.nc.(*peerConn); ok {
+		return pc.to.String()
 	}
-	o := &coapObserver{tr: c.tr, addr: c.remote, token: append([]byte{}, token...), seq: 1}
+	return c.remote
+}
+
+// observe registers (or, with add false, removes) an observer of path;
+// false when it is not registered (a removal, or the bound is reached:
+// the answer then has no Observe option, which tells the client so).
+func (s *coapObservers) observe(d *Device, path string, c *conn, token []byte, add bool) bool {
+	o := &coapObserver{tr: c.tr, addr: peerAddr(c), token: append([]byte{}, token...), seq: 1, pending: -1}
 	if pc, ok := c.nc.(*peerConn); ok {
 		// the handler's conn ends with its request; the socket does not
-		o.pc, o.addr = &peerConn{pc: pc.pc, to: pc.to}, pc.to.String()
+		o.pc = &peerConn{pc: pc.pc, to: pc.to}
 	} else {
 		o.c = c
 	}
 	var obs []*coapObserver
-	for _, x := range d.coapObs[path] {
+	for _, x := range s.byPath[path] {
 		if (x.addr != o.addr || string(x.token) != string(token)) && !x.gone() {
 			obs = append(obs, x)
 		}
 	}
+	s.byPath[path] = obs
+	if !add {
+		return false
+	}
 	total := 0
-	for _, l := range d.coapObs {
+	for _, l := range s.byPath {
 		total += len(l)
 	}
-	if add && total < coapMaxObservers {
-		obs = append(obs, o)
+	if total >= coapMaxObservers {
+		if !s.warned {
+			s.warned = true
+			d.env.write(d.env.Stderr, fmt.Sprintf("device %d: warning: coap.serve: %s from %s is answered without observe: the device has %d observers, the limit\n",
+				d.ID, path, o.addr, coapMaxObservers))
+		}
+		return false
 	}
-	d.coapObs[path] = obs
+	s.byPath[path] = append(obs, o)
+	return true
 }
 
-// coapForget removes every observer at c's address (an RST came from it).
-func (d *Device) coapForget(c *conn) {
-	addr := c.remote
-	if pc, ok := c.nc.(*peerConn); ok {
-		addr = pc.to.String()
+// forget removes every observer at addr (an RST came from it).
+func (s *coapObservers) forget(addr string) {
+	if s == nil {
+		return
 	}
-	for path, l := range d.coapObs {
+	for path, l := range s.byPath {
 		var keep []*coapObserver
 		for _, o := range l {
 			if o.addr != addr && !o.gone() {
 				keep = append(keep, o)
 			}
 		}
-		d.coapObs[path] = keep
+		s.byPath[path] = keep
+	}
+}
+
+// acked notes the ACK of a confirmable notification.
+func (s *coapObservers) acked(addr string, mid int32) {
+	if s == nil {
+		return
+	}
+	for _, l := range s.byPath {
+		for _, o := range l {
+			if o.addr == addr && o.pending == mid {
+				o.pending, o.missed = -1, 0
+			}
+		}
 	}
 }
 
 // coap.notify(path, payload[, code[, content_format]]) -> how many
-// observers were sent the notification (a NON).
+// observers were sent the notification (a NON, each coapConfirmEvery-th
+// a CON).
 func coapNotify(L *lua.LState) int {
 	d := devOf(L)
 	path := L.CheckString(1)
@@ -552,16 +612,29 @@ func coapNotify(L *lua.LState) int {
 	if v, ok := L.Get(4).(lua.LNumber); ok {
 		cf = int(v)
 	}
+	if d.coapObs == nil {
+		L.Push(lua.LNumber(0))
+		return 1
+	}
 	sent := 0
 	var keep []*coapObserver
-	for _, o := range d.coapObs[path] {
+	for _, o := range d.coapObs.byPath[path] {
 		if o.gone() {
 			continue // its association ended: it observes no more
 		}
-		keep = append(keep, o)
 		o.seq++
-		req := &coap.Message{Type: coap.NON, Token: o.token}
-		wire := coapReplyObs(req, code, payload, cf, true, o.seq&0xffffff)
+		m := coapAnswer(&coap.Message{Type: coap.NON, Token: o.token}, code, payload, cf, true, o.seq&0xffffff)
+		if o.seq%coapConfirmEvery == 0 {
+			if o.pending >= 0 {
+				if o.missed++; o.missed >= coapMaxMissed {
+					continue // gone: forgotten
+				}
+			}
+			m.Type = coap.CON
+			o.pending = m.MessageID
+		}
+		keep = append(keep, o)
+		wire, _ := coap.Encode(m)
 		if o.c != nil {
 			// a record of the association, shown and recorded with it
 			if o.c.send(L, wire) == "" {
@@ -578,9 +651,7 @@ func coapNotify(L *lua.LState) int {
 			w.close(true, nil)
 		}
 	}
-	if d.coapObs != nil {
-		d.coapObs[path] = keep
-	}
+	d.coapObs.byPath[path] = keep
 	L.Push(lua.LNumber(sent))
 	return 1
 }

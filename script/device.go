@@ -161,10 +161,10 @@ type Device struct {
 	pcg    *rand.PCG
 	start  time.Time
 
-	http        httpPool                   // the http client's idle connections
-	listenCodec codec                      // http.serve's and modbus.serve's net.listen: the protocol's framing
-	onClose     []func()                   // modules' cleanups when the device ends
-	coapObs     map[string][]*coapObserver // coap.serve's observers, by path
+	http        httpPool       // the http client's idle connections
+	listenCodec codec          // http.serve's and modbus.serve's net.listen: the protocol's framing
+	onClose     []func()       // modules' cleanups when the device ends
+	coapObs     *coapObservers // coap.serve's observers
 
 	// A turn of the device on a worker (see onWorker): what woke it, what
 	// the turn found, and the func a worker runs, made once.
