@@ -5,12 +5,14 @@ import (
 	"net"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/plgd-dev/go-coap/v3/message"
 	"github.com/plgd-dev/go-coap/v3/message/codes"
 
+	"github.com/wirecat-dev/wirecat/event"
 	"github.com/wirecat-dev/wirecat/internal/e2e"
 	"github.com/wirecat-dev/wirecat/luamod/coap"
 )
@@ -234,5 +236,66 @@ srv:close()
 	live.Close()
 	if n := <-acks; n < 4 {
 		t.Fatalf("the live observer acknowledged %d confirmable notifications of 40", n)
+	}
+}
+
+// closeSink counts the Close events of a transport.
+type closeSink struct {
+	tr string
+	n  atomic.Int64
+}
+
+func (s *closeSink) Emit(e *event.Event) error {
+	if e.Kind == event.Close && e.Transport == s.tr {
+		s.n.Add(1)
+	}
+	return nil
+}
+
+// TestCoAPDTLSDeadObserver: libcoap's coap-client-openssl observing over
+// DTLS is killed (no close_notify, no RST): its confirmable notifications
+// go unacknowledged, so the device forgets it and ends its association.
+func TestCoAPDTLSDeadObserver(t *testing.T) {
+	e2e.Need(t, "coap-client-openssl")
+	port := e2e.FreeUDPPort(t)
+	src := fmt.Sprintf(`
+local srv = assert(coap.serve("dtls://127.0.0.1:%d", { psk = "73656372657421", psk_identity = "sensor-1" },
+  { ["/temp"] = "20.0" }))
+local tick = every(0.05, function() print(coap.notify("/temp", "21.0")) end)
+sleep(tonumber(args.wait))
+tick:stop()
+srv:close()
+`, port)
+	p, err := Compile("dead.lua", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuf
+	sink := &closeSink{tr: "dtls"}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextTimeout(20 * time.Second)
+		defer cancel()
+		done <- p.Run(ctx, 1, &Env{Count: 1, Stdout: &out, Sink: sink, Args: map[string]string{"wait": "6"}})
+	}()
+	e2e.WaitUDP(t, port)
+	client := exec.Command("coap-client-openssl", "-k", "secret!", "-u", "sensor-1", "-s", "30", fmt.Sprintf("coaps://127.0.0.1:%d/temp", port))
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	e2e.WaitFor(t, 5*time.Second, "the client observing", func() bool { return strings.Contains(out.String(), "1\n") })
+	client.Process.Kill()
+	client.Wait()
+	killed := time.Now()
+	// every 8th notification is confirmable; the second left unanswered
+	// after one already was forgets it: within 24 notifications (1.2 s)
+	e2e.WaitFor(t, 4*time.Second, "the dead observer forgotten", func() bool {
+		l := strings.Fields(out.String())
+		return len(l) > 0 && l[len(l)-1] == "0"
+	})
+	t.Logf("the killed observer was forgotten %v after its end", time.Since(killed).Round(10*time.Millisecond))
+	e2e.WaitFor(t, 2*time.Second, "its association ended", func() bool { return sink.n.Load() >= 1 })
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

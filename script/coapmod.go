@@ -627,7 +627,12 @@ func coapNotify(L *lua.LState) int {
 		if o.seq%coapConfirmEvery == 0 {
 			if o.pending >= 0 {
 				if o.missed++; o.missed >= coapMaxMissed {
-					continue // gone: forgotten
+					// gone: forgotten, and its DTLS association, which
+					// nothing would end before the listener, with it
+					if o.c != nil {
+						o.c.shut(true)
+					}
+					continue
 				}
 			}
 			m.Type = coap.CON
