@@ -299,3 +299,78 @@ srv:close()
 		t.Fatal(err)
 	}
 }
+
+// TestCoAPObserveBlockwise: an answer and notifications over one block
+// reach coap.observe whole (the further blocks fetched with GETs of their
+// own), over UDP and over DTLS, and reach libcoap's coap-client -s over DTLS.
+func TestCoAPObserveBlockwise(t *testing.T) {
+	const src = `
+local opts = { psk = "73656372657421", psk_identity = "sensor-1" }
+local n = 0
+local function log() return string.rep(string.char(65 + n), 2500) end
+local addr = "%s://127.0.0.1:%d"
+local srv = assert(coap.serve(addr, addr:find("^dtls") and opts or {}, { ["/log"] = log }))
+local tick = every(0.1, function()
+  n = n + 1
+  coap.notify("/log", log())
+end)
+local got, h = 0, nil
+if args.self then
+  local url = "%s://127.0.0.1:%d/log"
+  h = assert(coap.observe(url:find("^coaps") and { url = url, psk = opts.psk, psk_identity = opts.psk_identity } or url, function(r)
+    got = got + 1
+    print(#r.payload, r.payload == string.rep(r.payload:sub(1, 1), 2500))
+    if got == 3 then h:stop() end
+  end))
+end
+sleep(tonumber(args.wait))
+tick:stop()
+srv:close()
+`
+	for _, sc := range [][2]string{{"udp", "coap"}, {"dtls", "coaps"}} {
+		port := e2e.FreeUDPPort(t)
+		r := run(t, fmt.Sprintf(src, sc[0], port, sc[1], port), 10*time.Second, &Env{Args: map[string]string{"wait": "1", "self": "1"}})
+		if want := "2500\ttrue\n2500\ttrue\n2500\ttrue\n"; r.err != nil || r.out != want {
+			t.Fatalf("%s: %v %q %s", sc[0], r.err, r.out, r.errOut)
+		}
+	}
+	e2e.Need(t, "coap-client-openssl")
+	port := e2e.FreeUDPPort(t)
+	p, err := Compile("log.lua", []byte(fmt.Sprintf(src, "dtls", port, "coaps", port)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := contextTimeout(10 * time.Second)
+		defer cancel()
+		done <- p.Run(ctx, 1, &Env{Count: 1, Args: map[string]string{"wait": "2.5"}})
+	}()
+	e2e.WaitUDP(t, port)
+	b, err := exec.Command("coap-client-openssl", "-B", "3", "-k", "secret!", "-u", "sensor-1", "-s", "1",
+		fmt.Sprintf("coaps://127.0.0.1:%d/log", port)).Output()
+	if err != nil {
+		t.Fatalf("coap-client-openssl -s: %v %.80q", err, b)
+	}
+	// each notification whole: 2500 of one letter, the letters in order
+	runs, prev := 0, byte(0)
+	for i := 0; i < len(b); {
+		j := i
+		for j < len(b) && b[j] == b[i] {
+			j++
+		}
+		if b[i] != '\n' {
+			if (j-i)%2500 != 0 || b[i] < prev {
+				t.Fatalf("coap-client-openssl -s printed %d of %q at %d (after %q): %.100q", j-i, b[i], i, prev, b)
+			}
+			runs, prev = runs+1, b[i]
+		}
+		i = j
+	}
+	if runs < 5 {
+		t.Errorf("coap-client-openssl -s 1 saw %d notifications of 2500 bytes in a second, want about 10", runs)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -228,6 +228,50 @@ func coapExchange(d *Device, a link.Addr, o *connOpts, req *coap.Message, typ me
 	}
 }
 
+// coapRest is the whole payload of an observe answer or notification r:
+// r's own, or, when r is the first block of more (RFC 7959 §2.6), those
+// blocks fetched with GETs of their own (a fresh token, no Observe) on nc.
+// Notifications that come meanwhile are skipped: the next one is newer.
+func coapRest(nc net.Conn, rq *coapReq, r *coap.Message, deadline time.Time) ([]byte, error) {
+	v, err := r.Options.GetUint32(coap.Block2)
+	if err != nil {
+		return r.Payload, nil
+	}
+	num, more, _ := coap.BlockOf(v)
+	szx := v & 7
+	if num != 0 || !more {
+		return r.Payload, nil
+	}
+	body := append([]byte{}, r.Payload...)
+	token := make([]byte, 4)
+	rand.Read(token)
+	for num = 1; more; num++ {
+		m := *rq.msg
+		m.Token, m.Type, m.MessageID, m.Payload = token, coap.CON, int32(randUint(1<<16)), nil
+		m.Options, _ = rq.msg.Options.Clone()
+		m.Options = m.Options.Remove(coap.Observe)
+		b := make([]byte, 4)
+		m.Options, _, _ = m.Options.SetUint32(b, coap.Block2, coap.Block(num, false, szx))
+		resp, err := coapOne(nc, &m, deadline, rq.retry)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %v", num, err)
+		}
+		v, err := resp.Options.GetUint32(coap.Block2)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: the answer (%s) is not a block", num, coap.CodeString(resp.Code))
+		}
+		var got uint32
+		got, more, _ = coap.BlockOf(v)
+		if got != num {
+			return nil, fmt.Errorf("asked for block %d, got block %d", num, got)
+		}
+		if body = append(body, resp.Payload...); len(body) > rq.max {
+			return nil, fmt.Errorf("a block-wise payload over the maximum of %d bytes", rq.max)
+		}
+	}
+	return body, nil
+}
+
 // coapOne sends m and waits for its response: retransmitted (confirmable)
 // every retry, doubling, until deadline; an empty ACK means a separate
 // response will follow, which is acknowledged when it is confirmable.
@@ -754,6 +798,10 @@ func coapObserve(L *lua.LState) int {
 		m := *rq.msg
 		m.Type, m.MessageID = coap.CON, int32(randUint(1<<16))
 		first, err := coapOne(nc, &m, deadline, rq.retry)
+		var body []byte
+		if err == nil {
+			body, err = coapRest(nc, rq, first, deadline)
+		}
 		if err == nil {
 			if _, oerr := first.Options.Observe(); oerr != nil {
 				err = fmt.Errorf("the server does not offer %s to observe (%s, no Observe option)", rq.path, coap.CodeString(first.Code))
@@ -779,7 +827,7 @@ func coapObserve(L *lua.LState) int {
 				nc.Close()
 			}}
 			u := d.newHandle(d.L, h)
-			d.spawn(fn, origin, coapResponse(d.L, first, first.Payload))
+			d.spawn(fn, origin, coapResponse(d.L, first, body))
 			d.wake(t, u)
 		}) {
 			nc.Close()
@@ -805,9 +853,19 @@ func coapObserve(L *lua.LState) int {
 			}
 			_, oerr := r.Options.Observe()
 			last := oerr != nil // a response without Observe ends the observation
+			body, err := coapRest(nc, rq, r, time.Now().Add(rq.timeout))
+			nc.SetReadDeadline(time.Time{}) // coapOne's, for the blocks
+			// a notification whose blocks failed is lost; the next may come whole
+			if err != nil {
+				d.post(func() {
+					d.failed()
+					d.env.write(d.env.Stderr, fmt.Sprintf("device %d: warning: coap.observe %s: a notification's blocks: %s\n", d.ID, rq.path, err))
+				})
+				continue
+			}
 			if !d.post(func() {
 				if !h.stopped {
-					d.spawn(fn, origin, coapResponse(d.L, r, r.Payload))
+					d.spawn(fn, origin, coapResponse(d.L, r, body))
 					if last {
 						h.stop()
 					}
