@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -103,4 +104,78 @@ assert(coap.serve("127.0.0.1:%d", {
 	if took := p.Signal(syscall.SIGINT, 2*time.Second); took > time.Second {
 		t.Errorf("SIGINT took %v to end the server", took)
 	}
+}
+
+// TestCoAPDTLSObservers: a fleet of devices observes one sensor over
+// coaps:// (a DTLS association each, a pre-shared key): every observer
+// gets the notifications, and when the fleet stops (each handle:stop a
+// deregistration), the sensor has no observers left.
+func TestCoAPDTLSObservers(t *testing.T) {
+	n, run := 20, 2.0
+	if *soak {
+		n, run = 200, 10
+	}
+	port := e2e.FreeUDPPort(t)
+	sensor := writeFile(t, "sensor.lua", fmt.Sprintf(`
+local srv = assert(coap.serve("dtls://127.0.0.1:%d", { psk = "c0ffee", psk_identity = "dev" },
+  { ["/temp"] = "20.0" }))
+local last, sent = -1, 0
+every(0.1, function()
+  local k = coap.notify("/temp", "21.0")
+  sent = sent + k
+  if k ~= last then print("observers", k); last = k end
+end)
+`, port))
+	var out e2e.Buffer
+	p := e2e.StartWith(t, nil, &out, "wirecat", "simulate", sensor)
+	e2e.WaitUDP(t, port)
+	observer := writeFile(t, "observer.lua", fmt.Sprintf(`
+local got, h = 0, nil
+h = assert(coap.observe({ url = "coaps://127.0.0.1:%d/temp", psk = "c0ffee", psk_identity = "dev", timeout = 30 },
+  function(r) got = got + 1 end))
+sleep(%g)
+h:stop()
+print("got", got)
+`, port, run))
+	start := time.Now()
+	stdout, stderr, code := e2e.Run(t, "", time.Duration(run+60)*time.Second, "simulate", "-n", itoa(n), "--ramp", "1s", observer)
+	took := time.Since(start)
+	if code != 0 {
+		t.Fatalf("the observers: exit %d, %s", code, stderr)
+	}
+	total, min := 0, 1<<30
+	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var k int
+		if _, err := fmt.Sscanf(l, "got\t%d", &k); err != nil {
+			t.Fatalf("an observer printed %q", l)
+		}
+		total, min = total+k, mins(min, k)
+	}
+	if lines := strings.Count(stdout, "got\t"); lines != n {
+		t.Fatalf("%d observers of %d printed their count: %s", lines, n, stderr)
+	}
+	// a notification every 0.1 s for run seconds each, the first answer too
+	if want := int(run * 10 * 0.7); min < want {
+		t.Errorf("an observer got %d notifications in %gs, want at least %d", min, run, want)
+	}
+	figure(t, "coap-dtls-observers", "%d devices observing one sensor over coaps:// for %gs: %d notifications, the fewest %d (%.1fs with the handshakes), sensor RSS %d KiB",
+		n, run, total, min, took.Seconds(), e2e.RSS(p.Pid())>>10)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.HasSuffix(out.String(), "observers\t0\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sensor still has observers 5s after the fleet's end: %q", out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("observers\t%d\n", n)) {
+		t.Errorf("the sensor never had the %d observers at once: %q", n, out.String())
+	}
+	p.Signal(syscall.SIGINT, 2*time.Second)
+}
+
+func mins(a, b int) int {
+	if a < b {
+		return a
+	}
+	return b
 }

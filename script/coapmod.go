@@ -793,13 +793,16 @@ func coapObserve(L *lua.LState) int {
 			return
 		}
 		wl := d.openWire(nc, rq.a.Transport(), event.Client)
-		nc = &loggedConn{nc, wl, d.env.stats()}
+		st := d.env.stats()
+		st.Conns.Add(1)
+		nc = &loggedConn{nc, wl, st}
 		deadline := time.Now().Add(rq.timeout)
 		m := *rq.msg
 		m.Type, m.MessageID = coap.CON, int32(randUint(1<<16))
 		first, err := coapOne(nc, &m, deadline, rq.retry)
 		var body []byte
 		if err == nil {
+			st.MsgsRecv.Add(1)
 			body, err = coapRest(nc, rq, first, deadline)
 		}
 		if err == nil {
@@ -853,6 +856,7 @@ func coapObserve(L *lua.LState) int {
 			}
 			_, oerr := r.Options.Observe()
 			last := oerr != nil // a response without Observe ends the observation
+			st.MsgsRecv.Add(1)
 			body, err := coapRest(nc, rq, r, time.Now().Add(rq.timeout))
 			nc.SetReadDeadline(time.Time{}) // coapOne's, for the blocks
 			// a notification whose blocks failed is lost; the next may come whole
