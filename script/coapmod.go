@@ -24,8 +24,11 @@ import (
 // The Lua coap module: coap.request, an exchange run on a goroutine of its
 // own (retransmitting a confirmable request, waiting out a separate
 // response, fetching the blocks of a block-wise one) that wakes the calling
-// coroutine with the response; and coap.serve, net.listen on UDP calling
-// the script's routes once per request.
+// coroutine with the response; coap.serve, net.listen on UDP or DTLS
+// calling the script's routes once per request; and observe (RFC 7641) on
+// both sides: coap.notify to the observers a coap.serve registered (a
+// sender of the UDP socket, or a DTLS association), coap.observe as a
+// client.
 
 // coapBlockSzx is the block size a server sends and a client asks for:
 // 2^(4+6) = 1024 bytes, which fits a datagram on any link.
