@@ -137,6 +137,12 @@ func (fm *fleetMetrics) close() {
 // not be written (1), a threshold not met (3).
 func (fm *fleetMetrics) finish(sum sim.Summary, note func(string), verdicts io.Writer) error {
 	s := sum.Metrics
+	if s.Version == 0 {
+		// Stopped before any device ran (during --start-at's wait): sim
+		// leaves Metrics empty, but the set holds the built-in metrics at
+		// 0, and the file must still be one that `wirecat summary` reads.
+		s = fm.set.Summary()
+	}
 	s.Shard = fm.Shard
 	if fm.summary != nil || fm.reports != nil || fm.flags.Report > 0 || len(fm.thresholds) > 0 || sum.Custom > 0 {
 		for _, line := range strings.Split(strings.TrimRight(s.Text(), "\n"), "\n") {

@@ -341,3 +341,26 @@ sleep(0.5)
 		}
 	}
 }
+
+// TestSimulateSummaryOnSignalBeforeStart: a shard stopped while it waits
+// for --start-at (a pod terminated before the fleet's start) still leaves
+// a summary file that `wirecat summary` reads: its shard, no device run.
+func TestSimulateSummaryOnSignalBeforeStart(t *testing.T) {
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	sum := filepath.Join(t.TempDir(), "shard-1.json")
+	p := start(t, "wirecat", "simulate", writeScript(t, `sleep(1)`), "--count", "4", "--shard", "1/2",
+		"--start-at", at, "--summary", sum)
+	p.waitStderr("waiting until", 10*time.Second)
+	p.cmd.Process.Signal(syscall.SIGINT)
+	if code := p.wait(5 * time.Second); code != 130 {
+		t.Fatalf("exit %d, want 130\n%s", code, p.stderr)
+	}
+	s := readSimSummary(t, sum)
+	if s.Shard != "1/2" || s.Counters["devices.started"] != 0 {
+		t.Errorf("summary of a shard stopped before its start: shard %q, counters %v", s.Shard, s.Counters)
+	}
+	out, errOut, code := runWirecat(t, "", 10*time.Second, "summary", sum)
+	if code != 0 || !strings.Contains(out, "shard 1/2") {
+		t.Errorf("wirecat summary: exit %d\n%s%s", code, out, errOut)
+	}
+}
