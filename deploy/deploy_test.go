@@ -462,11 +462,6 @@ func TestManifestsRunHere(t *testing.T) {
 		t.Skip("builds and runs wirecat")
 	}
 	bin := buildWirecat(t)
-	// Until simulate --summary and wirecat summary land (issue 12's
-	// metrics, another branch), the shards run without --summary and the
-	// merge is skipped.
-	help, _ := exec.Command(bin, "simulate", "--help").CombinedOutput()
-	summaries := bytes.Contains(help, []byte("--summary")) && exec.Command(bin, "summary", "--help").Run() == nil
 	m := loadManifests(t)
 	dir := t.TempDir()
 	fleet := only(t, m.fleet)
@@ -492,8 +487,12 @@ func TestManifestsRunHere(t *testing.T) {
 				sc := bufio.NewScanner(c)
 				for sc.Scan() {
 					f := strings.Fields(sc.Text())
+					if len(f) != 2 {
+						t.Errorf("the backend got %q, want ID TEMP", sc.Text())
+						return
+					}
 					id, err := strconv.Atoi(f[0])
-					if len(f) != 2 || err != nil {
+					if err != nil {
 						t.Errorf("the backend got %q, want ID TEMP", sc.Text())
 						return
 					}
@@ -521,9 +520,6 @@ func TestManifestsRunHere(t *testing.T) {
 		env := map[string]string{"JOB_COMPLETION_INDEX": strconv.Itoa(k)} // the annotation's value in pod K
 		var args []string
 		for _, a := range fleet.Args {
-			if !summaries && strings.HasPrefix(a, "--summary=") {
-				continue
-			}
 			a = pod.arg(expandKube(a, env))
 			if name, _, ok := strings.Cut(strings.TrimPrefix(a, "--"), "="); ok && overrides[name] != "" && strings.HasPrefix(a, "--") {
 				a = "--" + name + "=" + overrides[name]
@@ -570,9 +566,6 @@ func TestManifestsRunHere(t *testing.T) {
 	}
 	mu.Unlock()
 
-	if !summaries {
-		t.Skip("the shards ran; the merge needs simulate --summary and wirecat summary, not here yet")
-	}
 	for k := range n {
 		if _, err := os.Stat(filepath.Join(dir, "claim-"+m.pvc.Metadata.Name, fmt.Sprintf("summary-%d.json", k))); err != nil {
 			t.Errorf("pod %d's summary: %v", k, err)
