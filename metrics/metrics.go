@@ -74,9 +74,6 @@ func NewSet() *Set {
 	return s
 }
 
-// Started returns when the set was made (Summary.Started).
-func (s *Set) Started() time.Time { return s.started }
-
 // Counter returns the counter named name, made at 0 the first time.
 func (s *Set) Counter(name string) *Counter {
 	if c, ok := s.names.Load().counters[name]; ok {

@@ -9,10 +9,6 @@ import (
 	"time"
 )
 
-// ExitUnmet is the exit code of a run with a threshold not met, as for
-// send's unexpected reply.
-const ExitUnmet = 3
-
 // Threshold is one `METRIC OP VALUE` check of a summary, such as
 // `rtt.p99 < 50ms`, `errors == 0` or `connect.failed < 1%`.
 type Threshold struct {
@@ -312,8 +308,8 @@ func compare(a float64, op string, b float64) bool {
 	return false
 }
 
-// UnmetError says how many thresholds a run missed; its exit code is
-// ExitUnmet.
+// UnmetError says how many thresholds a run missed (wirecat exits 3, as
+// for send's unexpected reply).
 type UnmetError struct{ Unmet, Of int }
 
 func (e *UnmetError) Error() string {
