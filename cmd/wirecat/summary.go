@@ -50,6 +50,8 @@ func (c *SummaryCmd) Run(app *App) error {
 	}
 	parts := make([]metrics.Summary, 0, len(c.Files))
 	from := map[string]string{} // shard → the file that holds it
+	var first string            // the first shard seen: the others are of its N
+	var firstN int
 	for _, f := range c.Files {
 		s, err := readSummaryFile(app, f)
 		if err != nil {
@@ -61,6 +63,13 @@ func (c *SummaryCmd) Run(app *App) error {
 			}
 			if other, dup := from[p]; dup {
 				return fmt.Errorf("%s and %s both hold shard %s: one fleet's shards each once", other, f, p)
+			}
+			_, n, _ := metrics.ParseShard(p) // ReadSummary checked it
+			if first == "" {
+				first, firstN = p, n
+			}
+			if n != firstN {
+				return fmt.Errorf("%s holds shard %s, %s shard %s: shards of different fleets", f, p, from[first], first)
 			}
 			from[p] = f
 		}

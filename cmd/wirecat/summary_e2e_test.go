@@ -174,6 +174,7 @@ func TestSummaryErrors(t *testing.T) {
 	foreign := filepath.Join(dir, "k6.json")
 	os.WriteFile(foreign, []byte(`{"metrics": {"http_req_duration": {"p(95)": 12.5}}}`), 0o644)
 	missing := filepath.Join(dir, "missing.json")
+	other, _, _ := writeShards(t, t.TempDir(), 3) // another fleet, of 3 shards
 
 	for _, tc := range []struct {
 		name   string
@@ -190,6 +191,7 @@ func TestSummaryErrors(t *testing.T) {
 			[]string{"wirecat: summary " + damaged + ": line 6: invalid character '0' after object key", "hint: a summary file is what simulate --summary FILE writes"}},
 		{"foreign", []string{foreign}, 1, []string{"summary " + foreign + ": no Version: not a wirecat summary file"}},
 		{"twice", []string{files[0], files[1], files[0]}, 1, []string{files[0] + " and " + files[0] + " both hold shard 0/2"}},
+		{"other fleet", []string{files[0], other[1]}, 1, []string{other[1] + " holds shard 1/3, " + files[0] + " shard 0/2: shards of different fleets"}},
 		{"no file", nil, 2, []string{"expected \"<files> ...\""}},
 	} {
 		out, stderr, code := runWirecat(t, "", 10*time.Second, append([]string{"summary"}, tc.args...)...)
