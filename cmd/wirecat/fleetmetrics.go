@@ -122,9 +122,15 @@ func (fm *fleetMetrics) writeSummary(s metrics.Summary) (err error) {
 	return err
 }
 
+// close ends what prepare opened. A summary file still unwritten means the
+// run failed before it had figures: the empty file goes, rather than stay
+// for `wirecat summary` to trip on.
 func (fm *fleetMetrics) close() {
 	if fm.summary != nil {
-		fm.summary.Close()
+		fm.written.Do(func() {
+			fm.summary.Close()
+			os.Remove(fm.summary.Name())
+		})
 	}
 	if fm.reports != nil {
 		fm.reports.Close()

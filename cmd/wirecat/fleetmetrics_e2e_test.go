@@ -364,3 +364,17 @@ func TestSimulateSummaryOnSignalBeforeStart(t *testing.T) {
 		t.Errorf("wirecat summary: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+// TestSimulateSummaryNotLeftEmpty: a run that fails before its devices
+// start (here a script whose FRAME is not a framing) leaves no summary
+// file behind, not an empty one that `wirecat summary` would trip on.
+func TestSimulateSummaryNotLeftEmpty(t *testing.T) {
+	sum := filepath.Join(t.TempDir(), "summary.json")
+	_, errOut, code := runWirecat(t, "", 10*time.Second, "simulate", writeScript(t, "FRAME = \"sideways:\"\nsleep(1)"), "--summary", sum)
+	if code != 2 || !strings.Contains(errOut, "FRAME") {
+		t.Fatalf("exit %d, want 2 naming FRAME\n%s", code, errOut)
+	}
+	if _, err := os.Stat(sum); !os.IsNotExist(err) {
+		t.Errorf("a failed run left %s behind (%v)", sum, err)
+	}
+}

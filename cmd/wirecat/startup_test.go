@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -220,17 +221,13 @@ func startupInstructions(t *testing.T, release string) {
 // it executed, all threads together.
 func instructions(t *testing.T, bin string, args ...string) float64 {
 	t.Helper()
-	cmd := exec.Command("valgrind", append([]string{"--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", bin}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "valgrind", append([]string{"--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null", bin}, args...)...)
 	// No preemption signals: fewer instructions that depend on timing.
 	cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
-	timer := time.AfterFunc(time.Minute, func() {
-		if cmd.Process != nil {
-			cmd.Process.Kill()
-		}
-	})
-	defer timer.Stop()
 	cmd.Run() // send exits 1: the refusal is what is measured
 	m := regexp.MustCompile(`I\s+refs:\s+([\d,]+)`).FindStringSubmatch(stderr.String())
 	if m == nil {
