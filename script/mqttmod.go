@@ -271,7 +271,9 @@ func mqttSubscription(filter string, qos byte) mqtt.Subscription {
 func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 	d.dialing()
 	if err := d.proxyFor(a, &o); err != nil {
-		d.post(func() { done(nil, err) })
+		// Posted from a goroutine of its own, as a dial's result is: this
+		// is the device's goroutine, which alone empties its queue.
+		go d.post(func() { done(nil, err) })
 		return
 	}
 	dial := func() {
