@@ -56,3 +56,38 @@ print(modbus.connect("tcp://127.0.0.1:1"))
 		t.Fatal("the device hung: modbus.connect's proxy error never reached it, nor did the stop")
 	}
 }
+
+// mqtt.connect dials through opts.proxy (docs/lua.md), and "none" goes
+// direct whatever the run's --proxy.
+func TestMQTTConnectOptsProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Read(make([]byte, 256))      // CONNECT
+				c.Write([]byte{0x20, 2, 0, 0}) // CONNACK, accepted
+				c.Read(make([]byte, 256))      // DISCONNECT, or the end
+			}()
+		}
+	}()
+	addr := ln.Addr().String()
+	r := run(t, fmt.Sprintf(`print(mqtt.connect(%q, { proxy = "socks5://127.0.0.1:1" }))`, addr), 10*time.Second, nil)
+	if !strings.Contains(r.out, "nil\tproxy socks5://127.0.0.1:1 cannot be reached") {
+		t.Errorf("opts.proxy: out %q, err %v", r.out, r.err)
+	}
+	dead, _ := link.ParseProxy("socks5://127.0.0.1:1")
+	env := &Env{Dial: DialDefaults{Proxy: func(link.Addr) (*link.Proxy, error) { return dead, nil }}}
+	r = run(t, fmt.Sprintf(`local m = assert(mqtt.connect(%q, { proxy = "none" })) print("connected") m:disconnect()`, addr), 10*time.Second, env)
+	if r.err != nil || r.out != "connected\n" {
+		t.Errorf("proxy none: out %q, err %v", r.out, r.err)
+	}
+}

@@ -130,7 +130,7 @@ func mqttConnect(L *lua.LState) int {
 	o := d.parseOpts(L, nil) // TLS and dial defaults; the framing is MQTT's own
 	if opts != nil {
 		o2 := d.parseOpts(L, withoutFrame(L, opts))
-		o.link, o.timeout = o2.link, o2.timeout
+		o.link, o.timeout, o.proxy = o2.link, o2.timeout, o2.proxy
 	}
 	cl := &mqttClient{d: d, version: 4, ops: map[uint16]*mqttOp{}, qos2In: map[uint16]bool{}, maxPkt: d.maxFrame()}
 	pk := &mqtt.Packet{FixedHeader: mqttHeader(mqtt.Connect)}
