@@ -130,7 +130,7 @@ func mqttConnect(L *lua.LState) int {
 	o := d.parseOpts(L, nil) // TLS and dial defaults; the framing is MQTT's own
 	if opts != nil {
 		o2 := d.parseOpts(L, withoutFrame(L, opts))
-		o.link, o.timeout = o2.link, o2.timeout
+		o.link, o.timeout, o.proxy = o2.link, o2.timeout, o2.proxy
 	}
 	cl := &mqttClient{d: d, version: 4, ops: map[uint16]*mqttOp{}, qos2In: map[uint16]bool{}, maxPkt: d.maxFrame()}
 	pk := &mqtt.Packet{FixedHeader: mqttHeader(mqtt.Connect)}
@@ -271,7 +271,9 @@ func mqttSubscription(filter string, qos byte) mqtt.Subscription {
 func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 	d.dialing()
 	if err := d.proxyFor(a, &o); err != nil {
-		d.post(func() { done(nil, err) })
+		// Posted from a goroutine of its own, as a dial's result is: this
+		// is the device's goroutine, which alone empties its queue.
+		go d.post(func() { done(nil, err) })
 		return
 	}
 	dial := func() {
