@@ -44,8 +44,10 @@ func parseWSOpts(L *lua.LState, t *lua.LTable, ws *link.WSOptions) {
 	}
 	switch v := t.RawGetString("ping").(type) {
 	case lua.LNumber:
-		if v < 0 {
-			L.ArgError(2, "ping must be seconds, 0 or more")
+		// 0 turns pings off; otherwise between 10ms (a tighter loop only
+		// floods the peer) and a day. NaN fails both tests.
+		if !(v == 0 || v >= 0.01 && v <= 86400) {
+			L.ArgError(2, "ping must be 0 (off) or seconds from 0.01 to 86400")
 		}
 		ws.Ping = time.Duration(float64(v) * float64(time.Second))
 	case *lua.LNilType:
