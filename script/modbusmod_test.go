@@ -1,6 +1,7 @@
 package script
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -188,6 +189,39 @@ srv:close()
 	}
 	if err := <-done; err != nil || out.String() != "555\n" {
 		t.Fatalf("%v %q", err, out.String())
+	}
+}
+
+// TestRTUBusSkipsAnotherSlavesReply: on a shared bus the server also hears
+// other slaves' replies; the 8-byte reply to a write of registers (16) must
+// not be read as the start of a request whose byte count is its CRC, which
+// held the master's next request back until 264 bytes had passed.
+func TestRTUBusSkipsAnotherSlavesReply(t *testing.T) {
+	withCRC := func(b ...byte) []byte {
+		c := proto.CRC16Modbus(b)
+		return append(b, byte(c), byte(c>>8))
+	}
+	reply := withCRC(0x02, 0x10, 0x00, 0x01, 0x00, 0x02) // slave 2 wrote 2 registers
+	request := withCRC(0x01, 0x03, 0x00, 0x05, 0x00, 0x01)
+	buf := append(append([]byte{}, reply...), request...)
+	var got [][]byte
+	for rest := buf; len(rest) > 0; {
+		msg, n, err := rtuBus{}.Decode(rest)
+		if err != nil || n == 0 {
+			t.Fatalf("stuck at % x: used %d, %v (frames so far % x)", rest, n, err, got)
+		}
+		if msg != nil {
+			got = append(got, msg)
+		}
+		rest = rest[n:]
+	}
+	if len(got) != 1 || !bytes.Equal(got[0], request) {
+		t.Fatalf("frames % x, want only the request % x", got, request)
+	}
+	// A real write request still reads whole.
+	write := withCRC(0x01, 0x10, 0x00, 0x01, 0x00, 0x02, 0x04, 0x00, 0x0a, 0x01, 0x02)
+	if msg, n, err := (rtuBus{}).Decode(write); err != nil || n != len(write) || !bytes.Equal(msg, write) {
+		t.Fatalf("write request: % x %d %v", msg, n, err)
 	}
 }
 
