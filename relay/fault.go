@@ -82,15 +82,25 @@ type FaultSpecs struct {
 	Blackhole []string `json:"blackhole,omitempty"`
 }
 
+// faultFlag is one fault flag and the list of values typed for it.
+type faultFlag struct {
+	name string
+	vals *[]string
+}
+
+// flags lists the fault flags in command-line order, each with its values;
+// Args, set and checkDirs all walk this one table.
+func (s *FaultSpecs) flags() []faultFlag {
+	return []faultFlag{{"--delay", &s.Delay}, {"--jitter", &s.Jitter}, {"--drop", &s.Drop}, {"--rate", &s.Rate},
+		{"--cut-after", &s.CutAfter}, {"--reset", &s.Reset}, {"--slice", &s.Slice}, {"--corrupt", &s.Corrupt},
+		{"--blackhole", &s.Blackhole}}
+}
+
 // Args writes the specs as command-line flags: --delay up:200ms --drop 0.1.
 func (s FaultSpecs) Args() []string {
 	var out []string
-	for _, f := range []struct {
-		name string
-		vals []string
-	}{{"--delay", s.Delay}, {"--jitter", s.Jitter}, {"--drop", s.Drop}, {"--rate", s.Rate}, {"--cut-after", s.CutAfter},
-		{"--reset", s.Reset}, {"--slice", s.Slice}, {"--corrupt", s.Corrupt}, {"--blackhole", s.Blackhole}} {
-		for _, v := range f.vals {
+	for _, f := range s.flags() {
+		for _, v := range *f.vals {
 			out = append(out, f.name, v)
 		}
 	}
@@ -100,31 +110,13 @@ func (s FaultSpecs) Args() []string {
 // set adds a value to the spec of flag name (--delay...); false for a flag
 // that is not a fault.
 func (s *FaultSpecs) set(name, v string) bool {
-	var list *[]string
-	switch name {
-	case "--delay":
-		list = &s.Delay
-	case "--jitter":
-		list = &s.Jitter
-	case "--drop":
-		list = &s.Drop
-	case "--rate":
-		list = &s.Rate
-	case "--cut-after":
-		list = &s.CutAfter
-	case "--reset":
-		list = &s.Reset
-	case "--slice":
-		list = &s.Slice
-	case "--corrupt":
-		list = &s.Corrupt
-	case "--blackhole":
-		list = &s.Blackhole
-	default:
-		return false
+	for _, f := range s.flags() {
+		if f.name == name {
+			*f.vals = append(*f.vals, v)
+			return true
+		}
 	}
-	*list = append(*list, v)
-	return true
+	return false
 }
 
 // ParseFaults reads the fault flags; an out-of-range value is an error
@@ -228,16 +220,15 @@ func ParseFaults(s FaultSpecs) (Faults, error) {
 	return f, nil
 }
 
-// splitDir cuts an `up:` or `down:` prefix off a fault value.
 // checkDirs refuses a direction other than up: and down: (sideways:10ms is
-// an unknown direction, not a bad duration).
+// an unknown direction, not a bad duration). --blackhole takes up, down,
+// both or off, no prefix.
 func checkDirs(s FaultSpecs) error {
-	for _, fl := range []struct {
-		name string
-		vals []string
-	}{{"--delay", s.Delay}, {"--jitter", s.Jitter}, {"--drop", s.Drop}, {"--rate", s.Rate}, {"--cut-after", s.CutAfter},
-		{"--reset", s.Reset}, {"--slice", s.Slice}, {"--corrupt", s.Corrupt}} {
-		for _, v := range fl.vals {
+	for _, fl := range s.flags() {
+		if fl.name == "--blackhole" {
+			continue
+		}
+		for _, v := range *fl.vals {
 			dir, _, ok := strings.Cut(v, ":")
 			if ok && dir != "up" && dir != "down" {
 				return faultErr(fl.name, v, fmt.Sprintf("unknown direction %q (want up:, down:, or no prefix for both)", dir))
@@ -247,6 +238,7 @@ func checkDirs(s FaultSpecs) error {
 	return nil
 }
 
+// splitDir cuts an `up:` or `down:` prefix off a fault value.
 func splitDir(v string) (dir, val string) {
 	for _, d := range []string{"up", "down"} {
 		if rest, ok := strings.CutPrefix(v, d+":"); ok {
