@@ -434,10 +434,10 @@ func (f Faults) Specs() FaultSpecs {
 // Join returns the specs of s followed by those of more: parsed, a fault
 // given in more replaces the same fault (and direction) of s.
 func (s FaultSpecs) Join(more FaultSpecs) FaultSpecs {
-	cat := func(a, b []string) []string { return append(append([]string(nil), a...), b...) }
-	return FaultSpecs{
-		Delay: cat(s.Delay, more.Delay), Jitter: cat(s.Jitter, more.Jitter), Drop: cat(s.Drop, more.Drop),
-		Rate: cat(s.Rate, more.Rate), CutAfter: cat(s.CutAfter, more.CutAfter), Reset: cat(s.Reset, more.Reset),
-		Slice: cat(s.Slice, more.Slice), Corrupt: cat(s.Corrupt, more.Corrupt), Blackhole: cat(s.Blackhole, more.Blackhole),
+	var out FaultSpecs
+	to, a, b := out.flags(), s.flags(), more.flags()
+	for i := range to {
+		*to[i].vals = append(append([]string(nil), *a[i].vals...), *b[i].vals...)
 	}
+	return out
 }
