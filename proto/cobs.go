@@ -18,45 +18,48 @@ func (cobsFramer) decodeFrom(buf []byte, from int) ([]byte, int, error) {
 		return nil, skip, nil
 	}
 	// Check the block chain before rewriting, so a bad frame leaves buf intact.
-	for i := 0; i < len(frame); i += int(frame[i]) {
-		if i+int(frame[i]) > len(frame) {
-			return nil, 0, fmt.Errorf("cobs: block of %d bytes at offset %d overruns the %d-byte frame", frame[i]-1, i, len(frame))
-		}
+	if err := cobsCheck(frame); err != nil {
+		return nil, 0, err
 	}
-	// Decoding shrinks the frame, so it can be done in place front to back.
-	w := 0
-	for i := 0; i < len(frame); {
-		code := int(frame[i])
-		w += copy(frame[w:], frame[i+1:i+code])
-		i += code
-		if code < 0xFF && i < len(frame) {
-			frame[w] = 0
-			w++
-		}
-	}
-	return frame[:w], n, nil
+	return cobsDecode(frame[:0], frame), n, nil
 }
 
-// decodeInto decodes the first frame into dst, leaving buf untouched.
+// decodeInto decodes the first frame into *scratch, leaving buf untouched.
 func (cobsFramer) decodeInto(scratch *[]byte, buf []byte, from int) ([]byte, int, error) {
 	frame, n, skip := splitFrame(buf, from, 0)
 	if frame == nil {
 		return nil, skip, nil
 	}
-	dst := (*scratch)[:0]
-	defer func() { *scratch = dst[:0] }()
+	if err := cobsCheck(frame); err != nil {
+		return nil, n, err
+	}
+	dst := cobsDecode((*scratch)[:0], frame)
+	*scratch = dst[:0]
+	return dst, n, nil
+}
+
+// cobsCheck reports a block that overruns the frame.
+func cobsCheck(frame []byte) error {
+	for i := 0; i < len(frame); i += int(frame[i]) {
+		if i+int(frame[i]) > len(frame) {
+			return fmt.Errorf("cobs: block of %d bytes at offset %d overruns the %d-byte frame", frame[i]-1, i, len(frame))
+		}
+	}
+	return nil
+}
+
+// cobsDecode appends the decoded checked frame to dst. dst may be frame[:0]:
+// decoding shrinks, so writing never overtakes reading.
+func cobsDecode(dst, frame []byte) []byte {
 	for i := 0; i < len(frame); {
 		code := int(frame[i])
-		if i+code > len(frame) {
-			return nil, n, fmt.Errorf("cobs: block of %d bytes at offset %d overruns the %d-byte frame", code-1, i, len(frame))
-		}
 		dst = append(dst, frame[i+1:i+code]...)
 		i += code
 		if code < 0xFF && i < len(frame) {
 			dst = append(dst, 0)
 		}
 	}
-	return dst, n, nil
+	return dst
 }
 
 func (cobsFramer) Encode(dst, msg []byte) ([]byte, error) {

@@ -30,58 +30,54 @@ func (slipFramer) decodeFrom(buf []byte, from int) ([]byte, int, error) {
 		return frame, n, nil
 	}
 	// Check every escape before rewriting, so a bad frame leaves buf intact.
-	for i := first; i >= 0; {
-		if i+1 == len(frame) {
-			return nil, 0, fmt.Errorf("slip: frame ends inside an escape (0xdb before 0xc0)")
-		}
-		if c := frame[i+1]; c != slipEscEnd && c != slipEscEsc {
-			return nil, 0, fmt.Errorf("slip: invalid escape 0xdb 0x%02x (want 0xdb 0xdc or 0xdb 0xdd)", c)
-		}
-		i = nextIndex(frame, i+2, slipEsc)
+	if err := slipCheck(frame, first); err != nil {
+		return nil, 0, err
 	}
-	// Unescaping shrinks the frame: move the runs between escapes down.
-	w := first
-	for r := first; r >= 0; {
-		frame[w] = slipEnd
-		if frame[r+1] == slipEscEsc {
-			frame[w] = slipEsc
-		}
-		w++
-		next := nextIndex(frame, r+2, slipEsc)
-		stop := next
-		if next < 0 {
-			stop = len(frame)
-		}
-		w += copy(frame[w:], frame[r+2:stop])
-		r = next
-	}
-	return frame[:w], n, nil
+	return slipUnescape(frame[:first], frame, first), n, nil
 }
 
-// decodeInto unescapes the first frame into dst, leaving buf untouched. A
-// frame without escapes is returned as it is in buf.
+// decodeInto unescapes the first frame into *scratch, leaving buf untouched.
+// A frame without escapes is returned as it is in buf.
 func (slipFramer) decodeInto(scratch *[]byte, buf []byte, from int) ([]byte, int, error) {
 	frame, n, skip := splitFrame(buf, from, slipEnd)
 	if frame == nil {
 		return nil, skip, nil
 	}
-	r := bytes.IndexByte(frame, slipEsc)
-	if r < 0 {
+	first := bytes.IndexByte(frame, slipEsc)
+	if first < 0 {
 		return frame, n, nil
 	}
-	dst := append((*scratch)[:0], frame[:r]...)
-	defer func() { *scratch = dst[:0] }()
-	for r >= 0 {
-		if r+1 == len(frame) {
-			return nil, n, fmt.Errorf("slip: frame ends inside an escape (0xdb before 0xc0)")
+	if err := slipCheck(frame, first); err != nil {
+		return nil, n, err
+	}
+	dst := slipUnescape(append((*scratch)[:0], frame[:first]...), frame, first)
+	*scratch = dst[:0]
+	return dst, n, nil
+}
+
+// slipCheck reports a bad escape, the first one at index first.
+func slipCheck(frame []byte, first int) error {
+	for i := first; i >= 0; {
+		if i+1 == len(frame) {
+			return fmt.Errorf("slip: frame ends inside an escape (0xdb before 0xc0)")
 		}
-		switch frame[r+1] {
-		case slipEscEnd:
-			dst = append(dst, slipEnd)
-		case slipEscEsc:
+		if c := frame[i+1]; c != slipEscEnd && c != slipEscEsc {
+			return fmt.Errorf("slip: invalid escape 0xdb 0x%02x (want 0xdb 0xdc or 0xdb 0xdd)", c)
+		}
+		i = nextIndex(frame, i+2, slipEsc)
+	}
+	return nil
+}
+
+// slipUnescape appends the checked frame from its first escape on to dst.
+// dst may be frame[:first]: unescaping shrinks, so the runs between escapes
+// move down without overtaking what is still to read.
+func slipUnescape(dst, frame []byte, first int) []byte {
+	for r := first; r >= 0; {
+		if frame[r+1] == slipEscEsc {
 			dst = append(dst, slipEsc)
-		default:
-			return nil, n, fmt.Errorf("slip: invalid escape 0xdb 0x%02x (want 0xdb 0xdc or 0xdb 0xdd)", frame[r+1])
+		} else {
+			dst = append(dst, slipEnd)
 		}
 		next := nextIndex(frame, r+2, slipEsc)
 		stop := next
@@ -91,7 +87,7 @@ func (slipFramer) decodeInto(scratch *[]byte, buf []byte, from int) ([]byte, int
 		dst = append(dst, frame[r+2:stop]...)
 		r = next
 	}
-	return dst, n, nil
+	return dst
 }
 
 // nextIndex is the index of c in b at or after from, or -1.
