@@ -300,15 +300,7 @@ func (fl *flow) show(msg, wire []byte, unframed error) {
 		p.r.cfg.Log.Notef("conn %d: bytes from the %s that make no %s frame are passed on as they came (%v)",
 			p.id, fl.from, proto.Name(p.r.cfg.Framer), unframed)
 	}
-	if p.r.cfg.Sink == nil {
-		return
-	}
-	e := events.Get().(*event.Event)
-	*e = event.Event{Kind: event.Data, Time: time.Now(), Conn: p.id, Transport: p.transport, Local: p.local,
-		Remote: p.client.addr, Role: event.Relay, From: fl.from, Data: msg, Wire: wire, Unframed: unframed}
-	p.r.cfg.Sink.Emit(e)
-	*e = event.Event{} // hold on to nothing
-	events.Put(e)
+	p.emitWire(event.Data, fl.from, msg, wire, nil, unframed)
 }
 
 // pass applies --blackhole, --drop, --reset P and --corrupt, and hands a

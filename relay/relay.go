@@ -296,12 +296,18 @@ type pair struct {
 var events = sync.Pool{New: func() any { return new(event.Event) }}
 
 func (p *pair) emit(k event.Kind, from event.Side, data []byte, err error) {
+	p.emitWire(k, from, data, nil, err, nil)
+}
+
+// emitWire is emit with a data event's wire bytes, and why they made no
+// message (event.Event's Wire and Unframed).
+func (p *pair) emitWire(k event.Kind, from event.Side, data, wire []byte, err, unframed error) {
 	if p.r.cfg.Sink == nil {
 		return
 	}
 	e := events.Get().(*event.Event)
 	*e = event.Event{Kind: k, Time: time.Now(), Conn: p.id, Transport: p.transport, Local: p.local,
-		Remote: p.client.addr, Role: event.Relay, From: from, Data: data, Err: err}
+		Remote: p.client.addr, Role: event.Relay, From: from, Data: data, Wire: wire, Err: err, Unframed: unframed}
 	p.r.cfg.Sink.Emit(e)
 	*e = event.Event{} // hold on to nothing
 	events.Put(e)
