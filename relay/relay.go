@@ -218,7 +218,7 @@ func (r *Relay) dial(ctx context.Context) (*side, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &side{from: event.Server, conn: c, addr: r.cfg.Target.String(), stream: !r.cfg.Target.Datagram() && !r.cfg.Target.IsWebSocket()}
+	s := &side{from: event.Server, conn: c, addr: r.cfg.Target.String(), stream: r.cfg.Target.Stream()}
 	if ra := c.RemoteAddr(); ra != nil && ra.String() != "" {
 		s.addr = ra.String()
 	}
