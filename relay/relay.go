@@ -322,18 +322,19 @@ func (p *pair) emitClose(by event.Side, err error) {
 	}
 	e := &event.Event{Kind: event.Close, Time: time.Now(), Conn: p.id, Transport: p.transport, Local: p.local,
 		Remote: p.client.addr, Role: event.Relay, From: by, Err: err}
-	sent := false
+found:
 	for _, peer := range []bool{true, false} {
 		for _, s := range []*side{p.client, p.server} {
 			wc, ok := s.conn.(*link.WSConn)
-			if !ok || sent {
+			if !ok {
 				continue
 			}
 			if code, reason, byPeer, ok := wc.CloseFrame(); ok && byPeer == peer {
-				e.Code, e.Reason, sent = code, reason, true
+				e.Code, e.Reason = code, reason
 				if peer {
 					e.From = s.from
 				}
+				break found
 			}
 		}
 	}
