@@ -159,8 +159,8 @@ func bindable(network string, port int) bool {
 }
 
 // ephemeralLow is the first port of the kernel's ephemeral range (Linux's
-// default when it cannot be read).
-func ephemeralLow() int {
+// default when it cannot be read), read once.
+var ephemeralLow = sync.OnceValue(func() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 32768
@@ -174,7 +174,7 @@ func ephemeralLow() int {
 		return 32768
 	}
 	return n
-}
+})
 
 // Buffer is a bytes.Buffer safe to read while a process writes it.
 type Buffer struct {
