@@ -748,24 +748,8 @@ func coapServe(L *lua.LState) int {
 		wait = lua.LNil // DTLS: the association's records, one after another
 	}
 	st := L.CreateTable(0, 1)
-	if err := L.CallByParam(lua.P{Fn: coapServeChunk.function(d.L), NRet: 1, Protect: true},
-		L.NewFunction(coapParse), L.NewFunction(coapRespond), routes, wait, L.NewFunction(httpOpen), st); err != nil {
-		L.RaiseError("%s", luaErrMsg(err))
-	}
-	loop := L.Get(-1)
-	L.Pop(1)
-	o := listenOpts(L, opts)
-	L.SetTop(0)
-	L.Push(lua.LString(addr))
-	L.Push(o)
-	L.Push(loop)
-	d.listenCodec = goCodec{proto.Raw}
-	n := netListen(L)
-	d.listenCodec = nil
-	if u, ok := L.Get(-n).(*lua.LUserData); ok {
-		st.RawSetString("listener", u)
-	}
-	return n
+	return serveListen(L, d, coapServeChunk.function(d.L), addr, listenOpts(L, opts), goCodec{proto.Raw}, st,
+		L.NewFunction(coapParse), L.NewFunction(coapRespond), routes, wait, L.NewFunction(httpOpen), st)
 }
 
 // coap.observe(url | opts, handler) -> handle | nil, err. It registers

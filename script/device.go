@@ -162,7 +162,7 @@ type Device struct {
 	start  time.Time
 
 	http        httpPool       // the http client's idle connections
-	listenCodec codec          // http.serve's and modbus.serve's net.listen: the protocol's framing
+	listenCodec codec          // serveListen's net.listen: the protocol's framing
 	onClose     []func()       // modules' cleanups when the device ends
 	coapObs     *coapObservers // coap.serve's observers
 

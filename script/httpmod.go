@@ -406,20 +406,26 @@ func httpServe(L *lua.LState) int {
 		L.ArgError(2, "idle must be positive")
 	}
 	st := L.CreateTable(0, 1)
-	handler := serveFunc(d.L)
-	if err := L.CallByParam(lua.P{Fn: handler, NRet: 1, Protect: true}, routes,
-		L.NewFunction(httpParse), L.NewFunction(httpRespond), L.NewFunction(httpOpen), st, lua.LNumber(idle)); err != nil {
+	return serveListen(L, d, serveFunc(d.L), addr, o, goCodec{httpFramer{d.maxFrame()}}, st,
+		routes, L.NewFunction(httpParse), L.NewFunction(httpRespond), L.NewFunction(httpOpen), st, lua.LNumber(idle))
+}
+
+// serveListen is what http.serve, coap.serve and modbus.serve share: it
+// calls the module's serve chunk with args, which returns the loop each
+// connection runs, then net.listen(addr, o, loop) with the protocol's
+// framing c. st (one of args) gets the listener, for the loop's open().
+func serveListen(L *lua.LState, d *Device, chunk *lua.LFunction, addr string, o lua.LValue, c codec, st *lua.LTable, args ...lua.LValue) int {
+	if err := L.CallByParam(lua.P{Fn: chunk, NRet: 1, Protect: true}, args...); err != nil {
 		L.RaiseError("%s", luaErrMsg(err))
 	}
 	loop := L.Get(-1)
-	L.Pop(1)
 	L.SetTop(0)
 	L.Push(lua.LString(addr))
 	L.Push(o)
 	L.Push(loop)
-	d.listenCodec = goCodec{httpFramer{d.maxFrame()}}
+	d.listenCodec = c
+	defer func() { d.listenCodec = nil }() // also when net.listen raises
 	n := netListen(L)
-	d.listenCodec = nil
 	if u, ok := L.Get(-n).(*lua.LUserData); ok {
 		st.RawSetString("listener", u)
 	}

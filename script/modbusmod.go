@@ -368,27 +368,11 @@ func modbusServe(L *lua.LState) int {
 		}
 		return 1
 	})
-	st := L.CreateTable(0, 1)
-	if err := L.CallByParam(lua.P{Fn: modbusServeChunk.function(d.L), NRet: 1, Protect: true},
-		handle, L.NewFunction(httpOpen), st); err != nil {
-		L.RaiseError("%s", luaErrMsg(err))
-	}
-	loop := L.Get(-1)
-	L.Pop(1)
-	o := listenOpts(L, opts)
-	L.SetTop(0)
-	L.Push(lua.LString(addr))
-	L.Push(o)
-	L.Push(loop)
 	framer := proto.ModbusTCP
 	if rtu {
 		framer = rtuBus{}
 	}
-	d.listenCodec = goCodec{framer}
-	n := netListen(L)
-	d.listenCodec = nil
-	if u, ok := L.Get(-n).(*lua.LUserData); ok {
-		st.RawSetString("listener", u)
-	}
-	return n
+	st := L.CreateTable(0, 1)
+	return serveListen(L, d, modbusServeChunk.function(d.L), addr, listenOpts(L, opts), goCodec{framer}, st,
+		handle, L.NewFunction(httpOpen), st)
 }
