@@ -276,8 +276,16 @@ func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 		go d.post(func() { done(nil, err) })
 		return
 	}
-	dial := func() {
-		nc, err := d.dialModule(a, &o)
+	d.goDialThen(o.retry != 0, func() (net.Conn, error) { return d.dialModule(a, &o) }, done)
+}
+
+// goDialThen runs dial on a dial goroutine (one of its own when it retries:
+// its waits between attempts hold no dial slot) and calls done with its
+// result on the device goroutine: an error counted as failed, a connection
+// made after the device's end closed and not handed over.
+func (d *Device) goDialThen(retries bool, dial func() (net.Conn, error), done func(net.Conn, error)) {
+	run := func() {
+		nc, err := dial()
 		posted := d.post(func() {
 			if err != nil {
 				d.failed()
@@ -294,10 +302,10 @@ func (d *Device) dialThen(a link.Addr, o connOpts, done func(net.Conn, error)) {
 			nc.Close()
 		}
 	}
-	if o.retry != 0 {
-		go dial() // its waits between attempts hold no dial slot
+	if retries {
+		go run()
 	} else {
-		d.env.goDial(dial)
+		d.env.goDial(run)
 	}
 }
 

@@ -768,31 +768,17 @@ func netConnect(L *lua.LState) int {
 		o.link.Timeout = o.timeout
 	}
 	slots := d.env.dialSlots()
-	dial := func() {
+	d.goDialThen(o.retry != 0, func() (net.Conn, error) {
 		defer cancel()
-		nc, err := d.dialRetry(ctx, a, &o, slots)
-		posted := d.post(func() {
-			if err != nil {
-				d.failed()
-				d.wake(t, lua.LNil, lua.LString(link.Cause(err)))
-				return
-			}
-			if d.ctx.Err() != nil {
-				nc.Close()
-				return
-			}
-			c := d.newConn(nc, a.Transport(), event.Client, a.Datagram() || a.IsWebSocket(), o.codec)
-			d.wake(t, c.userdata(d.L))
-		})
-		if !posted && nc != nil {
-			nc.Close()
+		return d.dialRetry(ctx, a, &o, slots)
+	}, func(nc net.Conn, err error) {
+		if err != nil {
+			d.wake(t, lua.LNil, lua.LString(link.Cause(err)))
+			return
 		}
-	}
-	if o.retry != 0 {
-		go dial() // its waits between attempts hold no dial slot
-	} else {
-		d.env.goDial(dial)
-	}
+		c := d.newConn(nc, a.Transport(), event.Client, a.Datagram() || a.IsWebSocket(), o.codec)
+		d.wake(t, c.userdata(d.L))
+	})
 	return L.Yield()
 }
 
