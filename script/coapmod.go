@@ -185,18 +185,28 @@ func coapPrepare(L *lua.LState, d *Device, observe bool) (*coapReq, string) {
 	return &coapReq{a: a, o: o, msg: base, typ: typ, timeout: timeout, retry: retry, max: d.maxFrame(), path: u.Path}, ""
 }
 
+// coapDial opens a CoAP request's socket (counted in the fleet's
+// connections), every datagram reported to its wire log.
+func (d *Device) coapDial(a link.Addr, o *connOpts) (*loggedConn, error) {
+	nc, err := d.dialModule(a, o)
+	if err != nil {
+		return nil, errors.New(link.Cause(err))
+	}
+	st := d.env.stats()
+	st.Conns.Add(1)
+	return &loggedConn{nc, d.openWire(nc, a.Transport(), event.Client), st}, nil
+}
+
 // coapExchange sends req (and, for a block-wise answer, a request per
 // further block) and returns the response with the whole payload.
 func coapExchange(d *Device, a link.Addr, o *connOpts, req *coap.Message, typ message.Type, timeout, retry time.Duration, max int) (*coap.Message, []byte, error) {
-	nc, err := d.dialModule(a, o)
+	nc, err := d.coapDial(a, o)
 	if err != nil {
-		return nil, nil, errors.New(link.Cause(err))
+		return nil, nil, err
 	}
-	nc = &loggedConn{nc, d.openWire(nc, a.Transport(), event.Client), d.env.stats()}
 	defer nc.Close()
 	deadline := time.Now().Add(timeout)
-	st := d.env.stats()
-	st.Conns.Add(1)
+	st := nc.st
 	var body []byte
 	for num := uint32(0); ; num++ {
 		m := *req
@@ -774,15 +784,12 @@ func coapObserve(L *lua.LState) int {
 				d.wake(t, lua.LNil, lua.LString(err.Error()))
 			})
 		}
-		nc, err := d.dialModule(rq.a, &rq.o)
+		nc, err := d.coapDial(rq.a, &rq.o)
 		if err != nil {
-			fail(errors.New(link.Cause(err)))
+			fail(err)
 			return
 		}
-		wl := d.openWire(nc, rq.a.Transport(), event.Client)
-		st := d.env.stats()
-		st.Conns.Add(1)
-		nc = &loggedConn{nc, wl, st}
+		wl, st := nc.w, nc.st
 		deadline := time.Now().Add(rq.timeout)
 		m := *rq.msg
 		m.Type, m.MessageID = coap.CON, int32(randUint(1<<16))
