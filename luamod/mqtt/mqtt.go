@@ -535,18 +535,7 @@ func AppendPublish(dst []byte, version, qos byte, retain bool, id uint16, topic 
 	if retain {
 		h |= 1
 	}
-	dst = append(dst, h)
-	for {
-		b := byte(n & 0x7f)
-		n >>= 7
-		if n > 0 {
-			b |= 0x80
-		}
-		dst = append(dst, b)
-		if n == 0 {
-			break
-		}
-	}
+	dst = appendVarint(append(dst, h), n)
 	dst = append(dst, byte(len(topic)>>8), byte(len(topic)))
 	dst = append(dst, topic...)
 	if qos > 0 {
