@@ -221,8 +221,8 @@ func httpRequest(L *lua.LState) int {
 			st.MsgsRecv.Add(1)
 			st.BytesRecv.Add(int64(len(resp.Body)))
 			st.observe("http", start)
-		} else if d.ctx.Err() == nil {
-			st.Errors.Add(1)
+		} else {
+			d.failed()
 		}
 		posted := d.post(func() {
 			if err != nil {
