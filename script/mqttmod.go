@@ -506,7 +506,7 @@ func (cl *mqttClient) handle(pk *mqtt.Packet) {
 			cl.fail(msg)
 			return
 		}
-		cl.observe("mqtt.connect", nil, cl.start)
+		d.env.stats().observe("mqtt.connect", cl.start)
 		if cl.keep > 0 {
 			cl.schedulePing()
 		}
@@ -609,16 +609,12 @@ func (cl *mqttClient) ack(typ byte, id uint16, pk *mqtt.Packet) {
 }
 
 // observe records the time since start in the timing name; h caches
-// the histogram (nil: looked up each time).
+// the histogram (Stats.observe without the cache).
 func (cl *mqttClient) observe(name string, h **metrics.Histogram, start time.Time) {
-	if h == nil || *h == nil {
+	if *h == nil {
 		m, err := cl.d.env.stats().metric(name, kindTiming)
 		if err != nil {
 			return // the script took the name for another kind, or all the names
-		}
-		if h == nil {
-			m.h.Observe(time.Since(start))
-			return
 		}
 		*h = m.h
 	}
