@@ -69,7 +69,9 @@ func CRC16Modbus(b []byte) uint16 {
 	return crc
 }
 
-func rtuCRCOK(f []byte) bool {
+// ModbusCRCOK reports whether the RTU frame f (4 bytes at least) ends in
+// the CRC-16 of what precedes it.
+func ModbusCRCOK(f []byte) bool {
 	n := len(f)
 	return n >= 4 && CRC16Modbus(f[:n-2]) == uint16(f[n-2])|uint16(f[n-1])<<8
 }
@@ -125,7 +127,7 @@ func (modbusRTUFramer) Decode(buf []byte) ([]byte, int, error) {
 		switch {
 		case n == 0 || n > len(buf):
 			waiting = true
-		case n <= maxRTU && rtuCRCOK(buf[:n]):
+		case n <= maxRTU && ModbusCRCOK(buf[:n]):
 			return buf[:n], n, nil
 		}
 	}
@@ -136,7 +138,7 @@ func (modbusRTUFramer) Decode(buf []byte) ([]byte, int, error) {
 }
 
 func (modbusRTUFramer) Encode(dst, msg []byte) ([]byte, error) {
-	if len(msg) < 4 || len(msg) > maxRTU || !rtuCRCOK(msg) {
+	if len(msg) < 4 || len(msg) > maxRTU || !ModbusCRCOK(msg) {
 		return dst, errors.New("modbus-rtu: the message is not one frame with its CRC")
 	}
 	return append(dst, msg...), nil

@@ -296,7 +296,7 @@ func (rtuBus) Decode(buf []byte) ([]byte, int, error) {
 		// Another slave's reply to 15/16 is 8 bytes (address, function,
 		// start, quantity, CRC): read as a request, its CRC byte would be
 		// taken for a byte count and hold up the bus for up to 264 bytes.
-		if len(buf) >= 8 && validCRC(buf[:8]) {
+		if len(buf) >= 8 && proto.ModbusCRCOK(buf[:8]) {
 			return nil, 8, nil
 		}
 		if len(buf) < 7 {
@@ -313,17 +313,12 @@ func (rtuBus) Decode(buf []byte) ([]byte, int, error) {
 	if len(buf) < n {
 		return nil, 0, nil
 	}
-	if !validCRC(buf[:n]) {
+	if !proto.ModbusCRCOK(buf[:n]) {
 		return nil, 1, nil
 	}
 	return buf[:n], n, nil
 }
 
-// validCRC reports whether frame ends in the CRC-16 of what precedes it.
-func validCRC(frame []byte) bool {
-	c := proto.CRC16Modbus(frame[:len(frame)-2])
-	return frame[len(frame)-2] == byte(c) && frame[len(frame)-1] == byte(c>>8)
-}
 
 func (rtuBus) Encode(dst, msg []byte) ([]byte, error) { return proto.ModbusRTU.Encode(dst, msg) }
 
