@@ -319,7 +319,6 @@ func (rtuBus) Decode(buf []byte) ([]byte, int, error) {
 	return buf[:n], n, nil
 }
 
-
 func (rtuBus) Encode(dst, msg []byte) ([]byte, error) { return proto.ModbusRTU.Encode(dst, msg) }
 
 func (m luaRegs) Write(t modbus.Table, addr uint16, v uint16) bool {
