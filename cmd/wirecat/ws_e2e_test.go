@@ -120,7 +120,7 @@ asyncio.run(main())
 func TestWSListenPythonClient(t *testing.T) {
 	needPy(t, "websockets")
 	port := freePort(t)
-	wc := start(t, "wirecat", "listen", "-k", fmt.Sprintf("ws://127.0.0.1:%d/echo", port), "--exec", "cat", "--max-frame", "2MiB")
+	start(t, "wirecat", "listen", "-k", fmt.Sprintf("ws://127.0.0.1:%d/echo", port), "--exec", "cat", "--max-frame", "2MiB")
 	waitListen(t, port)
 	// --exec's command is a byte stream: each read of its output (up to
 	// 32 KiB) is one message, so a message under that, sent one at a time,
@@ -154,7 +154,6 @@ func TestWSListenPythonClient(t *testing.T) {
 	if code := c.wait(20 * time.Second); code != 0 {
 		t.Fatalf("second client exit %d: %s", code, c.stderr)
 	}
-	_ = wc
 }
 
 // Large messages both ways, exact: wirecat connect sends files of sizes
