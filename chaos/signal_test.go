@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/internal/e2e"
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 )
 
 func sigName(sig syscall.Signal) string {
@@ -39,30 +40,15 @@ func showParses(t *testing.T, rec string) {
 // it fails: a peer that talks faster than a stuck stdout can show.
 func flood(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	line := []byte(strings.Repeat("flood ", 20) + "\n")
-	go func() {
+	return testpeer.TCP(t, func(c net.Conn) {
+		c.SetWriteDeadline(time.Now().Add(20 * time.Second))
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Write(line); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetWriteDeadline(time.Now().Add(20 * time.Second))
-				for {
-					if _, err := c.Write(line); err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // silent accepts connections and never says a word: a TLS handshake to it
@@ -357,34 +343,20 @@ func (endless) Read(p []byte) (int, error) {
 // sinkLines accepts connections and reports each first read.
 func sinkLines(t *testing.T) (string, <-chan struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	got := make(chan struct{}, 1)
-	go func() {
+	addr := testpeer.TCP(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				for {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					select {
-					case got <- struct{}{}:
-					default:
-					}
-				}
-			}()
+			select {
+			case got <- struct{}{}:
+			default:
+			}
 		}
-	}()
-	return ln.Addr().String(), got
+	})
+	return addr, got
 }
 
 // waitBlocked waits until stdout is surely stuck: the recording passed

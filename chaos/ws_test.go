@@ -8,8 +8,6 @@ package chaos
 import (
 	"bufio"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -21,6 +19,7 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/internal/e2e"
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 	"github.com/wirecat-dev/wirecat/link"
 )
 
@@ -154,26 +153,12 @@ func TestWSSignalWithSilentPeers(t *testing.T) {
 	figure(t, "ws listener SIGTERM", "ended %v after SIGTERM with 5 live and 5 silent peers", took.Round(time.Millisecond))
 
 	// A client whose server upgrades and then goes silent.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+	server := testpeer.TCP(t, func(c net.Conn) {
+		if testpeer.WSUpgrade(c) == nil {
+			time.Sleep(10 * time.Second)
 		}
-		defer c.Close()
-		req, err := http.ReadRequest(bufio.NewReader(c))
-		if err != nil {
-			return
-		}
-		h := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", base64.StdEncoding.EncodeToString(h[:]))
-		time.Sleep(10 * time.Second)
-	}()
-	c := e2e.Start(t, "wirecat", "connect", "ws://"+ln.Addr().String()+"/")
+	})
+	c := e2e.Start(t, "wirecat", "connect", "ws://"+server+"/")
 	e2e.WaitFor(t, 10*time.Second, "the connection", func() bool { return e2e.FDs(c.Pid()) > 0 })
 	time.Sleep(300 * time.Millisecond)
 	took = c.Signal(syscall.SIGINT, time.Second)

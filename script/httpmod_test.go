@@ -88,8 +88,7 @@ func TestHTTPClientPythonServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := e2e.FreePort(t)
-	srv := e2e.Start(t, "python3", "-m", "http.server", fmt.Sprint(port), "--bind", "127.0.0.1", "--directory", dir)
-	_ = srv
+	e2e.Start(t, "python3", "-m", "http.server", fmt.Sprint(port), "--bind", "127.0.0.1", "--directory", dir)
 	e2e.WaitListen(t, port)
 	r := run(t, fmt.Sprintf(`
 local r = assert(http.get("http://127.0.0.1:%d/f.txt"))

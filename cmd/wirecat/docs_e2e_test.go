@@ -919,10 +919,10 @@ s.close()
 				e.t.Fatalf("board.pcapng is not a pcapng capture: % x", b[:min(8, len(b))])
 			}
 			wantContains(e.t, "show", e.mustRun(c[4], ""), "client→server temp 21.5", "server→client ok")
-			if _, err := exec.LookPath("less"); err == nil {
+			if have(e.t, "less") {
 				wantContains(e.t, "show -o hex", e.mustRun(c[5], ""), "74 65 6d 70 20 32 31 2e  35") // "temp 21.5"
 			}
-			if _, err := exec.LookPath("jq"); err == nil {
+			if have(e.t, "jq") {
 				wantLines(e.t, "show -o json | jq", e.mustRun(c[6], ""), `"from":"server"`, 1)
 			}
 			// The recorded server as a mock, on a port of its own.
@@ -1029,7 +1029,7 @@ s.close()
 			// docs/relay.md shows this view.
 			wantLines(e.t, "the relay's view", out, textLine+`(open tcp \(relayed\)|client→server temp 21\.5|server→client ok|closed.*)$`, 3)
 			wantContains(e.t, "the relay's view", out, "open tcp (relayed)", "client→server temp 21.5", "server→client ok")
-			if _, err := exec.LookPath("less"); err == nil {
+			if have(e.t, "less") {
 				// The same view through a pager (not a terminal here: less
 				// passes it on), on ports of its own.
 				e.sub(":7000", ":"+strconv.Itoa(freePort(e.t)))
@@ -1212,7 +1212,7 @@ end
 			os.MkdirAll(e.file(".config/fish/completions"), 0o755)
 			e.mustRun(c[1], "")
 			wantContains(e.t, "wirecat.fish", e.read(".config/fish/completions/wirecat.fish"), "complete -c 'wirecat'")
-			if _, err := exec.LookPath("zsh"); err != nil {
+			if !have(e.t, "zsh") {
 				e.t.Log("zsh not installed: its line is not run")
 				return
 			}
@@ -1586,10 +1586,10 @@ end
 			if b := e.read("led.pcapng"); !strings.HasPrefix(b, string(pcapngMagic)) {
 				t.Fatal("led.pcapng is not a pcapng capture")
 			}
-			if _, err := exec.LookPath("tshark"); err == nil {
+			if have(e.t, "tshark") {
 				wantContains(t, "tshark's stream", e.mustRun(c[9], ""), "LED ON", "STATE ON")
 			}
-			if _, err := exec.LookPath("jq"); err == nil {
+			if have(e.t, "jq") {
 				os.Link(e.file("led.jsonl"), e.file("session.jsonl"))
 				wantLines(t, "jq", e.mustRun(c[10], ""), `^\{"t":[0-9.e-]+,"from":"(client|server)","text":"(LED|STATE) O(N|FF)"\}$`, 4)
 			}

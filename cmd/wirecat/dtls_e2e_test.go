@@ -210,9 +210,8 @@ c:close()
 // its own TCP connection, each record forwarded as it came.
 func TestDTLSRelayFront(t *testing.T) {
 	tport := freePort(t)
-	echo := start(t, "wirecat", "listen", "-k", fmt.Sprintf("127.0.0.1:%d", tport), "--exec", "cat")
+	start(t, "wirecat", "listen", "-k", fmt.Sprintf("127.0.0.1:%d", tport), "--exec", "cat")
 	waitListen(t, tport)
-	_ = echo
 	port := freeUDPPort(t)
 	relay := start(t, "wirecat", "relay", fmt.Sprintf("dtls://127.0.0.1:%d", port), fmt.Sprintf("tcp://127.0.0.1:%d", tport),
 		"--psk", testPSK, "--psk-identity", testIdentity)

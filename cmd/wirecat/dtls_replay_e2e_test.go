@@ -19,7 +19,7 @@ import (
 // listener answering "ack:" to each line.
 func recordDTLS(t *testing.T) string {
 	t.Helper()
-	wc, addr := dtlsListen(t, "-k", "--psk", testPSK, "--psk-identity", testIdentity, "--exec", "sed -u s/^/ack:/")
+	_, addr := dtlsListen(t, "-k", "--psk", testPSK, "--psk-identity", testIdentity, "--exec", "sed -u s/^/ack:/")
 	rec := filepath.Join(t.TempDir(), "dtls.jsonl")
 	cl := start(t, "wirecat", "connect", "dtls://"+addr, "--psk", testPSK, "--psk-identity", testIdentity, "--record", rec)
 	for _, m := range []string{"hello", "bye"} {
@@ -30,7 +30,6 @@ func recordDTLS(t *testing.T) string {
 	if code := cl.wait(10 * time.Second); code != 0 {
 		t.Fatalf("recording client exit %d: %s", code, cl.stderr)
 	}
-	_ = wc
 	b, _ := os.ReadFile(rec)
 	for _, want := range []string{`"transport":"dtls"`, `"from":"client","text":"hello\n"`, `"from":"server","text":"ack:bye\n"`} {
 		if !strings.Contains(string(b), want) {

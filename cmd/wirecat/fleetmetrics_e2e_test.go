@@ -7,7 +7,6 @@ package main
 // written on Ctrl-C.
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 	"github.com/wirecat-dev/wirecat/metrics"
 	"github.com/wirecat-dev/wirecat/script/sim"
 )
@@ -130,26 +130,12 @@ func TestSimulateThresholdUnmet(t *testing.T) {
 // TestSimulateThresholdSyntax: a threshold that does not parse is a usage
 // error (exit 2) before any device connects or any file is made.
 func TestSimulateThresholdSyntax(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var accepted atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
+	target := testpeer.TCP(t, func(net.Conn) { accepted.Add(1) })
 	script := writeScript(t, `assert(net.connect(TARGET))`)
 	sum := filepath.Join(t.TempDir(), "run.json")
 	for _, bad := range []string{"rtt.p99 <", "rtt.p99 << 5ms", "errors == lots", "connect.p99 < 5parsecs", "< 5"} {
-		_, errOut, code := runWirecat(t, "", 10*time.Second, "simulate", script, "--connect", ln.Addr().String(),
+		_, errOut, code := runWirecat(t, "", 10*time.Second, "simulate", script, "--connect", target,
 			"--summary", sum, "--threshold", "errors == 0", "--threshold", bad)
 		if code != exitUsage || !strings.Contains(errOut, "wirecat: --threshold: ") || !strings.Contains(errOut, "column") {
 			t.Errorf("%q: exit %d, stderr %q", bad, code, errOut)
@@ -170,38 +156,16 @@ func TestSimulateThresholdSyntax(t *testing.T) {
 // requests made.
 func TestSimulateRequestRTT(t *testing.T) {
 	const delay = 25 * time.Millisecond
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(30 * time.Second))
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					time.Sleep(delay)
-					c.Write([]byte(line))
-				}
-			}()
-		}
-	}()
+	target := testpeer.TCP(t, testpeer.Lines(func(line string) string {
+		time.Sleep(delay)
+		return line
+	}))
 	script := writeScript(t, `
 local c = assert(net.connect(TARGET, {frame = "line"}))
 for i = 1, 10 do assert(c:request("ping " .. i, 5)) end
 `)
 	sum := filepath.Join(t.TempDir(), "run.json")
-	_, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", script, "-n", "5", "--connect", ln.Addr().String(),
+	_, errOut, code := runWirecat(t, "", 30*time.Second, "simulate", script, "-n", "5", "--connect", target,
 		"--summary", sum, "--threshold", "rtt.p50 >= 25ms", "--threshold", "rtt.timeouts == 0")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errOut)

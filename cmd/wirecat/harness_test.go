@@ -44,6 +44,20 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 	e2e.WaitFor(t, timeout, what, cond)
 }
 
+// have reports whether tool is installed, for a step that a local run may
+// leave out; CI installs every peer, so there its absence fails the test
+// (as need does) instead of passing a check that never ran.
+func have(t testing.TB, tool string) bool {
+	t.Helper()
+	if _, err := exec.LookPath(tool); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%s is required in CI but not installed", tool)
+		}
+		return false
+	}
+	return true
+}
+
 // syncBuffer is a bytes.Buffer safe to read while a process writes it.
 type syncBuffer = e2e.Buffer
 

@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 )
 
 // hashServer answers each connection with the SHA-256 of the first n bytes
@@ -141,43 +143,29 @@ func TestProxyBadInput(t *testing.T) {
 // (the names asked for do not resolve). It records the names asked.
 func connectProxy(t *testing.T, backend string) (string, *syncBuffer) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
 	asked := &syncBuffer{}
-	go func() {
+	addr := testpeer.TCP(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		r := bufio.NewReader(c)
+		line, _ := r.ReadString('\n')
 		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
+			h, err := r.ReadString('\n')
+			if err != nil || h == "\r\n" {
+				break
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				r := bufio.NewReader(c)
-				line, _ := r.ReadString('\n')
-				for {
-					h, err := r.ReadString('\n')
-					if err != nil || h == "\r\n" {
-						break
-					}
-				}
-				fmt.Fprintf(asked, "%s\n", strings.TrimSpace(line))
-				b, err := net.Dial("tcp", backend)
-				if err != nil {
-					io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
-					return
-				}
-				defer b.Close()
-				io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
-				go io.Copy(b, r)
-				io.Copy(c, b)
-			}()
 		}
-	}()
-	return ln.Addr().String(), asked
+		fmt.Fprintf(asked, "%s\n", strings.TrimSpace(line))
+		b, err := net.Dial("tcp", backend)
+		if err != nil {
+			io.WriteString(c, "HTTP/1.1 502 Bad Gateway\r\n\r\n")
+			return
+		}
+		defer b.Close()
+		io.WriteString(c, "HTTP/1.1 200 Connection established\r\n\r\n")
+		go io.Copy(b, r)
+		io.Copy(c, b)
+	})
+	return addr, asked
 }
 
 // TestProxyFromEnvironment: ALL_PROXY and HTTPS_PROXY are used, NO_PROXY

@@ -20,8 +20,7 @@ func TestHTTPClientRecordedShowReplay(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "hello.txt"), []byte("hello from python\n"), 0o644)
 	port := freePort(t)
-	srv := start(t, "/usr/bin/python3", "-m", "http.server", fmt.Sprint(port), "--bind", "127.0.0.1", "--directory", dir)
-	_ = srv
+	start(t, "/usr/bin/python3", "-m", "http.server", fmt.Sprint(port), "--bind", "127.0.0.1", "--directory", dir)
 	waitListen(t, port)
 	rec := filepath.Join(dir, "get.wcap")
 	script := writeScript(t, `local r = assert(http.get("http://`+fmt.Sprintf("127.0.0.1:%d", port)+`/hello.txt"))

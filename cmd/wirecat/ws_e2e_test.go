@@ -8,9 +8,6 @@ package main
 // a ping.
 
 import (
-	"bufio"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
 	"net"
 	"net/http"
@@ -20,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 )
 
 // debPython is Debian's python, where python3-websockets and
@@ -120,7 +119,7 @@ asyncio.run(main())
 func TestWSListenPythonClient(t *testing.T) {
 	needPy(t, "websockets")
 	port := freePort(t)
-	wc := start(t, "wirecat", "listen", "-k", fmt.Sprintf("ws://127.0.0.1:%d/echo", port), "--exec", "cat", "--max-frame", "2MiB")
+	start(t, "wirecat", "listen", "-k", fmt.Sprintf("ws://127.0.0.1:%d/echo", port), "--exec", "cat", "--max-frame", "2MiB")
 	waitListen(t, port)
 	// --exec's command is a byte stream: each read of its output (up to
 	// 32 KiB) is one message, so a message under that, sent one at a time,
@@ -154,7 +153,6 @@ func TestWSListenPythonClient(t *testing.T) {
 	if code := c.wait(20 * time.Second); code != 0 {
 		t.Fatalf("second client exit %d: %s", code, c.stderr)
 	}
-	_ = wc
 }
 
 // Large messages both ways, exact: wirecat connect sends files of sizes
@@ -317,27 +315,12 @@ asyncio.run(main())
 // --ws-ping drops it with one line, well within a second of the pong
 // falling due.
 func TestWSPingUnanswered(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
+	addr := testpeer.TCP(t, func(c net.Conn) {
+		if testpeer.WSUpgrade(c) == nil {
+			time.Sleep(5 * time.Second) // silent: reads nothing, answers nothing
 		}
-		defer c.Close()
-		req, err := http.ReadRequest(bufio.NewReader(c))
-		if err != nil {
-			return
-		}
-		h := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
-			base64.StdEncoding.EncodeToString(h[:]))
-		time.Sleep(5 * time.Second) // silent: reads nothing, answers nothing
-	}()
-	p := start(t, "wirecat", "connect", "ws://"+ln.Addr().String()+"/", "--ws-ping", "200ms", "--recv-only")
+	})
+	p := start(t, "wirecat", "connect", "ws://"+addr+"/", "--ws-ping", "200ms", "--recv-only")
 	t0 := time.Now()
 	code := p.wait(5 * time.Second)
 	took := time.Since(t0)

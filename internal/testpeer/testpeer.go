@@ -5,8 +5,12 @@ package testpeer
 
 import (
 	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -60,4 +64,17 @@ func Lines(reply func(line string) string) func(net.Conn) {
 			}
 		}
 	}
+}
+
+// WSUpgrade reads a WebSocket upgrade request from c and answers it with
+// 101 Switching Protocols; what comes after is the caller's.
+func WSUpgrade(c net.Conn) error {
+	req, err := http.ReadRequest(bufio.NewReader(c))
+	if err != nil {
+		return err
+	}
+	h := sha1.Sum([]byte(req.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	_, err = fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+		base64.StdEncoding.EncodeToString(h[:]))
+	return err
 }
