@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
 // testCtx bounds every network test.
@@ -25,18 +26,7 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// needTool skips when an external peer is missing, unless CI is set.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { t.Helper(); return e2e.NeedPath(t, name) }
 
 func mustParse(t *testing.T, s string) Addr {
 	t.Helper()

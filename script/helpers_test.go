@@ -3,14 +3,13 @@ package script
 import (
 	"bytes"
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
 // syncBuf is a bytes.Buffer safe for the devices' goroutines.
@@ -78,17 +77,7 @@ func run(t *testing.T, src string, timeout time.Duration, env *Env) result {
 	return result{out.String(), errOut.String(), err, time.Since(start), env.Stats}
 }
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
-}
+func needTool(t *testing.T, name string) string { t.Helper(); return e2e.NeedPath(t, name) }
 
 func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }
 

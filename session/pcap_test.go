@@ -11,20 +11,10 @@ import (
 	"time"
 
 	"github.com/wirecat-dev/wirecat/event"
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
-// needTool skips without an external peer, unless CI is set.
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
-}
+func needTool(t *testing.T, name string) string { t.Helper(); return e2e.NeedPath(t, name) }
 
 func tshark(t *testing.T, file string, args ...string) string {
 	t.Helper()

@@ -94,6 +94,14 @@ func Need(t testing.TB, tools ...string) {
 	}
 }
 
+// NeedPath is Need for one tool, returning where it is installed.
+func NeedPath(t testing.TB, tool string) string {
+	t.Helper()
+	Need(t, tool)
+	path, _ := exec.LookPath(tool)
+	return path
+}
+
 // FreePort returns a loopback TCP port nobody listens on right now.
 func FreePort(t testing.TB) int { t.Helper(); return pickPort(t, "tcp") }
 

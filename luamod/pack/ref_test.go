@@ -12,6 +12,8 @@ import (
 	"testing"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/wirecat-dev/wirecat/internal/e2e"
 )
 
 // refPrelude is Lua that runs unchanged on gopher-lua and on Lua 5.4: check
@@ -104,10 +106,7 @@ func refCases(n int) string {
 // in Lua 5.4 (whose pack is Lua 5.3's) when lua5.4 is installed. Known,
 // documented differences are filtered out below.
 func TestAgainstLua54(t *testing.T) {
-	ref, err := exec.LookPath("lua5.4")
-	if err != nil {
-		t.Skip("lua5.4 not installed")
-	}
+	ref := e2e.NeedPath(t, "lua5.4") // .ci/run installs it: a missing one fails in CI
 	script := refCases(1500)
 	path := filepath.Join(t.TempDir(), "ref.lua")
 	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {

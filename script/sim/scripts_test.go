@@ -21,17 +21,7 @@ import (
 	"github.com/wirecat-dev/wirecat/script"
 )
 
-func needTool(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
-}
+func needTool(t *testing.T, name string) string { t.Helper(); return e2e.NeedPath(t, name) }
 
 func freePort(t *testing.T) int { return e2e.FreePort(t) }
 
