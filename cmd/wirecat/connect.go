@@ -90,8 +90,7 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	start := time.Now()
-	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
-	opts.WS.MaxMessage = p.cfg.MaxFrame
+	opts := p.linkOptions(&c.TLSFlags, c.Broadcast)
 	opts.Interface = c.Interface
 	if err := c.SerialFlags.apply(opts); err != nil {
 		return err

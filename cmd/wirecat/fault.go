@@ -23,15 +23,7 @@ type FaultCmd struct {
 	Conns   bool   `help:"List the relay's open connections instead."`
 	Kill    uint64 `placeholder:"ID" help:"Reset connection ID (TCP RST to both ends)."`
 
-	Delay     []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"As relay --delay."`
-	Jitter    []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"As relay --jitter."`
-	Drop      []string `group:"Faults" placeholder:"[up:|down:]P" help:"As relay --drop."`
-	Rate      []string `group:"Faults" placeholder:"[up:|down:]RATE" help:"As relay --rate."`
-	CutAfter  []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE" help:"As relay --cut-after (applies to connections opened from now on when a time)."`
-	Reset     []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE|P" help:"As relay --reset (a time applies to connections opened from now on)."`
-	Blackhole []string `group:"Faults" placeholder:"up|down|both" help:"As relay --blackhole."`
-	Slice     []string `group:"Faults" placeholder:"[up:|down:]MIN-MAX[/PAUSE]" help:"As relay --slice."`
-	Corrupt   []string `group:"Faults" placeholder:"[up:|down:]P" help:"As relay --corrupt."`
+	FaultFlags
 }
 
 func (c *FaultCmd) Help() string {
@@ -39,7 +31,8 @@ func (c *FaultCmd) Help() string {
 fault flags it prints the faults in force, as flags; with fault flags they
 become the relay's faults, replacing all others (give every fault you want
 kept; --clear takes them all off). A change reaches connections already
-open from their next message. --conns lists the open connections; --kill
+open from their next message; a time given to --cut-after or --reset, only
+connections opened from then on. --conns lists the open connections; --kill
 resets one.
 
 Examples:
@@ -52,9 +45,23 @@ Examples:
     curl -s 127.0.0.1:7070/conns`
 }
 
-func (c *FaultCmd) specs() relay.FaultSpecs {
-	return relay.FaultSpecs{Delay: c.Delay, Jitter: c.Jitter, Drop: c.Drop, Rate: c.Rate, CutAfter: c.CutAfter,
-		Reset: c.Reset, Blackhole: c.Blackhole, Slice: c.Slice, Corrupt: c.Corrupt}
+// FaultFlags are the faults of relay's command line, and of wirecat
+// fault, which sets them on a running relay.
+type FaultFlags struct {
+	Delay     []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Delay each message. up: client→server, down: server→client, no prefix: both."`
+	Jitter    []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Vary each delay by up to ± this much (at most --delay)."`
+	Drop      []string `group:"Faults" placeholder:"[up:|down:]P" help:"Drop each message with probability P (0..1, or 0%..100%)."`
+	Rate      []string `group:"Faults" placeholder:"[up:|down:]RATE" help:"Limit the throughput, e.g. 10KiB/s."`
+	CutAfter  []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE" help:"Close the pair that long after it opened, or after that many bytes (both ways, or one)."`
+	Reset     []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE|P" help:"Reset the pair (TCP RST to both) that long after it opened, after that many bytes one way, or on a message with probability P (0.05 or 5%)."`
+	Blackhole []string `group:"Faults" placeholder:"up|down|both" help:"Swallow a direction: its bytes are read and never written, nor its end passed on."`
+	Slice     []string `group:"Faults" placeholder:"[up:|down:]MIN-MAX[/PAUSE]" help:"Cut each write to a stream into pieces of a random size in MIN-MAX bytes, PAUSE apart (e.g. 1-16/1ms)."`
+	Corrupt   []string `group:"Faults" placeholder:"[up:|down:]P" help:"Flip one random bit in a message with probability P."`
+}
+
+func (f *FaultFlags) specs() relay.FaultSpecs {
+	return relay.FaultSpecs{Delay: f.Delay, Jitter: f.Jitter, Drop: f.Drop, Rate: f.Rate, CutAfter: f.CutAfter,
+		Reset: f.Reset, Blackhole: f.Blackhole, Slice: f.Slice, Corrupt: f.Corrupt}
 }
 
 func (c *FaultCmd) Run(app *App, g *Globals) error {

@@ -357,9 +357,12 @@ func (s meterSink) Emit(e *event.Event) error {
 	return nil
 }
 
-// linkOptions builds the transport options, with TLS notices on stderr.
-func linkOptions(t *TLSFlags, broadcast bool, log *diag.Log) *link.Options {
-	return &link.Options{TLS: t.options(), WS: t.WSFlags.options(), Broadcast: broadcast, Log: log.Notef, Debug: log.Debugf}
+// linkOptions builds the transport options, with TLS notices on stderr;
+// a WebSocket message is bounded by --max-frame, as any message is.
+func (p *plumbing) linkOptions(t *TLSFlags, broadcast bool) *link.Options {
+	o := &link.Options{TLS: t.options(), WS: t.WSFlags.options(), Broadcast: broadcast, Log: p.log.Notef, Debug: p.log.Debugf}
+	o.WS.MaxMessage = p.cfg.MaxFrame
+	return o
 }
 
 // parseAddr reads an address; a bad one is a usage error.

@@ -18,7 +18,7 @@ import (
 // ImportCmd is `wirecat import`.
 type ImportCmd struct {
 	Capture string   `arg:"" placeholder:"CAPTURE" type:"path" help:"The capture to read: pcap or pcapng (tcpdump -w, tshark -w, dumpcap, Wireshark); - reads stdin."`
-	Session string   `arg:"" placeholder:"SESSION" type:"path" help:"The session file to write."`
+	Session string   `arg:"" optional:"" default:"-" placeholder:"SESSION" type:"path" help:"The session file to write; - or none writes it to stdout."`
 	Host    []string `placeholder:"IP[/BITS]" help:"Keep only conversations with an end at this address or in this network (repeatable)."`
 	Port    []uint16 `placeholder:"PORT" help:"Keep only conversations with an end on this port (repeatable)."`
 	Frame   string   `placeholder:"SPEC" predictor:"frame" help:"Cut each TCP stream into messages with this framing (line, crlf, len:u16be...), recorded as the session's; default: a message ends at each PSH or turn."`
@@ -35,7 +35,8 @@ that sent the SYN is the
 client (without a handshake: the one on the higher port; for UDP the first
 sender). The session then replays against a live server with
 replay --as client --check, or serves as a mock with replay --as server.
-show --pcap and import round-trip.
+show --pcap and import round-trip. Without SESSION (or with -) the session
+goes to stdout.
 
 Examples:
 
@@ -88,10 +89,13 @@ func (c *ImportCmd) Run(app *App, g *Globals) error {
 	newSink := func(start time.Time) (event.Sink, error) {
 		host, _ := os.Hostname()
 		v, _, _ := buildInfo()
+		h := session.Header{Command: "import " + name, Frame: frame, Start: start, Host: host, Writer: "wirecat " + v}
 		var err error
-		w, err = session.Create(c.Session, session.Header{
-			Command: "import " + name, Frame: frame, Start: start, Host: host, Writer: "wirecat " + v,
-		})
+		if c.Session == "-" {
+			w, err = session.NewWriter(app.Stdout, h)
+		} else {
+			w, err = session.Create(c.Session, h)
+		}
 		if err == nil {
 			w.Batch() // a file to a file: nothing waits on the network
 		}
@@ -109,7 +113,7 @@ func (c *ImportCmd) Run(app *App, g *Globals) error {
 	case errors.As(err, &fe):
 		return fmt.Errorf("import %s: %w; the session holds what came before", name, err)
 	case errors.Is(err, capture.ErrNoConversation):
-		if w != nil {
+		if w != nil && c.Session != "-" {
 			os.Remove(c.Session) // an empty session helps nobody
 		}
 		return fmt.Errorf("import %s: %w", name, err)
@@ -117,7 +121,11 @@ func (c *ImportCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	if st.Missing > 0 {
-		log.Notef("import: %d bytes the capture missed are flagged as errors in %s", st.Missing, c.Session)
+		out := c.Session
+		if out == "-" {
+			out = "the session"
+		}
+		log.Notef("import: %d bytes the capture missed are flagged as errors in %s", st.Missing, out)
 	}
 	el := time.Since(t0)
 	log.Debugf("import: %d packets, %d connections, %d messages, %d bytes, %d retransmitted segments, %d packets left out, in %v",

@@ -202,6 +202,13 @@ func TestImportRoundTrip(t *testing.T) {
 	if _, stderr, code := runWirecat(t, string(b), 10*time.Second, "import", "-", back, "--frame", "line"); code != 0 {
 		t.Fatalf("import -: %s", stderr)
 	}
+	// Without SESSION the session goes to stdout, the same as into a file.
+	toStdout, stderr, code := runWirecat(t, string(b), 10*time.Second, "import", "-", "--frame", "line")
+	if code != 0 {
+		t.Fatalf("import - (to stdout): %s", stderr)
+	}
+	piped := filepath.Join(dir, "piped.jsonl")
+	os.WriteFile(piped, []byte(toStdout), 0o644)
 	// The events that matter, with absolute times: kind, side, data, time.
 	view := func(path string) []string {
 		out, _, code := runWirecat(t, "", 10*time.Second, "show", path, "-o", "json")
@@ -221,6 +228,9 @@ func TestImportRoundTrip(t *testing.T) {
 	a, z := view(rec), view(back)
 	if strings.Join(a, "\n") != strings.Join(z, "\n") {
 		t.Fatalf("recorded:\n%s\nimported back:\n%s", strings.Join(a, "\n"), strings.Join(z, "\n"))
+	}
+	if p := view(piped); strings.Join(p, "\n") != strings.Join(z, "\n") {
+		t.Fatalf("imported to a file:\n%s\nimported to stdout:\n%s", strings.Join(z, "\n"), strings.Join(p, "\n"))
 	}
 	if len(a) != 10 {
 		t.Fatalf("%d events, want 2 opens and 8 messages:\n%s", len(a), strings.Join(a, "\n"))

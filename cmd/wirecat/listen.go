@@ -147,8 +147,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 	} else if src, err = stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != ""); err != nil {
 		return err
 	}
-	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
-	opts.WS.MaxMessage = p.cfg.MaxFrame
+	opts := p.linkOptions(&c.TLSFlags, c.Broadcast)
 	opts.Interface = c.Interface
 	opts.WaitDevice = c.KeepOpen
 	if addr.Scheme == "dtls" && c.KeepOpen {

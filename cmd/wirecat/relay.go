@@ -27,15 +27,7 @@ type RelayCmd struct {
 	Allow    []string       `placeholder:"CIDR" help:"Accept only clients in these networks."`
 	Deny     []string       `placeholder:"CIDR" help:"Refuse clients in these networks."`
 
-	Delay        []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Delay each message. up: client→server, down: server→client, no prefix: both."`
-	Jitter       []string `group:"Faults" placeholder:"[up:|down:]DUR" help:"Vary each delay by up to ± this much (at most --delay)."`
-	Drop         []string `group:"Faults" placeholder:"[up:|down:]P" help:"Drop each message with probability P (0..1, or 0%..100%)."`
-	Rate         []string `group:"Faults" placeholder:"[up:|down:]RATE" help:"Limit the throughput, e.g. 10KiB/s."`
-	CutAfter     []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE" help:"Close the pair that long after it opened, or after that many bytes (both ways, or one)."`
-	Reset        []string `group:"Faults" placeholder:"[up:|down:]DUR|SIZE|P" help:"Reset the pair (TCP RST to both) that long after it opened, after that many bytes one way, or on a message with probability P (0.05 or 5%)."`
-	Blackhole    []string `group:"Faults" placeholder:"up|down|both" help:"Swallow a direction: its bytes are read and never written, nor its end passed on."`
-	Slice        []string `group:"Faults" placeholder:"[up:|down:]MIN-MAX[/PAUSE]" help:"Cut each write to a stream into pieces of a random size in MIN-MAX bytes, PAUSE apart (e.g. 1-16/1ms)."`
-	Corrupt      []string `group:"Faults" placeholder:"[up:|down:]P" help:"Flip one random bit in a message with probability P."`
+	FaultFlags
 	Down         []string `group:"Faults" placeholder:"DUR@START" help:"An outage of DUR from START after the relay starts: new clients are refused (reset at once), open pairs reset (repeatable)."`
 	Hold         []string `group:"Faults" placeholder:"DUR@START" help:"A stall of DUR from START: new clients wait and open pairs forward nothing; the bytes wait, none is lost (repeatable)."`
 	At           []string `group:"Faults" sep:"none" placeholder:"'TIME FLAGS'" help:"From TIME after the start, these faults on top of the command line's: --at '30s --delay 200ms --drop 5%' (repeatable)."`
@@ -125,8 +117,7 @@ func (c *RelayCmd) Run(app *App, g *Globals) error {
 	if c.MaxConns < 0 {
 		return usage(fmt.Errorf("--max-conns must be 0 (no limit) or more"))
 	}
-	specs := relay.FaultSpecs{Delay: c.Delay, Jitter: c.Jitter, Drop: c.Drop, Rate: c.Rate, CutAfter: c.CutAfter,
-		Reset: c.Reset, Blackhole: c.Blackhole, Slice: c.Slice, Corrupt: c.Corrupt}
+	specs := c.specs()
 	faults, err := relay.ParseFaults(specs)
 	if err != nil {
 		return usage(err)

@@ -113,7 +113,7 @@ func (c *ReplayCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	lopts := linkOptions(&c.TLSFlags, false, p.log)
+	lopts := p.linkOptions(&c.TLSFlags, false)
 	if err := c.SerialFlags.apply(lopts); err != nil {
 		return err
 	}

@@ -83,8 +83,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 	if err != nil {
 		return err
 	}
-	opts := linkOptions(&c.TLSFlags, c.Broadcast, p.log)
-	opts.WS.MaxMessage = p.cfg.MaxFrame
+	opts := p.linkOptions(&c.TLSFlags, c.Broadcast)
 	opts.Interface = c.Interface
 	if err := c.SerialFlags.apply(opts); err != nil {
 		return err

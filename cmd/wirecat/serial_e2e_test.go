@@ -17,17 +17,12 @@ import (
 	"time"
 )
 
-// pyserial is Debian's python3-serial, which imports under /usr/bin/python3.
-const pyserial = "/usr/bin/python3"
+// pyserial is Debian's python3-serial, which imports under debPython.
+const pyserial = debPython
 
 func needPyserial(t *testing.T) {
 	t.Helper()
-	if err := exec.Command(pyserial, "-c", "import serial").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-serial is required in CI: %v", err)
-		}
-		t.Skip("python3-serial not installed")
-	}
+	needPy(t, "serial")
 }
 
 // cable starts `socat pty,raw,echo=0 pty,raw,echo=0`: two ttys joined like

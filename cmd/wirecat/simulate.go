@@ -186,13 +186,10 @@ func (c *SimulateCmd) Run(app *App, g *Globals) error {
 	if sum.SinkAddr != "" {
 		p.log.Debugf("built-in sink listened on %s", sum.SinkAddr)
 	}
-	summary := sum.String()
 	if sig, ok := signalled(app.Ctx); ok {
-		// The devices still running were stopped by the signal, not by
-		// --duration.
-		summary = strings.Replace(summary, "stopped at the deadline", "stopped by "+sig.name(), 1)
+		sum.StoppedBy = sig.name() // the devices still running, not --duration
 	}
-	for _, line := range strings.Split(summary, "\n") {
+	for _, line := range strings.Split(sum.String(), "\n") {
 		p.log.Notef("%s", line)
 	}
 	if err := fm.finish(sum, func(line string) { p.log.Notef("%s", line) }, p.log.W); err != nil {

@@ -74,10 +74,13 @@ type Config struct {
 
 // Summary is what a fleet did.
 type Summary struct {
-	Shard     Shard // the shard that ran, zero for a whole fleet
-	Devices   int   // devices started
-	Failed    int   // devices that stopped with a script error
-	Stopped   int   // devices still running at the deadline or cancel
+	Shard   Shard // the shard that ran, zero for a whole fleet
+	Devices int   // devices started
+	Failed  int   // devices that stopped with a script error
+	Stopped int   // devices still running at the deadline or cancel
+	// StoppedBy names what stopped them when it was not the deadline
+	// ("SIGINT"); the caller knows, Run only sees its context end.
+	StoppedBy string
 	MsgsSent  int64
 	BytesSent int64
 	MsgsRecv  int64
@@ -108,7 +111,11 @@ func (s Summary) String() string {
 	if s.Conns > 0 {
 		fmt.Fprintf(&b, " (connected after %v)", s.Connected.Round(time.Millisecond))
 	}
-	fmt.Fprintf(&b, ", %d failed, %d stopped at the deadline, ran %v\n", s.Failed, s.Stopped, s.Elapsed.Round(time.Millisecond))
+	by := "at the deadline"
+	if s.StoppedBy != "" {
+		by = "by " + s.StoppedBy
+	}
+	fmt.Fprintf(&b, ", %d failed, %d stopped %s, ran %v\n", s.Failed, s.Stopped, by, s.Elapsed.Round(time.Millisecond))
 	fmt.Fprintf(&b, "sent %s (%s), received %s (%s), %s, %s",
 		plural(s.MsgsSent, "message"), plural(s.BytesSent, "byte"), plural(s.MsgsRecv, "message"), plural(s.BytesRecv, "byte"),
 		plural(s.Conns, "connection"), plural(s.Errs, "error"))
