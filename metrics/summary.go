@@ -37,6 +37,24 @@ type Summary struct {
 	Timings  map[string]HistogramData
 }
 
+// ShardError is a shard Merge refuses: one given twice (Earlier ==
+// Shard), or one of another fleet size than an earlier one. Part and
+// EarlierPart index the summaries that hold them, so a caller can name
+// its files.
+type ShardError struct {
+	Shard, Earlier    string
+	Part, EarlierPart int
+}
+
+func (e *ShardError) Error() string {
+	if e.Shard == e.Earlier {
+		return fmt.Sprintf("shard %s appears twice", e.Shard)
+	}
+	_, n, _ := ParseShard(e.Shard)
+	_, of, _ := ParseShard(e.Earlier)
+	return fmt.Sprintf("shard %s is one of %d, an earlier one of %d: not the same fleet", e.Shard, n, of)
+}
+
 // Merge adds summaries together: counters and histograms add (exactly),
 // gauges add too (a gauge is a level of one process, such as devices up,
 // so the fleet's is the sum of its shards'), Started is the earliest and
@@ -49,8 +67,8 @@ func Merge(ss ...Summary) (Summary, error) {
 	out := Summary{Version: Version, Counters: map[string]int64{},
 		Gauges: map[string]float64{}, Timings: map[string]HistogramData{}}
 	var end time.Time
-	seen := map[string]bool{}
-	of := 0
+	seen := map[string]int{} // shard → the summary holding it
+	first, firstAt := "", 0  // the first shard: the others are of its fleet
 	for i, s := range ss {
 		if s.Version != Version {
 			return Summary{}, fmt.Errorf("summary %d is version %d; this wirecat merges version %d", i+1, s.Version, Version)
@@ -64,14 +82,16 @@ func Merge(ss ...Summary) (Summary, error) {
 			if err != nil {
 				return Summary{}, err
 			}
-			if of != 0 && n != of {
-				return Summary{}, fmt.Errorf("shard %s is one of %d, an earlier one of %d: not the same fleet", p, n, of)
+			if first == "" {
+				first, firstAt = p, i
 			}
-			of = n
-			if seen[p] {
-				return Summary{}, fmt.Errorf("shard %s appears twice", p)
+			if _, of, _ := ParseShard(first); n != of {
+				return Summary{}, &ShardError{Shard: p, Part: i, Earlier: first, EarlierPart: firstAt}
 			}
-			seen[p] = true
+			if at, dup := seen[p]; dup {
+				return Summary{}, &ShardError{Shard: p, Part: i, Earlier: p, EarlierPart: at}
+			}
+			seen[p] = i
 			out.Shards = append(out.Shards, p)
 		}
 		if i == 0 || s.Started.Before(out.Started) {

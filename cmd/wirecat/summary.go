@@ -49,34 +49,21 @@ func (c *SummaryCmd) Run(app *App) error {
 		}
 	}
 	parts := make([]metrics.Summary, 0, len(c.Files))
-	from := map[string]string{} // shard → the file that holds it
-	var first string            // the first shard seen: the others are of its N
-	var firstN int
 	for _, f := range c.Files {
 		s, err := readSummaryFile(app, f)
 		if err != nil {
 			return err
 		}
-		for _, p := range append(s.Shards, s.Shard) {
-			if p == "" {
-				continue
-			}
-			if other, dup := from[p]; dup {
-				return fmt.Errorf("%s and %s both hold shard %s: one fleet's shards each once", other, f, p)
-			}
-			_, n, _ := metrics.ParseShard(p) // ReadSummary checked it
-			if first == "" {
-				first, firstN = p, n
-			}
-			if n != firstN {
-				return fmt.Errorf("%s holds shard %s, %s shard %s: shards of different fleets", f, p, from[first], first)
-			}
-			from[p] = f
-		}
 		parts = append(parts, s)
 	}
 	merged, err := metrics.Merge(parts...)
-	if err != nil {
+	var se *metrics.ShardError
+	switch {
+	case errors.As(err, &se) && se.Shard == se.Earlier:
+		return fmt.Errorf("%s and %s both hold shard %s: one fleet's shards each once", c.Files[se.EarlierPart], c.Files[se.Part], se.Shard)
+	case errors.As(err, &se):
+		return fmt.Errorf("%s holds shard %s, %s shard %s: shards of different fleets", c.Files[se.Part], se.Shard, c.Files[se.EarlierPart], se.Earlier)
+	case err != nil:
 		return err
 	}
 	thresholdsTo := app.Stdout
