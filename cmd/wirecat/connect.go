@@ -82,9 +82,7 @@ func (c *ConnectCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Datagram() || addr.IsWebSocket() {
-		p.separateDatagrams(&c.DataFlags) // each datagram (WebSocket message) visibly one message
-	}
+	p.separateDatagrams(&c.DataFlags, addr) // each datagram (WebSocket message) visibly one message
 	src, err := stdinSource(app, &c.DataFlags, &c.InputFlags, p.cfg.Framer, c.RecvOnly || c.Exec != "")
 	if err != nil {
 		return err

@@ -287,9 +287,10 @@ func plumbWith(app *App, g *Globals, d *DataFlags, opt output.Options) (*plumbin
 // stdout when the output is raw by default (no -o given): a datagram that
 // does not end with a newline gets one, so "ok temp 1" and "ok temp 2" do
 // not print as "ok temp 1ok temp 2". The recording keeps the exact bytes;
-// -o raw asks for them on stdout too.
-func (p *plumbing) separateDatagrams(d *DataFlags) {
-	if d.Output != "" || d.outputMode() != "raw" {
+// -o raw asks for them on stdout too. A stream's reads are not messages:
+// it is left alone.
+func (p *plumbing) separateDatagrams(d *DataFlags, addr link.Addr) {
+	if !addr.Datagram() && !addr.IsWebSocket() || d.Output != "" || d.outputMode() != "raw" {
 		return
 	}
 	var sinks []event.Sink

@@ -131,9 +131,7 @@ func (c *ListenCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Datagram() || addr.IsWebSocket() {
-		p.separateDatagrams(&c.DataFlags) // each datagram (WebSocket message) visibly one message
-	}
+	p.separateDatagrams(&c.DataFlags, addr) // each datagram (WebSocket message) visibly one message
 	c.ConnFlags.configure(p, addr)
 	if c.Exec != "" && !link.IsLoopback(addr) {
 		p.log.Warnf("--exec on %s: anyone who can reach it runs %q; listen on 127.0.0.1 to keep it local", addr, c.Exec)

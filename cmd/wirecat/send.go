@@ -72,9 +72,7 @@ func (c *SendCmd) Run(app *App, g *Globals) error {
 		return err
 	}
 	defer p.Close()
-	if addr.Datagram() || addr.IsWebSocket() {
-		p.separateDatagrams(&c.DataFlags)
-	}
+	p.separateDatagrams(&c.DataFlags, addr)
 	until, err := c.until()
 	if err != nil {
 		return err
