@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 )
 
 func TestSyntaxError(t *testing.T) {
@@ -138,25 +140,10 @@ func TestLibraryProxyMadeOnce(t *testing.T) {
 // listen starts a TCP server on loopback that runs fn per connection.
 func listen(t *testing.T, fn func(net.Conn)) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				fn(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testpeer.TCP(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fn(c)
+	})
 }
 
 func TestRecvTimeoutThenData(t *testing.T) {

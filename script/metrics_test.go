@@ -8,42 +8,29 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wirecat-dev/wirecat/internal/testpeer"
 )
 
 // delayedEcho answers each line after delay, on a connection of its own
 // per client; it closes a connection when it reads "bye".
 func delayedEcho(t *testing.T, delay time.Duration) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return testpeer.TCP(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(20 * time.Second))
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			line, err := r.ReadString('\n')
+			if err != nil || line == "bye\n" {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(20 * time.Second))
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil || line == "bye\n" {
-						return
-					}
-					if line == "mute\n" {
-						continue // a request nobody answers
-					}
-					time.Sleep(delay)
-					c.Write([]byte(line))
-				}
-			}()
+			if line == "mute\n" {
+				continue // a request nobody answers
+			}
+			time.Sleep(delay)
+			c.Write([]byte(line))
 		}
-	}()
-	return ln.Addr().String()
+	})
 }
 
 // rttSlack is what a loaded machine may add to a round trip on loopback.
