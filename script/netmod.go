@@ -420,11 +420,12 @@ func connRequest(L *lua.LState) int {
 		L.RaiseError("conn:request: %v", err)
 	}
 	rm.total.Add(1)
+	start := time.Now() // before the write: a peer may answer before send returns
 	if err := c.send(L, msg); err != "" {
 		rm.failed.Add(1)
 		return pushErr(L, err)
 	}
-	c.req = &request{start: time.Now(), rm: rm}
+	c.req = &request{start: start, rm: rm}
 	return c.recvFor(L, nil, timeout)
 }
 
